@@ -1,0 +1,107 @@
+//! `lshrec data …`
+
+use std::io::Write;
+
+use super::{check_min_rating, DataCommand};
+use crate::data::{self, split::SplitMethod, stats, synth};
+use crate::error::{Error, Result};
+
+/// Runs a `data` subcommand.
+pub fn run(cmd: DataCommand) -> Result<()> {
+    match cmd {
+        DataCommand::Stats {
+            input,
+            min_rating,
+            json,
+        } => {
+            let opts = input.load_options()?;
+            let min_rating = check_min_rating(min_rating)?;
+            let mut ds = data::load(&input.path, &opts)?;
+            if let Some(r) = min_rating {
+                ds = ds.implicit(r);
+            }
+            let s = stats::compute(&ds);
+            let mut out = std::io::stdout().lock();
+            let res = if json {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&s).expect("stats serialise")
+                )
+            } else {
+                write!(out, "{s}")
+            };
+            res.map_err(|e| Error::io("<stdout>", e))
+        }
+        DataCommand::Split {
+            input,
+            method,
+            seed,
+            min_rating,
+            out,
+        } => {
+            let opts = input.load_options()?;
+            let method: SplitMethod = method.parse()?;
+            let min_rating = check_min_rating(min_rating)?;
+            let mut ds = data::load(&input.path, &opts)?;
+            if let Some(r) = min_rating {
+                ds = ds.implicit(r);
+            }
+            let (tr, te) = data::split::split(&ds, method, seed);
+            data::formats::generic::write_ratings(&tr, &out.join("train.tsv"))?;
+            data::formats::generic::write_ratings(&te, &out.join("test.tsv"))?;
+            eprintln!(
+                "wrote {} train and {} test interactions to {}",
+                tr.interactions.len(),
+                te.interactions.len(),
+                out.display()
+            );
+            Ok(())
+        }
+        DataCommand::Synth {
+            users,
+            items,
+            ratings,
+            dim,
+            zipf,
+            seed,
+            to,
+            out,
+        } => {
+            if !(zipf.is_finite() && zipf >= 0.0) {
+                return Err(Error::invalid("--zipf", "must be a non-negative number"));
+            }
+            let cfg = synth::SynthConfig {
+                users,
+                items,
+                ratings,
+                dim,
+                zipf,
+                seed,
+            };
+            let (ds, _) = synth::generate(&cfg)?;
+            data::write(&ds, &out, to)?;
+            eprintln!(
+                "wrote {} ratings of {} users on {} items to {} ({})",
+                ds.interactions.len(),
+                users,
+                items,
+                out.display(),
+                to.name()
+            );
+            Ok(())
+        }
+        DataCommand::Convert { input, to, out } => {
+            let opts = input.load_options()?;
+            let ds = data::load(&input.path, &opts)?;
+            data::write(&ds, &out, to)?;
+            eprintln!(
+                "wrote {} interactions to {} ({})",
+                ds.interactions.len(),
+                out.display(),
+                to.name()
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! The command line: clap derive structs, turned into validated configurations before any work
+//! starts, then dispatched. `main.rs` only maps errors to exit codes.
+
+pub mod data_cmd;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::data::{Format, GenericOptions, LoadOptions};
+use crate::error::{Error, Result};
+
+/// lshrec: train recommendation embeddings and serve top-K recommendations through LSH.
+#[derive(Debug, Parser)]
+#[command(
+    name = "lshrec",
+    version,
+    about,
+    long_about = "lshrec trains user and item embeddings from rating files (MovieLens or any \
+user/item/rating file) and serves top-K recommendations from memory-mapped embeddings, exactly or \
+through random-hyperplane LSH.",
+    after_help = "Examples:\n  data/fetch-movielens.sh 100k\n  lshrec data stats data/ml-100k\n  lshrec data split data/ml-100k --method per-user:0.2 --min-rating 4 --out split/"
+)]
+pub struct Cli {
+    /// No progress bars.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Explore, split, convert and synthesise datasets.
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+/// `lshrec data …`
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Print counts, sparsity, the rating histogram, degree distributions, genres and
+    /// demographics.
+    #[command(
+        after_help = "Examples:\n  lshrec data stats data/ml-100k\n  lshrec data stats ratings.csv --format generic --json"
+    )]
+    Stats {
+        #[command(flatten)]
+        input: InputArgs,
+        /// Keep only ratings ≥ R (as implicit positives) before computing.
+        #[arg(long, value_name = "R")]
+        min_rating: Option<f32>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Split a dataset into train.tsv and test.tsv (user, item, rating, timestamp; your own ids).
+    #[command(
+        after_help = "Methods:\n  random:F          a random fraction F of all rows (protocol P1: random:0.2)\n  per-user:F[:MIN]  floor(F·n) of each user's rows, for users with ≥ MIN (default 5) rows (P2)\n  leave-last:N      each user's N latest rows (by timestamp)\n  kfold:K[:FOLD]    fold FOLD of a K-way partition\n\nExample:\n  lshrec data split data/ml-100k --method per-user:0.2 --min-rating 4 --seed 42 --out split/"
+    )]
+    Split {
+        #[command(flatten)]
+        input: InputArgs,
+        /// Split method (see below).
+        #[arg(long, default_value = "random:0.2")]
+        method: String,
+        /// Seed of the random split.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Keep only ratings ≥ R, as positives of weight 1, before splitting.
+        #[arg(long, value_name = "R")]
+        min_rating: Option<f32>,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Generate a MovieLens-shaped dataset with planted structure.
+    #[command(
+        after_help = "Examples:\n  lshrec data synth --users 943 --items 1682 --ratings 100000 --out synth/ --to ml-100k\n  lshrec data synth --users 100000 --items 1000000 --ratings 10000000 --out big/ --to generic"
+    )]
+    Synth {
+        #[arg(long, default_value_t = 943)]
+        users: usize,
+        #[arg(long, default_value_t = 1682)]
+        items: usize,
+        #[arg(long, default_value_t = 100_000)]
+        ratings: usize,
+        /// Dimension of the planted taste space.
+        #[arg(long, default_value_t = 16)]
+        dim: usize,
+        /// Zipf exponent of item popularity.
+        #[arg(long, default_value_t = 0.9)]
+        zipf: f64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "ml-100k")]
+        to: Format,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Rewrite a dataset in another format.
+    #[command(
+        after_help = "Example:\n  lshrec data convert data/ml-100k --to ml-100k --out /tmp/ml-100k-grouplens"
+    )]
+    Convert {
+        #[command(flatten)]
+        input: InputArgs,
+        /// Output format.
+        #[arg(long, value_enum)]
+        to: Format,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Where a dataset comes from and how to read it.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// A dataset directory (format detected) or a ratings file.
+    pub path: PathBuf,
+    /// Override format detection.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Generic files: the delimiter (tab, comma, pipe, ::, space).
+    #[arg(long)]
+    pub delimiter: Option<String>,
+    /// Generic files: the user column's header name.
+    #[arg(long)]
+    pub user_col: Option<String>,
+    /// Generic files: the item column's header name.
+    #[arg(long)]
+    pub item_col: Option<String>,
+    /// Generic files: the rating column's header name.
+    #[arg(long)]
+    pub rating_col: Option<String>,
+    /// Generic files: the timestamp column's header name.
+    #[arg(long)]
+    pub timestamp_col: Option<String>,
+}
+
+impl InputArgs {
+    /// The validated load options.
+    pub fn load_options(&self) -> Result<LoadOptions> {
+        let delimiter = match &self.delimiter {
+            None => None,
+            Some(d) => Some(crate::data::text::Delimiter::parse(d).ok_or_else(|| {
+                Error::invalid(
+                    "--delimiter",
+                    format!("{d:?}: expected tab, comma, pipe, :: or space"),
+                )
+            })?),
+        };
+        Ok(LoadOptions {
+            format: self.format,
+            generic: GenericOptions {
+                delimiter,
+                user_col: self.user_col.clone(),
+                item_col: self.item_col.clone(),
+                rating_col: self.rating_col.clone(),
+                timestamp_col: self.timestamp_col.clone(),
+            },
+        })
+    }
+}
+
+/// Validates a `--min-rating` value.
+pub fn check_min_rating(r: Option<f32>) -> Result<Option<f32>> {
+    match r {
+        Some(v) if !v.is_finite() => Err(Error::invalid("--min-rating", "must be a finite number")),
+        other => Ok(other),
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    crate::progress::set_quiet(cli.quiet);
+    if let Some(n) = cli.threads {
+        if n == 0 {
+            return Err(Error::invalid("--threads", "must be at least 1"));
+        }
+        // The global pool can only be built once; a second build in the same process is harmless.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global();
+    }
+    match cli.command {
+        Command::Data(cmd) => data_cmd::run(cmd),
+    }
+}

@@ -1,0 +1,254 @@
+//! The interaction-file loop shared by every format, and the atomic writer used by every writer.
+
+use std::borrow::Cow;
+use std::io::Write;
+use std::path::Path;
+
+use crate::data::dataset::DatasetBuilder;
+use crate::data::text::{Delimiter, LineReader};
+use crate::error::{Error, Result};
+use crate::progress;
+use crate::store::atomic::write_atomic;
+
+/// Where the columns of an interaction file are.
+#[derive(Clone, Debug)]
+pub struct Columns {
+    pub user: usize,
+    pub item: usize,
+    pub rating: Option<usize>,
+    pub timestamp: Option<usize>,
+}
+
+impl Columns {
+    /// user, item, rating, timestamp in that order (the `u.data` layout).
+    pub const UDATA: Columns = Columns {
+        user: 0,
+        item: 1,
+        rating: Some(2),
+        timestamp: Some(3),
+    };
+
+    fn width(&self) -> usize {
+        [
+            Some(self.user),
+            Some(self.item),
+            self.rating,
+            self.timestamp,
+        ]
+        .iter()
+        .flatten()
+        .max()
+        .copied()
+        .unwrap_or(0)
+            + 1
+    }
+
+    /// Resolves columns from a header by name; each role lists the names it accepts. `strip`
+    /// removes a RecBole type suffix (`user_id:token` → `user_id`).
+    pub fn from_header(
+        path: &Path,
+        fields: &[Cow<'_, str>],
+        roles: &ColumnNames<'_>,
+        strip_types: bool,
+    ) -> Result<Columns> {
+        let names: Vec<String> = fields
+            .iter()
+            .map(|f| {
+                let f = f.trim();
+                let f = if strip_types {
+                    f.split(':').next().unwrap_or(f)
+                } else {
+                    f
+                };
+                f.to_ascii_lowercase()
+            })
+            .collect();
+        let find = |opts: &[&str]| {
+            opts.iter()
+                .find_map(|o| names.iter().position(|n| n == &o.to_ascii_lowercase()))
+        };
+        let header_err = || Error::Header {
+            path: path.to_path_buf(),
+            expected: format!(
+                "columns for user ({}) and item ({})",
+                roles.user.join("|"),
+                roles.item.join("|")
+            ),
+            found: fields.join(","),
+        };
+        let user = find(roles.user).ok_or_else(header_err)?;
+        let item = find(roles.item).ok_or_else(header_err)?;
+        let rating = find(roles.rating);
+        let timestamp = find(roles.timestamp);
+        if roles.rating_required && rating.is_none() {
+            return Err(Error::Header {
+                path: path.to_path_buf(),
+                expected: format!("a rating column ({})", roles.rating.join("|")),
+                found: fields.join(","),
+            });
+        }
+        Ok(Columns {
+            user,
+            item,
+            rating,
+            timestamp,
+        })
+    }
+}
+
+/// Accepted header names for each column role.
+pub struct ColumnNames<'a> {
+    pub user: &'a [&'a str],
+    pub item: &'a [&'a str],
+    pub rating: &'a [&'a str],
+    pub timestamp: &'a [&'a str],
+    pub rating_required: bool,
+}
+
+/// How an interaction file is laid out.
+pub struct InterSpec<'a> {
+    pub delim: Delimiter,
+    /// `Some` when the first line is a header: the names to resolve columns with.
+    pub header: Option<(&'a ColumnNames<'a>, bool)>,
+    /// Fixed columns when there is no header.
+    pub columns: Columns,
+    /// Allowed rating range, if the format defines one.
+    pub rating_range: Option<(f64, f64)>,
+    /// What a data row looks like, for the empty-file message.
+    pub expected: &'a str,
+}
+
+/// Reads every interaction row of `path` into `b`.
+pub fn read_interactions(path: &Path, spec: &InterSpec<'_>, b: &mut DatasetBuilder) -> Result<()> {
+    let mut rdr = LineReader::open(path)?;
+    let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let bar = progress::bytes_bar(total, &format!("reading {}", path.display()));
+    let mut cols = spec.columns.clone();
+    let before = b.len();
+    if let Some((names, strip)) = spec.header {
+        let line = match rdr.next_line()? {
+            Some((_, l)) => l.to_string(),
+            None => {
+                return Err(Error::EmptyFile {
+                    path: path.to_path_buf(),
+                    expected: format!("a header line, then {}", spec.expected),
+                })
+            }
+        };
+        let mut hf = Vec::new();
+        let ctx = crate::data::text::Ctx { path, line: 1 };
+        spec.delim
+            .split(&line, &mut hf)
+            .map_err(|e| ctx.parse_err("header", "a delimited header", &e))?;
+        cols = Columns::from_header(path, &hf, names, strip)?;
+    }
+    let width = cols.width();
+    let mut bytes = 0u64;
+    loop {
+        if b.len() % 65536 == 0 {
+            bar.set_position(bytes);
+        }
+        let (line_no, line) = match rdr.next_line()? {
+            Some(l) => l,
+            None => break,
+        };
+        bytes += line.len() as u64 + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let ctx = crate::data::text::Ctx {
+            path,
+            line: line_no,
+        };
+        let mut fields: Vec<Cow<'_, str>> = Vec::with_capacity(8);
+        spec.delim
+            .split(line, &mut fields)
+            .map_err(|e| ctx.parse_err("record", "well-formed CSV", &e))?;
+        ctx.need_fields(fields.len(), width, spec.delim)?;
+        let user = ctx.id("user", &fields[cols.user])?;
+        let item = ctx.id("item", &fields[cols.item])?;
+        let rating = match cols.rating {
+            Some(c) => ctx.number("rating", &fields[c], spec.rating_range)? as f32,
+            None => 1.0,
+        };
+        let ts = match cols.timestamp {
+            Some(c) => ctx.timestamp("timestamp", &fields[c])?,
+            None => 0,
+        };
+        b.push(user, item, rating, ts);
+    }
+    bar.finish_and_clear();
+    if b.len() == before {
+        return Err(Error::EmptyFile {
+            path: path.to_path_buf(),
+            expected: spec.expected.to_string(),
+        });
+    }
+    b.source(path.to_path_buf());
+    Ok(())
+}
+
+/// Calls `f` for every non-blank line of a side file (after an optional header), with the fields
+/// split and the line number for errors.
+pub fn for_each_record(
+    path: &Path,
+    delim: Delimiter,
+    skip_header: bool,
+    mut f: impl FnMut(crate::data::text::Ctx<'_>, &[Cow<'_, str>]) -> Result<()>,
+) -> Result<Vec<String>> {
+    let mut rdr = LineReader::open(path)?;
+    let mut header = Vec::new();
+    if skip_header {
+        if let Some((line, l)) = rdr.next_line()? {
+            let mut hf = Vec::new();
+            let ctx = crate::data::text::Ctx { path, line };
+            delim
+                .split(l, &mut hf)
+                .map_err(|e| ctx.parse_err("header", "a delimited header", &e))?;
+            header = hf.iter().map(|s| s.to_string()).collect();
+        }
+    }
+    while let Some((line_no, line)) = rdr.next_line()? {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let ctx = crate::data::text::Ctx {
+            path,
+            line: line_no,
+        };
+        let mut fields = Vec::new();
+        delim
+            .split(line, &mut fields)
+            .map_err(|e| ctx.parse_err("record", "well-formed CSV", &e))?;
+        f(ctx, &fields)?;
+    }
+    Ok(header)
+}
+
+/// Writes a text file atomically from a closure producing its lines.
+pub fn write_text(
+    path: &Path,
+    f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
+    write_atomic(path, |w| f(w))
+}
+
+/// Formats a rating without a needless `.0` (`4` rather than `4.0`, but `3.5` stays).
+pub fn fmt_rating(r: f32) -> String {
+    if r.fract() == 0.0 {
+        format!("{}", r as i64)
+    } else {
+        format!("{r}")
+    }
+}
+
+/// Empty option → empty string.
+pub fn opt<T: ToString>(v: &Option<T>) -> String {
+    v.as_ref().map(|x| x.to_string()).unwrap_or_default()
+}
+
+/// Non-empty trimmed string → Some.
+pub fn non_empty(s: &str) -> Option<String> {
+    let t = s.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}

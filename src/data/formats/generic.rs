@@ -1,0 +1,269 @@
+//! A generic delimited interaction file with named (or positional) columns, plus optional
+//! `items.tsv` / `users.tsv` side files next to it.
+//!
+//! - The delimiter is sniffed from the first line (tab, `::`, comma, `|`, spaces) unless given.
+//! - The first line is a header when one of its fields is a known column name (`user`, `user_id`,
+//!   `userId`, `item`, `item_id`, `movieId`, …) or when column names were passed explicitly.
+//! - Without a header the columns are positional: user, item, then optional rating and timestamp.
+//! - Without a rating column every row is a positive with weight 1. Ids can be any strings.
+
+use std::path::Path;
+
+use super::common::{
+    fmt_rating, for_each_record, non_empty, opt, read_interactions, write_text, ColumnNames,
+    Columns, InterSpec,
+};
+use crate::data::dataset::{Dataset, DatasetBuilder};
+use crate::data::text::{Delimiter, LineReader};
+use crate::error::{Error, Result};
+
+/// Column and delimiter overrides for generic files.
+#[derive(Clone, Debug, Default)]
+pub struct GenericOptions {
+    pub delimiter: Option<Delimiter>,
+    pub user_col: Option<String>,
+    pub item_col: Option<String>,
+    pub rating_col: Option<String>,
+    pub timestamp_col: Option<String>,
+}
+
+const USER: &[&str] = &[
+    "user",
+    "user_id",
+    "userid",
+    "uid",
+    "customer_id",
+    "visitorid",
+];
+const ITEM: &[&str] = &[
+    "item",
+    "item_id",
+    "itemid",
+    "iid",
+    "movie",
+    "movie_id",
+    "movieid",
+    "product_id",
+    "track_id",
+];
+const RATING: &[&str] = &["rating", "score", "weight", "value", "count", "plays"];
+const TIMESTAMP: &[&str] = &["timestamp", "ts", "time", "datetime"];
+
+/// What the first line of a generic file says about its layout.
+pub struct Sniffed {
+    pub delim: Delimiter,
+    pub has_header: bool,
+    pub n_fields: usize,
+}
+
+/// Looks at the first line of `path`.
+pub fn sniff(path: &Path, opts: &GenericOptions) -> Result<Sniffed> {
+    let mut rdr = LineReader::open(path)?;
+    let first = loop {
+        match rdr.next_line()? {
+            None => {
+                return Err(Error::EmptyFile {
+                    path: path.to_path_buf(),
+                    expected: "delimited user,item[,rating[,timestamp]] rows".into(),
+                })
+            }
+            Some((_, l)) if l.trim().is_empty() => continue,
+            Some((_, l)) => break l.to_string(),
+        }
+    };
+    let delim = match opts.delimiter.or_else(|| Delimiter::sniff(&first)) {
+        Some(d) => d,
+        None => {
+            return Err(Error::FieldCount {
+                path: path.to_path_buf(),
+                line: rdr.line_no(),
+                expected: 2,
+                found: 1,
+                delimiter: "tab, ::, comma, | or spaces".into(),
+            })
+        }
+    };
+    let mut fields = Vec::new();
+    delim
+        .split(&first, &mut fields)
+        .map_err(|e| rdr.ctx().parse_err("header", "well-formed CSV", &e))?;
+    let named = opts.user_col.is_some() || opts.item_col.is_some();
+    let known = fields.iter().any(|f| {
+        let f = f.trim().to_ascii_lowercase();
+        USER.contains(&f.as_str()) || ITEM.contains(&f.as_str())
+    });
+    Ok(Sniffed {
+        delim,
+        has_header: named || known,
+        n_fields: fields.len(),
+    })
+}
+
+/// Reads interactions from a generic file into `b`. Returns whether it had ratings and
+/// timestamps.
+pub fn read_ratings(
+    path: &Path,
+    opts: &GenericOptions,
+    b: &mut DatasetBuilder,
+) -> Result<(bool, bool)> {
+    let s = sniff(path, opts)?;
+    let one = |o: &Option<String>, d: &'static [&'static str]| -> Vec<String> {
+        match o {
+            Some(n) => vec![n.clone()],
+            None => d.iter().map(|s| s.to_string()).collect(),
+        }
+    };
+    let (u, i, r, t) = (
+        one(&opts.user_col, USER),
+        one(&opts.item_col, ITEM),
+        one(&opts.rating_col, RATING),
+        one(&opts.timestamp_col, TIMESTAMP),
+    );
+    fn refs(v: &[String]) -> Vec<&str> {
+        v.iter().map(|s| s.as_str()).collect()
+    }
+    let (ur, ir, rr, tr) = (refs(&u), refs(&i), refs(&r), refs(&t));
+    let names = ColumnNames {
+        user: &ur,
+        item: &ir,
+        rating: &rr,
+        timestamp: &tr,
+        rating_required: opts.rating_col.is_some(),
+    };
+    let positional = Columns {
+        user: 0,
+        item: 1,
+        rating: (s.n_fields >= 3).then_some(2),
+        timestamp: (s.n_fields >= 4).then_some(3),
+    };
+    let (has_r, has_t) = if s.has_header {
+        // Resolve once to learn which optional columns exist.
+        let mut rdr = LineReader::open(path)?;
+        let line = rdr
+            .next_line()?
+            .map(|(_, l)| l.to_string())
+            .unwrap_or_default();
+        let mut hf = Vec::new();
+        s.delim
+            .split(&line, &mut hf)
+            .map_err(|e| rdr.ctx().parse_err("header", "well-formed CSV", &e))?;
+        let c = Columns::from_header(path, &hf, &names, false)?;
+        (c.rating.is_some(), c.timestamp.is_some())
+    } else {
+        (positional.rating.is_some(), positional.timestamp.is_some())
+    };
+    let spec = InterSpec {
+        delim: s.delim,
+        header: s.has_header.then_some((&names, false)),
+        columns: positional,
+        rating_range: None,
+        expected: "delimited user,item[,rating[,timestamp]] rows",
+    };
+    read_interactions(path, &spec, b)?;
+    Ok((has_r, has_t))
+}
+
+/// Reads `items.tsv` and `users.tsv` from `dir` when present (the layout [`write_dir`] writes).
+pub fn read_side(dir: &Path, b: &mut DatasetBuilder) -> Result<()> {
+    let ipath = dir.join("items.tsv");
+    if ipath.exists() {
+        for_each_record(&ipath, Delimiter::Tab, true, |ctx, f| {
+            ctx.need_fields(f.len(), 4, Delimiter::Tab)?;
+            let id = ctx.id("item", &f[0])?;
+            let gs: Vec<&str> = f[2].split('|').filter(|g| !g.trim().is_empty()).collect();
+            let year = match f[3].trim() {
+                "" => None,
+                y => Some(ctx.small_uint("year", y)?),
+            };
+            b.item(id, non_empty(&f[1]), &gs, year);
+            Ok(())
+        })?;
+        b.source(ipath);
+    }
+    let upath = dir.join("users.tsv");
+    if upath.exists() {
+        for_each_record(&upath, Delimiter::Tab, true, |ctx, f| {
+            ctx.need_fields(f.len(), 5, Delimiter::Tab)?;
+            let id = ctx.id("user", &f[0])?;
+            let age = match f[1].trim() {
+                "" => None,
+                a => Some(ctx.small_uint("age", a)?),
+            };
+            b.user(
+                id,
+                age,
+                non_empty(&f[2]),
+                non_empty(&f[3]),
+                non_empty(&f[4]),
+            );
+            Ok(())
+        })?;
+        b.source(upath);
+    }
+    Ok(())
+}
+
+/// Writes interactions as a headed TSV file (`user`, `item`, then `rating` and `timestamp` when
+/// the dataset has them).
+pub fn write_ratings(ds: &Dataset, path: &Path) -> Result<()> {
+    write_text(path, |w| {
+        let mut head = vec!["user", "item"];
+        if ds.has_ratings {
+            head.push("rating");
+        }
+        if ds.has_timestamps {
+            head.push("timestamp");
+        }
+        writeln!(w, "{}", head.join("\t"))?;
+        for x in &ds.interactions {
+            write!(w, "{}\t{}", ds.users.ext(x.user), ds.items.ext(x.item))?;
+            if ds.has_ratings {
+                write!(w, "\t{}", fmt_rating(x.rating))?;
+            }
+            if ds.has_timestamps {
+                write!(w, "\t{}", x.timestamp)?;
+            }
+            writeln!(w)?;
+        }
+        Ok(())
+    })
+}
+
+/// Writes `ratings.tsv` plus `items.tsv` and `users.tsv` side files into `dir`.
+pub fn write_dir(ds: &Dataset, dir: &Path) -> Result<()> {
+    write_ratings(ds, &dir.join("ratings.tsv"))?;
+    if let Some(info) = &ds.item_info {
+        write_text(&dir.join("items.tsv"), |w| {
+            writeln!(w, "item\ttitle\tgenres\tyear")?;
+            for i in 0..ds.n_items() {
+                writeln!(
+                    w,
+                    "{}\t{}\t{}\t{}",
+                    ds.items.ext(i as u32),
+                    opt(&info.titles[i]).replace('\t', " "),
+                    ds.genres_of(i as u32).join("|"),
+                    opt(&info.years[i])
+                )?;
+            }
+            Ok(())
+        })?;
+    }
+    if let Some(info) = &ds.user_info {
+        write_text(&dir.join("users.tsv"), |w| {
+            writeln!(w, "user\tage\tgender\toccupation\tzip")?;
+            for u in 0..ds.n_users() {
+                writeln!(
+                    w,
+                    "{}\t{}\t{}\t{}\t{}",
+                    ds.users.ext(u as u32),
+                    opt(&info.ages[u]),
+                    opt(&info.genders[u]),
+                    opt(&info.occupations[u]),
+                    opt(&info.zips[u])
+                )?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,246 @@
+//! Train/test splits. Every random split takes a seed and is reproducible: per-user splits draw
+//! from one random stream per user, so the result does not depend on thread scheduling.
+
+use std::str::FromStr;
+
+use super::dataset::{Dataset, Interaction};
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+
+/// How to split a dataset.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SplitMethod {
+    /// A random `frac` of all rows goes to test (protocol P1: `random:0.2`).
+    Random { frac: f64 },
+    /// Each user with at least `min` interactions moves `floor(frac·n)` random ones to test; the
+    /// others keep everything in train (protocol P2: `per-user:0.2`, `min` defaults to 5).
+    PerUser { frac: f64, min: usize },
+    /// Each user with more than `n` interactions moves the `n` latest (by timestamp, then item id)
+    /// to test.
+    LeaveLast { n: usize },
+    /// Fold `fold` of a seeded `k`-way partition of the rows is the test set.
+    KFold { k: usize, fold: usize },
+}
+
+impl FromStr for SplitMethod {
+    type Err = Error;
+
+    /// Parses `random:0.2`, `per-user:0.2[:MIN]`, `leave-last:1` or `kfold:5[:FOLD]`.
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = |reason: &str| {
+            Error::invalid(
+                "split",
+                format!("{s:?}: {reason}; expected random:F, per-user:F[:MIN], leave-last:N or kfold:K[:FOLD]"),
+            )
+        };
+        let parts: Vec<&str> = s.split(':').collect();
+        let frac = |p: Option<&&str>| -> Result<f64> {
+            let f: f64 = p
+                .ok_or_else(|| bad("missing fraction"))?
+                .parse()
+                .map_err(|_| bad("the fraction is not a number"))?;
+            if !(f > 0.0 && f < 1.0) {
+                return Err(bad("the fraction must be strictly between 0 and 1"));
+            }
+            Ok(f)
+        };
+        let int = |p: Option<&&str>, what: &str| -> Result<usize> {
+            p.ok_or_else(|| bad(&format!("missing {what}")))?
+                .parse()
+                .map_err(|_| bad(&format!("{what} is not a non-negative integer")))
+        };
+        let m = match parts[0] {
+            "random" => SplitMethod::Random {
+                frac: frac(parts.get(1))?,
+            },
+            "per-user" => SplitMethod::PerUser {
+                frac: frac(parts.get(1))?,
+                min: match parts.get(2) {
+                    Some(p) => int(Some(p), "the minimum count")?,
+                    None => 5,
+                },
+            },
+            "leave-last" => {
+                let n = int(parts.get(1), "the count")?;
+                if n == 0 {
+                    return Err(bad("leave-last needs n ≥ 1"));
+                }
+                SplitMethod::LeaveLast { n }
+            }
+            "kfold" => {
+                let k = int(parts.get(1), "k")?;
+                let fold = match parts.get(2) {
+                    Some(p) => int(Some(p), "the fold")?,
+                    None => 0,
+                };
+                if k < 2 || fold >= k {
+                    return Err(bad("k-fold needs k ≥ 2 and 0 ≤ fold < k"));
+                }
+                SplitMethod::KFold { k, fold }
+            }
+            _ => return Err(bad("unknown method")),
+        };
+        Ok(m)
+    }
+}
+
+/// Splits `ds` into (train, test), which share its ids and side information.
+pub fn split(ds: &Dataset, method: SplitMethod, seed: u64) -> (Dataset, Dataset) {
+    let xs = &ds.interactions;
+    let mut is_test = vec![false; xs.len()];
+    match method {
+        SplitMethod::Random { frac } => {
+            let mut idx: Vec<usize> = (0..xs.len()).collect();
+            Rng::new(seed).shuffle(&mut idx);
+            let n_test = (frac * xs.len() as f64).round() as usize;
+            for &i in &idx[..n_test] {
+                is_test[i] = true;
+            }
+        }
+        SplitMethod::KFold { k, fold } => {
+            let mut idx: Vec<usize> = (0..xs.len()).collect();
+            Rng::new(seed).shuffle(&mut idx);
+            for (pos, &i) in idx.iter().enumerate() {
+                is_test[i] = pos % k == fold;
+            }
+        }
+        SplitMethod::PerUser { frac, min } => {
+            for_each_user(xs, |u, lo, hi| {
+                let n = hi - lo;
+                if n < min.max(1) {
+                    return;
+                }
+                let n_test = (frac * n as f64).floor() as usize;
+                let mut idx: Vec<usize> = (lo..hi).collect();
+                Rng::stream(seed, u as u64).shuffle(&mut idx);
+                for &i in &idx[..n_test] {
+                    is_test[i] = true;
+                }
+            });
+        }
+        SplitMethod::LeaveLast { n } => {
+            // Interactions are sorted by (user, timestamp, item): the last n rows of a user are
+            // the latest.
+            for_each_user(xs, |_, lo, hi| {
+                if hi - lo > n {
+                    for t in &mut is_test[hi - n..hi] {
+                        *t = true;
+                    }
+                }
+            });
+        }
+    }
+    let (mut tr, mut te): (Vec<Interaction>, Vec<Interaction>) = (Vec::new(), Vec::new());
+    for (x, t) in xs.iter().zip(&is_test) {
+        if *t {
+            te.push(*x);
+        } else {
+            tr.push(*x);
+        }
+    }
+    (ds.with_interactions(tr), ds.with_interactions(te))
+}
+
+/// All `k` folds of a k-fold cross-validation.
+pub fn kfold(ds: &Dataset, k: usize, seed: u64) -> Vec<(Dataset, Dataset)> {
+    (0..k)
+        .map(|fold| split(ds, SplitMethod::KFold { k, fold }, seed))
+        .collect()
+}
+
+/// Calls `f(user, lo, hi)` for each user's contiguous run of rows.
+fn for_each_user(xs: &[Interaction], mut f: impl FnMut(u32, usize, usize)) {
+    let mut lo = 0;
+    while lo < xs.len() {
+        let u = xs[lo].user;
+        let mut hi = lo;
+        while hi < xs.len() && xs[hi].user == u {
+            hi += 1;
+        }
+        f(u, lo, hi);
+        lo = hi;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::dataset::DatasetBuilder;
+
+    fn toy() -> Dataset {
+        let mut b = DatasetBuilder::new(true, true);
+        for u in 0..20 {
+            for i in 0..(u % 10 + 1) {
+                b.push(
+                    &u.to_string(),
+                    &i.to_string(),
+                    1.0 + (i % 5) as f32,
+                    (100 - i) as i64,
+                );
+            }
+        }
+        b.finish(None, true)
+    }
+
+    #[test]
+    fn parse_methods() {
+        assert_eq!(
+            "per-user:0.2".parse::<SplitMethod>().unwrap(),
+            SplitMethod::PerUser { frac: 0.2, min: 5 }
+        );
+        assert_eq!(
+            "kfold:5:4".parse::<SplitMethod>().unwrap(),
+            SplitMethod::KFold { k: 5, fold: 4 }
+        );
+        for bad in [
+            "random",
+            "random:1.5",
+            "kfold:5:5",
+            "leave-last:0",
+            "x:1",
+            "per-user:a",
+        ] {
+            assert!(bad.parse::<SplitMethod>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn per_user_protocol_counts() {
+        let d = toy();
+        let (tr, te) = split(&d, SplitMethod::PerUser { frac: 0.2, min: 5 }, 1);
+        assert_eq!(
+            tr.interactions.len() + te.interactions.len(),
+            d.interactions.len()
+        );
+        for u in 0..d.n_users() as u32 {
+            let n = d.interactions.iter().filter(|x| x.user == u).count();
+            let t = te.interactions.iter().filter(|x| x.user == u).count();
+            let want = if n >= 5 { n / 5 } else { 0 };
+            assert_eq!(t, want, "user {u} with {n}");
+        }
+        let (_, te2) = split(&d, SplitMethod::PerUser { frac: 0.2, min: 5 }, 1);
+        assert_eq!(te.interactions, te2.interactions, "same seed, same split");
+        let (_, te3) = split(&d, SplitMethod::PerUser { frac: 0.2, min: 5 }, 2);
+        assert_ne!(
+            te.interactions, te3.interactions,
+            "another seed, another split"
+        );
+    }
+
+    #[test]
+    fn leave_last_takes_latest_and_kfold_partitions() {
+        let d = toy();
+        let (_, te) = split(&d, SplitMethod::LeaveLast { n: 1 }, 0);
+        // timestamps are 100 - i, so the latest row of each user is item 0
+        assert!(te.interactions.iter().all(|x| d.items.ext(x.item) == "0"));
+        assert_eq!(te.interactions.len(), 18); // users with ≥ 2 rows
+        let folds = kfold(&d, 5, 3);
+        let total: usize = folds.iter().map(|(_, t)| t.interactions.len()).sum();
+        assert_eq!(total, d.interactions.len());
+        let (_, te) = split(&d, SplitMethod::Random { frac: 0.2 }, 9);
+        assert_eq!(
+            te.interactions.len(),
+            (0.2 * d.interactions.len() as f64).round() as usize
+        );
+    }
+}

@@ -1,0 +1,353 @@
+//! Line-oriented reading with file/line context: CRLF endings, UTF-8 with a Latin-1 fallback, and
+//! parse helpers whose errors name the file, the line, the field and what was expected.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Reads a text file line by line. Lines are decoded as UTF-8 when valid and as Latin-1 otherwise
+/// (GroupLens ships Latin-1 titles); a trailing `\r` is removed.
+pub struct LineReader {
+    path: PathBuf,
+    rdr: BufReader<File>,
+    buf: Vec<u8>,
+    text: String,
+    line_no: usize,
+    bytes_read: u64,
+}
+
+impl LineReader {
+    /// Opens `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let f = File::open(path).map_err(|e| Error::io(path, e))?;
+        Ok(LineReader {
+            path: path.to_path_buf(),
+            rdr: BufReader::with_capacity(1 << 20, f),
+            buf: Vec::with_capacity(256),
+            text: String::with_capacity(256),
+            line_no: 0,
+            bytes_read: 0,
+        })
+    }
+
+    /// The file being read.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The 1-based number of the line last returned.
+    pub fn line_no(&self) -> usize {
+        self.line_no
+    }
+
+    /// Bytes consumed so far (for progress bars).
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
+    /// The next line with its 1-based number, without its line terminator, or `None` at the end
+    /// of the file. Blank lines are returned as empty strings; callers decide what they mean.
+    pub fn next_line(&mut self) -> Result<Option<(usize, &str)>> {
+        self.buf.clear();
+        let n = self
+            .rdr
+            .read_until(b'\n', &mut self.buf)
+            .map_err(|e| Error::io(&self.path, e))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.bytes_read += n as u64;
+        self.line_no += 1;
+        let mut end = self.buf.len();
+        if end > 0 && self.buf[end - 1] == b'\n' {
+            end -= 1;
+        }
+        if end > 0 && self.buf[end - 1] == b'\r' {
+            end -= 1;
+        }
+        let bytes = &self.buf[..end];
+        self.text.clear();
+        match std::str::from_utf8(bytes) {
+            Ok(s) => self.text.push_str(s),
+            Err(_) => self.text.extend(bytes.iter().map(|&b| b as char)),
+        }
+        Ok(Some((self.line_no, &self.text)))
+    }
+
+    /// The context for errors about the current line.
+    pub fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            path: &self.path,
+            line: self.line_no,
+        }
+    }
+}
+
+/// A (file, line) position for error messages.
+#[derive(Clone, Copy, Debug)]
+pub struct Ctx<'a> {
+    pub path: &'a Path,
+    pub line: usize,
+}
+
+impl Ctx<'_> {
+    /// A parse error at this position.
+    pub fn parse_err(&self, field: &str, expected: &str, found: &str) -> Error {
+        Error::Parse {
+            path: self.path.to_path_buf(),
+            line: self.line,
+            field: field.to_string(),
+            expected: expected.to_string(),
+            found: found.to_string(),
+        }
+    }
+
+    /// Fails unless there are at least `expected` fields.
+    pub fn need_fields(&self, found: usize, expected: usize, delim: Delimiter) -> Result<()> {
+        if found < expected {
+            return Err(Error::FieldCount {
+                path: self.path.to_path_buf(),
+                line: self.line,
+                expected,
+                found,
+                delimiter: delim.describe().to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// A non-empty id field.
+    pub fn id<'s>(&self, field: &str, s: &'s str) -> Result<&'s str> {
+        let t = s.trim();
+        if t.is_empty() {
+            return Err(self.parse_err(field, "a non-empty id", s));
+        }
+        Ok(t)
+    }
+
+    /// A finite number, optionally within `[min, max]`.
+    pub fn number(&self, field: &str, s: &str, range: Option<(f64, f64)>) -> Result<f64> {
+        let t = s.trim();
+        let v: f64 = t
+            .parse()
+            .map_err(|_| self.parse_err(field, "a number", s))?;
+        if !v.is_finite() {
+            return Err(self.parse_err(field, "a finite number", s));
+        }
+        if let Some((min, max)) = range {
+            if v < min || v > max {
+                return Err(Error::OutOfRange {
+                    path: self.path.to_path_buf(),
+                    line: self.line,
+                    field: field.to_string(),
+                    value: v,
+                    min,
+                    max,
+                });
+            }
+        }
+        Ok(v)
+    }
+
+    /// An integer timestamp (seconds). Fractional values (RecBole writes `881250949.0`) are
+    /// accepted when they are whole.
+    pub fn timestamp(&self, field: &str, s: &str) -> Result<i64> {
+        let t = s.trim();
+        if let Ok(v) = t.parse::<i64>() {
+            return Ok(v);
+        }
+        match t.parse::<f64>() {
+            Ok(v) if v.is_finite() && v.fract() == 0.0 && v.abs() < 9.0e15 => Ok(v as i64),
+            _ => Err(self.parse_err(field, "an integer timestamp", s)),
+        }
+    }
+
+    /// A small non-negative integer such as an age or a year.
+    pub fn small_uint(&self, field: &str, s: &str) -> Result<u16> {
+        s.trim()
+            .parse::<u16>()
+            .map_err(|_| self.parse_err(field, "an integer between 0 and 65535", s))
+    }
+}
+
+/// How the fields of a line are separated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delimiter {
+    Tab,
+    Pipe,
+    DoubleColon,
+    /// RFC 4180 comma-separated values, with quoted fields.
+    Comma,
+    /// One or more spaces or tabs.
+    Whitespace,
+}
+
+impl Delimiter {
+    /// A human-readable name for error messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Delimiter::Tab => "tab",
+            Delimiter::Pipe => "|",
+            Delimiter::DoubleColon => "::",
+            Delimiter::Comma => ",",
+            Delimiter::Whitespace => "whitespace",
+        }
+    }
+
+    /// Parses a user-supplied delimiter name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "\t" | "tab" | "\\t" => Delimiter::Tab,
+            "|" | "pipe" => Delimiter::Pipe,
+            "::" => Delimiter::DoubleColon,
+            "," | "comma" | "csv" => Delimiter::Comma,
+            " " | "space" | "whitespace" => Delimiter::Whitespace,
+            _ => return None,
+        })
+    }
+
+    /// Guesses the delimiter of a data line.
+    pub fn sniff(line: &str) -> Option<Self> {
+        if line.contains('\t') {
+            Some(Delimiter::Tab)
+        } else if line.contains("::") {
+            Some(Delimiter::DoubleColon)
+        } else if line.contains(',') {
+            Some(Delimiter::Comma)
+        } else if line.contains('|') {
+            Some(Delimiter::Pipe)
+        } else if line.trim().contains(' ') {
+            Some(Delimiter::Whitespace)
+        } else {
+            None
+        }
+    }
+
+    /// Splits `line` into `out`. Fails only on a malformed quoted CSV field.
+    pub fn split<'a>(self, line: &'a str, out: &mut Vec<Cow<'a, str>>) -> Result<(), String> {
+        out.clear();
+        match self {
+            Delimiter::Tab => out.extend(line.split('\t').map(Cow::Borrowed)),
+            Delimiter::Pipe => out.extend(line.split('|').map(Cow::Borrowed)),
+            Delimiter::DoubleColon => out.extend(line.split("::").map(Cow::Borrowed)),
+            Delimiter::Whitespace => out.extend(line.split_whitespace().map(Cow::Borrowed)),
+            Delimiter::Comma => return split_csv(line, out),
+        }
+        Ok(())
+    }
+}
+
+/// Splits one CSV record (RFC 4180 quoting, no embedded newlines).
+fn split_csv<'a>(line: &'a str, out: &mut Vec<Cow<'a, str>>) -> Result<(), String> {
+    let bytes = line.as_bytes();
+    let mut i = 0;
+    loop {
+        if i < bytes.len() && bytes[i] == b'"' {
+            let mut s = String::new();
+            let mut j = i + 1;
+            loop {
+                match line[j..].find('"') {
+                    None => return Err("unterminated quoted field".into()),
+                    Some(q) => {
+                        s.push_str(&line[j..j + q]);
+                        j += q + 1;
+                        if j < bytes.len() && bytes[j] == b'"' {
+                            s.push('"');
+                            j += 1;
+                        } else {
+                            break;
+                        }
+                    }
+                }
+            }
+            out.push(Cow::Owned(s));
+            if j == bytes.len() {
+                return Ok(());
+            }
+            if bytes[j] != b',' {
+                return Err("text after a closing quote".into());
+            }
+            i = j + 1;
+        } else {
+            match line[i..].find(',') {
+                Some(c) => {
+                    out.push(Cow::Borrowed(&line[i..i + c]));
+                    i += c + 1;
+                }
+                None => {
+                    out.push(Cow::Borrowed(&line[i..]));
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Quotes a CSV field when needed.
+pub fn csv_quote(s: &str) -> Cow<'_, str> {
+    if s.contains([',', '"', '\n']) {
+        Cow::Owned(format!("\"{}\"", s.replace('"', "\"\"")))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// Extracts a trailing `(1995)` year from a MovieLens title.
+pub fn year_from_title(title: &str) -> Option<u16> {
+    let t = title.trim_end();
+    let open = t.rfind('(')?;
+    let inner = t[open + 1..].strip_suffix(')')?;
+    if inner.len() == 4 {
+        inner.parse().ok()
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes() {
+        let mut v = Vec::new();
+        Delimiter::Comma
+            .split(
+                r#"11,"American President, The (1995)",Comedy|Drama|Romance"#,
+                &mut v,
+            )
+            .unwrap();
+        assert_eq!(
+            v,
+            vec![
+                "11",
+                "American President, The (1995)",
+                "Comedy|Drama|Romance"
+            ]
+        );
+        Delimiter::Comma
+            .split(r#"1,"a ""b"" c",x"#, &mut v)
+            .unwrap();
+        assert_eq!(v[1], r#"a "b" c"#);
+        Delimiter::Comma.split("a,,b,", &mut v).unwrap();
+        assert_eq!(v, vec!["a", "", "b", ""]);
+        assert!(Delimiter::Comma.split(r#"1,"open"#, &mut v).is_err());
+        assert_eq!(csv_quote("a,b"), "\"a,b\"");
+    }
+
+    #[test]
+    fn years_and_sniffing() {
+        assert_eq!(year_from_title("Toy Story (1995)"), Some(1995));
+        assert_eq!(
+            year_from_title("City of Lost Children, The (Cité des enfants perdus, La) (1995) "),
+            Some(1995)
+        );
+        assert_eq!(year_from_title("Unknown"), None);
+        assert_eq!(Delimiter::sniff("1::2::3"), Some(Delimiter::DoubleColon));
+        assert_eq!(Delimiter::sniff("1\t2"), Some(Delimiter::Tab));
+        assert_eq!(Delimiter::sniff("12"), None);
+    }
+}

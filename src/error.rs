@@ -1,0 +1,146 @@
+//! The library's one error type. Every variant carries the structured context a user needs to fix
+//! the problem (file, line, field, what was expected). `anyhow` is used only in `main.rs`.
+
+use std::path::PathBuf;
+
+/// Result alias used throughout the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in lshrec.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An operating-system level failure on a named file.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A field that could not be parsed.
+    #[error("{path}:{line}: field `{field}`: expected {expected}, found {found:?}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        field: String,
+        expected: String,
+        found: String,
+    },
+
+    /// A line with too few (or too many) fields, for example a truncated last line.
+    #[error("{path}:{line}: expected {expected} fields separated by {delimiter:?}, found {found}")]
+    FieldCount {
+        path: PathBuf,
+        line: usize,
+        expected: usize,
+        found: usize,
+        delimiter: String,
+    },
+
+    /// A numeric value outside its allowed range (for example a rating of 7 on a 1-5 scale).
+    #[error(
+        "{path}:{line}: field `{field}`: value {value} is outside the allowed range [{min}, {max}]"
+    )]
+    OutOfRange {
+        path: PathBuf,
+        line: usize,
+        field: String,
+        value: f64,
+        min: f64,
+        max: f64,
+    },
+
+    /// A file that holds no data rows.
+    #[error("{path}: the file is empty (expected {expected})")]
+    EmptyFile { path: PathBuf, expected: String },
+
+    /// A header line that does not name the columns the format needs.
+    #[error("{path}:1: header mismatch: expected {expected}, found {found:?}")]
+    Header {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
+
+    /// A directory or file whose format could not be recognised.
+    #[error("{path}: cannot detect the dataset format (looked for {looked_for}); pass --format")]
+    UnknownFormat { path: PathBuf, looked_for: String },
+
+    /// A command-line or configuration value that is not acceptable.
+    #[error("invalid {what}: {reason}")]
+    InvalidArgument { what: String, reason: String },
+
+    /// A user id that is not in the model.
+    #[error("unknown user id {id:?} (the model knows {known} users)")]
+    UnknownUser { id: String, known: usize },
+
+    /// An item id that is not in the model or dataset.
+    #[error("unknown item id {id:?} (the catalogue has {known} items)")]
+    UnknownItem { id: String, known: usize },
+
+    /// A `k` of zero or larger than the number of candidate items.
+    #[error("invalid k = {k}: k must be between 1 and the number of items ({n_items})")]
+    InvalidK { k: usize, n_items: usize },
+
+    /// A file we wrote that fails verification: bad magic, version, shape, length or checksum.
+    #[error("{path}: corrupt or incompatible file: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+
+    /// Two files that must belong together do not (dimensions, checksums, item counts).
+    #[error("mismatch: {what}: expected {expected}, found {found}")]
+    Mismatch {
+        what: String,
+        expected: String,
+        found: String,
+    },
+
+    /// Training diverged.
+    #[error("training diverged at epoch {epoch}: {what} is not finite; try a lower learning rate (now {lr}) or a higher regularisation")]
+    Diverged { epoch: usize, what: String, lr: f32 },
+
+    /// The GPU backend was requested, but lshrec was built without the `cuda` feature.
+    #[error(
+        "the CUDA backend is not compiled in; rebuild with `cargo build --release --features cuda`"
+    )]
+    CudaNotCompiled,
+
+    /// The GPU backend was requested, but no usable device or driver is present.
+    #[error("CUDA is unavailable: {reason}")]
+    CudaUnavailable { reason: String },
+}
+
+impl Error {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Shorthand for [`Error::InvalidArgument`].
+    pub fn invalid(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            what: what.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Corrupt`].
+    pub fn corrupt(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::Corrupt {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The process exit code the CLI uses for this error: 2 for bad input or usage, 1 for failures
+    /// of the machine (I/O on a valid path, a missing GPU).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 2,
+            Error::Io { .. } | Error::CudaUnavailable { .. } | Error::Diverged { .. } => 1,
+            _ => 2,
+        }
+    }
+}

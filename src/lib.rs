@@ -1,0 +1,15 @@
+//! lshrec: a recommendation inference engine.
+//!
+//! - [`data`]: dataset readers and writers, id maps, CSR/CSC storage, splits, the synthetic
+//!   generator.
+//! - [`store`]: on-disk formats (atomic writes).
+//! - [`error`]: the one error type.
+
+pub mod cli;
+pub mod data;
+pub mod error;
+pub mod progress;
+pub mod rng;
+pub mod store;
+
+pub use error::{Error, Result};

@@ -1,0 +1,3 @@
+//! On-disk formats of models and indexes. All writes are atomic; mmap is fenced in `mmap`.
+
+pub mod atomic;

@@ -1,0 +1,89 @@
+//! The binary's contract: exit code 0 on success, 2 on bad usage or input with one clear line.
+
+use std::process::Command;
+
+fn lshrec(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lshrec"))
+        .args(args)
+        .output()
+        .expect("run lshrec");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_input_and_usage_exit_2_with_a_clear_line() {
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().join("u.data");
+    std::fs::write(&p, "1\t2\tx\t3\n").unwrap();
+    let (code, _, err) = lshrec(&["data", "stats", p.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with("error: ") && err.contains("u.data:1") && err.contains("rating"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    let (code, _, err) = lshrec(&["data", "stats", "/nonexistent/dir"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, _) = lshrec(&["data", "stats"]);
+    assert_eq!(code, 2, "missing argument is a usage error");
+    let (code, _, err) = lshrec(&[
+        "data",
+        "split",
+        t.path().to_str().unwrap(),
+        "--method",
+        "random:2",
+        "--out",
+        "/tmp/x",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("fraction"), "{err}");
+}
+
+#[test]
+fn synth_stats_split_convert_pipeline() {
+    let t = tempfile::tempdir().unwrap();
+    let s = t.path().join("s");
+    let (code, _, err) = lshrec(&[
+        "data",
+        "synth",
+        "--users",
+        "50",
+        "--items",
+        "80",
+        "--ratings",
+        "1000",
+        "--to",
+        "atomic",
+        "--out",
+        s.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = lshrec(&["data", "stats", s.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["users"], 50);
+    assert_eq!(v["items"], 80);
+    let sp = t.path().join("split");
+    let (code, _, err) = lshrec(&[
+        "data",
+        "split",
+        s.to_str().unwrap(),
+        "--method",
+        "per-user:0.2",
+        "--min-rating",
+        "4",
+        "--out",
+        sp.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = lshrec(&["data", "stats", sp.join("test.tsv").to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(out.contains("implicit"), "{out}");
+    let (code, _, err) = lshrec(&["--help"]);
+    assert_eq!(code, 0, "{err}");
+}

@@ -1,0 +1,343 @@
+//! Data layer: every format round-trips through the synthetic generator, MovieLens-100K loads
+//! with the published figures in both layouts, and every bad-input case gets a precise error.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use lshrec::data::{self, split, synth, Dataset, Format, LoadOptions};
+use lshrec::Error;
+
+fn small_synth() -> Dataset {
+    let cfg = synth::SynthConfig {
+        users: 120,
+        items: 200,
+        ratings: 4000,
+        seed: 5,
+        ..Default::default()
+    };
+    synth::generate(&cfg).unwrap().0
+}
+
+type Row = (String, String, String, i64);
+
+fn rows(d: &Dataset) -> BTreeSet<Row> {
+    d.interactions
+        .iter()
+        .map(|x| {
+            (
+                d.users.ext(x.user).to_string(),
+                d.items.ext(x.item).to_string(),
+                format!("{}", x.rating),
+                x.timestamp,
+            )
+        })
+        .collect()
+}
+
+fn items(d: &Dataset) -> BTreeSet<(String, String, Vec<String>, Option<u16>)> {
+    (0..d.n_items() as u32)
+        .map(|i| {
+            let mut g: Vec<String> = d.genres_of(i).iter().map(|s| s.to_string()).collect();
+            g.sort();
+            (
+                d.items.ext(i).to_string(),
+                d.title(i),
+                g,
+                d.item_info.as_ref().unwrap().years[i as usize],
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_format_round_trips_through_the_generator() {
+    let ds = small_synth();
+    for format in [
+        Format::Ml100k,
+        Format::Ml1m,
+        Format::MovielensCsv,
+        Format::Atomic,
+        Format::Generic,
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("synth");
+        data::write(&ds, &out, format).unwrap();
+        assert_eq!(data::detect(&out).unwrap(), format);
+        let back = data::load(&out, &LoadOptions::default()).unwrap();
+        assert_eq!(back.format, Some(format));
+        assert_eq!(rows(&back), rows(&ds), "{format:?}: interactions");
+        assert_eq!(back.n_items(), ds.n_items(), "{format:?}: catalogue");
+        assert_eq!(
+            items(&back),
+            items(&ds),
+            "{format:?}: titles, genres, years"
+        );
+        if format != Format::MovielensCsv {
+            let (a, b) = (
+                ds.user_info.as_ref().unwrap(),
+                back.user_info.as_ref().unwrap(),
+            );
+            assert_eq!(a.ages, b.ages, "{format:?}: ages");
+            assert_eq!(a.genders, b.genders, "{format:?}: genders");
+            assert_eq!(a.occupations, b.occupations, "{format:?}: occupations");
+            assert_eq!(a.zips, b.zips, "{format:?}: zips");
+        }
+    }
+}
+
+fn ml100k_dir() -> PathBuf {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/ml-100k");
+    assert!(
+        d.is_dir(),
+        "data/ml-100k is missing: run `data/fetch-movielens.sh 100k` first (the README's test command does)"
+    );
+    d
+}
+
+fn assert_ml100k_figures(d: &Dataset) {
+    let s = data::stats::compute(d);
+    assert_eq!((s.interactions, s.users, s.items), (100_000, 943, 1682));
+    assert!(
+        (s.mean_rating.unwrap() - 3.52986).abs() < 5e-6,
+        "{:?}",
+        s.mean_rating
+    );
+    assert_eq!(
+        s.rating_histogram,
+        vec![
+            (1.0, 6110),
+            (2.0, 11370),
+            (3.0, 27145),
+            (4.0, 34174),
+            (5.0, 21201)
+        ]
+    );
+    assert_eq!(s.duplicates_dropped, 0);
+    assert_eq!(s.user_degree.min, 20);
+    let genres: usize = s.genres.iter().map(|g| g.1).sum();
+    assert!(genres > 1682, "genres loaded: {genres}");
+    assert_eq!(s.genders.iter().map(|g| g.1).sum::<usize>(), 943);
+}
+
+#[test]
+fn movielens_100k_figures_in_both_layouts() {
+    let src = ml100k_dir();
+    let atomic = data::load(&src, &LoadOptions::default()).unwrap();
+    assert_ml100k_figures(&atomic);
+    let tmp = tempfile::tempdir().unwrap();
+    let gl = tmp.path().join("ml-100k");
+    data::write(&atomic, &gl, Format::Ml100k).unwrap();
+    assert!(gl.join("u.data").is_file() && gl.join("u.item").is_file());
+    let grouplens = data::load(&gl, &LoadOptions::default()).unwrap();
+    assert_eq!(grouplens.format, Some(Format::Ml100k));
+    assert_ml100k_figures(&grouplens);
+    assert_eq!(rows(&grouplens), rows(&atomic));
+    // Protocol P2 numbers from PROTOCOLS.md: 938 evaluated users, about 44.7k/10.7k pairs.
+    let pos = atomic.implicit(4.0);
+    assert_eq!(pos.interactions.len(), 55_375);
+    let (tr, te) = split::split(&pos, split::SplitMethod::PerUser { frac: 0.2, min: 5 }, 42);
+    let users: BTreeSet<u32> = te.interactions.iter().map(|x| x.user).collect();
+    assert_eq!(users.len(), 938);
+    assert!(
+        (44_000..45_500).contains(&tr.interactions.len()),
+        "{}",
+        tr.interactions.len()
+    );
+}
+
+fn write(dir: &Path, name: &str, body: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+fn load_err(path: &Path) -> Error {
+    data::load(path, &LoadOptions::default()).expect_err("bad input must be refused")
+}
+
+#[test]
+fn bad_input_is_refused_with_file_line_and_field() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+
+    let p = write(d, "u.data", b"1\t2\t3\t100\n1\t3\tfour\t101\n");
+    match load_err(&p) {
+        Error::Parse {
+            line,
+            field,
+            expected,
+            found,
+            path,
+        } => {
+            assert_eq!(
+                (line, field.as_str(), expected.as_str(), found.as_str()),
+                (2, "rating", "a number", "four")
+            );
+            assert_eq!(path, p);
+        }
+        e => panic!("non-numeric rating: {e}"),
+    }
+
+    let p = write(d, "u1.base", b"1\t2\t3\t100\n1\t3\n");
+    match load_err(&p) {
+        Error::FieldCount {
+            line,
+            expected,
+            found,
+            ..
+        } => assert_eq!((line, expected, found), (2, 4, 2)),
+        e => panic!("missing column: {e}"),
+    }
+
+    // A truncated last line (no newline, cut mid-record).
+    let p = write(d, "u2.base", b"1\t2\t3\t100\n4\t5\t3");
+    match load_err(&p) {
+        Error::FieldCount { line, found, .. } => assert_eq!((line, found), (2, 3)),
+        e => panic!("truncated last line: {e}"),
+    }
+
+    let p = write(d, "u3.base", b"");
+    assert!(
+        matches!(load_err(&p), Error::EmptyFile { .. }),
+        "empty file"
+    );
+
+    let p = write(d, "u4.base", b"1\t2\t7\t100\n");
+    match load_err(&p) {
+        Error::OutOfRange {
+            line,
+            value,
+            min,
+            max,
+            ..
+        } => assert_eq!((line, value, min, max), (1, 7.0, 1.0, 5.0)),
+        e => panic!("rating out of range: {e}"),
+    }
+
+    let sub = d.join("csv");
+    std::fs::create_dir(&sub).unwrap();
+    write(&sub, "ratings.csv", b"user,movie,stars\n1,2,3\n");
+    match load_err(&sub) {
+        Error::Header {
+            expected, found, ..
+        } => {
+            assert!(expected.contains("userId"), "{expected}");
+            assert_eq!(found, "user,movie,stars");
+        }
+        e => panic!("header mismatch: {e}"),
+    }
+
+    let p = write(d, "x.inter", b"user_id\titem_id\n1\t2\n");
+    assert!(
+        matches!(load_err(&p), Error::Header { .. }),
+        "untyped atomic header"
+    );
+
+    let p = write(d, "g.tsv", b"user\titem\trating\nalice\tbook\tNaN\n");
+    assert!(
+        matches!(load_err(&p), Error::Parse { line: 2, .. }),
+        "NaN rating"
+    );
+
+    let p = write(d, "q.csv", b"userId,movieId,rating\n1,\"open,3\n");
+    assert!(
+        matches!(load_err(&p), Error::Parse { line: 2, .. }),
+        "broken quote"
+    );
+
+    let empty_dir = d.join("nothing");
+    std::fs::create_dir(&empty_dir).unwrap();
+    assert!(matches!(load_err(&empty_dir), Error::UnknownFormat { .. }));
+
+    // Every message names the file and line.
+    let msg = load_err(&d.join("u.data")).to_string();
+    assert!(msg.contains("u.data:2") && msg.contains("rating"), "{msg}");
+}
+
+#[test]
+fn crlf_and_latin1_load() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    write(d, "u.data", b"1\t1\t5\t100\r\n2\t1\t3\t200\r\n");
+    // "Misérables" in Latin-1: é is the single byte 0xE9.
+    let mut item = b"1|Mis\xe9rables (1995)|01-Jan-1995||http://x".to_vec();
+    item.extend_from_slice(&b"|0".repeat(18));
+    item.extend_from_slice(b"|1\r\n");
+    write(d, "u.item", &item);
+    let ds = data::load(d, &LoadOptions::default()).unwrap();
+    assert_eq!(ds.interactions.len(), 2);
+    assert_eq!(
+        ds.interactions[1].timestamp, 200,
+        "the \\r is not part of the timestamp"
+    );
+    assert_eq!(ds.title(0), "Misérables (1995)");
+    assert_eq!(ds.genres_of(0), vec!["Western"]);
+    assert_eq!(ds.item_info.as_ref().unwrap().years[0], Some(1995));
+}
+
+#[test]
+fn generic_files_with_and_without_headers() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let p = write(
+        d,
+        "plays.csv",
+        b"ts,listener,song,count\n5,alice,s1,3\n6,bob,s1,1\n7,alice,s2,2\n",
+    );
+    let opts = LoadOptions {
+        generic: data::GenericOptions {
+            user_col: Some("listener".into()),
+            item_col: Some("song".into()),
+            rating_col: Some("count".into()),
+            timestamp_col: Some("ts".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let ds = data::load(&p, &opts).unwrap();
+    assert_eq!(ds.format, Some(Format::Generic));
+    assert_eq!(ds.users.ext_ids(), &["alice", "bob"]);
+    let alice_s2 = ds.interactions.iter().find(|x| x.timestamp == 7).unwrap();
+    assert_eq!((ds.items.ext(alice_s2.item), alice_s2.rating), ("s2", 2.0));
+
+    // Headerless user<TAB>item: implicit, weight 1.
+    let p = write(d, "pairs.txt", b"u1\ti9\nu2\ti9\n");
+    let ds = data::load(&p, &LoadOptions::default()).unwrap();
+    assert!(!ds.has_ratings && ds.interactions.iter().all(|x| x.rating == 1.0));
+    assert_eq!(ds.interactions.len(), 2);
+
+    // A named column that is absent is a header mismatch.
+    let p = write(d, "h.tsv", b"user\titem\n1\t2\n");
+    let opts = LoadOptions {
+        generic: data::GenericOptions {
+            rating_col: Some("stars".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    assert!(matches!(data::load(&p, &opts), Err(Error::Header { .. })));
+}
+
+#[test]
+fn explicit_train_test_keeps_test_only_ids() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let tr = write(d, "u1.base", b"1\t1\t5\t1\n1\t2\t4\t2\n2\t1\t3\t3\n");
+    let te = write(d, "u1.test", b"1\t3\t4\t4\n3\t1\t2\t5\n");
+    let (train, test) = data::load_pair(&tr, &te, &LoadOptions::default()).unwrap();
+    assert_eq!(
+        train.n_users(),
+        3,
+        "user 3 appears only in test and is kept"
+    );
+    assert_eq!(
+        train.n_items(),
+        3,
+        "item 3 appears only in test and is kept"
+    );
+    assert_eq!(test.interactions.len(), 2);
+    assert_eq!(train.interactions.len(), 3);
+    assert_eq!(train.users.ext_ids(), test.users.ext_ids());
+    let new_user = test.users.get("3").unwrap();
+    assert!(train.interactions.iter().all(|x| x.user != new_user));
+}

@@ -8,8 +8,11 @@
 pub mod cli;
 pub mod data;
 pub mod error;
+pub mod eval;
 pub mod progress;
 pub mod rng;
+pub mod score;
 pub mod store;
+pub mod train;
 
 pub use error::{Error, Result};

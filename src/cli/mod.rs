@@ -2,6 +2,7 @@
 //! starts, then dispatched. `main.rs` only maps errors to exit codes.
 
 pub mod data_cmd;
+pub mod train_cmd;
 
 use std::path::PathBuf;
 
@@ -38,6 +39,10 @@ pub enum Command {
     /// Explore, split, convert and synthesise datasets.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Train a model (iALS, …) and save it as a model directory.
+    Train(train_cmd::TrainArgs),
+    /// Evaluate a model on a train/test pair with full ranking (training positives excluded).
+    Eval(train_cmd::EvalArgs),
 }
 
 /// `lshrec data …`
@@ -192,5 +197,7 @@ pub fn run(cli: Cli) -> Result<()> {
     }
     match cli.command {
         Command::Data(cmd) => data_cmd::run(cmd),
+        Command::Train(a) => train_cmd::run_train(a),
+        Command::Eval(a) => train_cmd::run_eval(a),
     }
 }

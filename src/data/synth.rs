@@ -134,7 +134,7 @@ pub fn generate(cfg: &SynthConfig) -> Result<(Dataset, Planted)> {
                 }
             }
             for a in v.iter_mut() {
-                *a += 0.35 * r.normal() as f32;
+                *a += 0.2 * r.normal() as f32;
             }
             let quality = 0.4 * r.normal() as f32;
             let year = (1998.0 - (r.normal().abs() * 14.0)).clamp(1920.0, 1998.0) as u16;
@@ -179,11 +179,11 @@ pub fn generate(cfg: &SynthConfig) -> Result<(Dataset, Planted)> {
             let g2 = genre_table.sample(&mut r);
             let w2 = if r.f64() < 0.5 { 0.5 } else { 0.0 };
             let taste: Vec<f32> = (0..d)
-                .map(|k| centroids[g1][k] + w2 * centroids[g2][k] + 0.3 * r.normal() as f32)
+                .map(|k| centroids[g1][k] + w2 * centroids[g2][k] + 0.2 * r.normal() as f32)
                 .collect();
             let ubias = 0.3 * r.normal() as f32;
             let n = per_user[u];
-            let m = (3 * n).min(cfg.items.max(n));
+            let m = (8 * n).min(cfg.items.max(n));
             let mut cand: Vec<u32> = (0..m).map(|_| pop_table.sample(&mut r) as u32).collect();
             cand.sort_unstable();
             cand.dedup();
@@ -193,7 +193,7 @@ pub fn generate(cfg: &SynthConfig) -> Result<(Dataset, Planted)> {
                     let (_, v, q, _) = &items[i as usize];
                     let s: f32 = taste.iter().zip(v).map(|(a, b)| a * b).sum::<f32>() + q;
                     let gumbel = -(-(1.0 - r.f64()).ln()).ln() as f32;
-                    (s + 0.5 * gumbel, i)
+                    (s + 0.3 * gumbel, i)
                 })
                 .collect();
             scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));

@@ -1,0 +1,456 @@
+//! `lshrec train` and `lshrec eval`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde::Serialize;
+
+use crate::data::{self, split::SplitMethod, Csr, Dataset};
+use crate::error::{Error, Result};
+use crate::eval::{self, RankingReport};
+use crate::progress;
+use crate::store::{self, ModelMeta, ModelParts};
+use crate::train::{self, ModelKind, TrainConfig};
+
+/// `lshrec train`
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  lshrec train --data data/ml-100k --model ials --min-rating 4 --split per-user:0.2 --eval --out model/\n  lshrec train --train data/ml-100k/u1.base --test data/ml-100k/u1.test --model ials --out model/\n\nWithout --split or --test, the model trains on all the data. Ranking models treat ratings ≥ --min-rating as positives (every rating when it is not given)."
+)]
+pub struct TrainArgs {
+    /// Dataset directory or ratings file (format detected).
+    #[arg(long, required_unless_present = "train")]
+    pub data: Option<PathBuf>,
+    /// Explicit training file (with --test).
+    #[arg(long, requires = "test", conflicts_with = "data")]
+    pub train: Option<PathBuf>,
+    /// Explicit test file (with --train).
+    #[arg(long, requires = "train")]
+    pub test: Option<PathBuf>,
+    /// Override format detection.
+    #[arg(long, value_enum)]
+    pub format: Option<data::Format>,
+    /// The model to train.
+    #[arg(long, value_enum, default_value = "ials")]
+    pub model: ModelKind,
+    /// Output model directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Keep ratings ≥ R as positives.
+    #[arg(long, value_name = "R")]
+    pub min_rating: Option<f32>,
+    /// Split the data and evaluate on the held-out part: random:F, per-user:F[:MIN],
+    /// leave-last:N, kfold:K[:FOLD].
+    #[arg(long)]
+    pub split: Option<String>,
+    /// Evaluate after training (splits per-user:0.2 when no split is given).
+    #[arg(long)]
+    pub eval: bool,
+    /// Seed for initialisation, sampling and splits.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Latent factors.
+    #[arg(long)]
+    pub dim: Option<usize>,
+    /// Maximum epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Regularisation.
+    #[arg(long)]
+    pub reg: Option<f32>,
+    /// iALS confidence slope (c = 1 + alpha·r).
+    #[arg(long)]
+    pub alpha: Option<f32>,
+    /// iALS weight of unobserved pairs.
+    #[arg(long)]
+    pub unobserved_weight: Option<f32>,
+    /// iALS exponent of the frequency-scaled regularisation.
+    #[arg(long)]
+    pub reg_exponent: Option<f32>,
+    /// Fraction of training data held out for early stopping (0 disables).
+    #[arg(long)]
+    pub valid_frac: Option<f64>,
+    /// Cut-offs for the evaluation.
+    #[arg(long, value_delimiter = ',', default_value = "10,20")]
+    pub k: Vec<usize>,
+    /// Machine-readable summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `lshrec eval`
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  lshrec eval --model model/ --train split/train.tsv --test split/test.tsv --min-rating 4 --k 10,20"
+)]
+pub struct EvalArgs {
+    /// Model directory.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Training interactions (their positives are excluded from the ranking).
+    #[arg(long)]
+    pub train: PathBuf,
+    /// Test interactions.
+    #[arg(long)]
+    pub test: PathBuf,
+    /// Keep ratings ≥ R as positives.
+    #[arg(long, value_name = "R")]
+    pub min_rating: Option<f32>,
+    /// Cut-offs.
+    #[arg(long, value_delimiter = ',', default_value = "10,20")]
+    pub k: Vec<usize>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+    /// Write per-user metrics (TSV) here.
+    #[arg(long)]
+    pub per_user: Option<PathBuf>,
+}
+
+fn check_ks(ks: &[usize]) -> Result<()> {
+    if ks.is_empty() || ks.contains(&0) {
+        return Err(Error::invalid(
+            "--k",
+            "give one or more cut-offs ≥ 1, e.g. 10,20",
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct TrainSummary<'a> {
+    model: &'a str,
+    out: String,
+    users: usize,
+    items: usize,
+    train_interactions: usize,
+    test_interactions: usize,
+    epochs: usize,
+    epoch_seconds: f64,
+    fit_seconds: f64,
+    ranking: Option<&'a RankingReport>,
+    history: &'a [train::EpochLog],
+}
+
+/// Runs `lshrec train`.
+pub fn run_train(a: TrainArgs) -> Result<()> {
+    check_ks(&a.k)?;
+    let min_rating = super::check_min_rating(a.min_rating)?;
+    let mut cfg = TrainConfig::defaults(a.model);
+    cfg.seed = a.seed;
+    if let Some(v) = a.dim {
+        cfg.dim = v;
+    }
+    if let Some(v) = a.epochs {
+        cfg.epochs = v;
+    }
+    if let Some(v) = a.reg {
+        cfg.reg = v;
+    }
+    if let Some(v) = a.alpha {
+        cfg.alpha = v;
+    }
+    if let Some(v) = a.unobserved_weight {
+        cfg.unobserved_weight = v;
+    }
+    if let Some(v) = a.reg_exponent {
+        cfg.reg_exponent = v;
+    }
+    if let Some(v) = a.valid_frac {
+        cfg.valid_frac = v;
+    }
+    let split_method: Option<SplitMethod> = match (&a.split, a.eval) {
+        (Some(s), _) => Some(s.parse()?),
+        (None, true) => Some(SplitMethod::PerUser { frac: 0.2, min: 5 }),
+        (None, false) => None,
+    };
+    let opts = data::LoadOptions {
+        format: a.format,
+        ..Default::default()
+    };
+    // Load, then reduce to positives for ranking models.
+    let (train_ds, test_ds) = match (&a.data, &a.train, &a.test) {
+        (_, Some(tr), Some(te)) => {
+            let (tr, te) = data::load_pair(tr, te, &opts)?;
+            (tr, Some(te))
+        }
+        (Some(d), _, _) => {
+            let ds = data::load(d, &opts)?;
+            let ds = match (a.model.is_ranking(), min_rating) {
+                (true, Some(r)) => ds.implicit(r),
+                (true, None) => ds.implicit(f32::NEG_INFINITY),
+                (false, _) => ds,
+            };
+            match split_method {
+                Some(m) => {
+                    let (tr, te) = data::split::split(&ds, m, a.seed);
+                    (tr, Some(te))
+                }
+                None => (ds, None),
+            }
+        }
+        _ => {
+            return Err(Error::invalid(
+                "input",
+                "give --data DIR, or --train FILE --test FILE",
+            ))
+        }
+    };
+    let reduce = |d: Dataset| match (a.model.is_ranking(), min_rating, a.data.is_some()) {
+        (_, _, true) | (false, _, _) => d,
+        (true, Some(r), false) => d.implicit(r),
+        (true, None, false) => d.implicit(f32::NEG_INFINITY),
+    };
+    let train_ds = reduce(train_ds);
+    let test_ds = test_ds.map(reduce);
+
+    let bar = progress::count_bar(cfg.epochs as u64, &format!("{} epochs", a.model.name()));
+    let start = std::time::Instant::now();
+    let trained = train::fit(&cfg, &train_ds, &mut |phase, log| {
+        bar.set_message(format!(
+            "{} {phase}: epoch {} loss {:.4}{}",
+            a.model.name(),
+            log.epoch,
+            log.loss,
+            log.valid
+                .map(|v| format!(" valid NDCG@10 {v:.4}"))
+                .unwrap_or_default()
+        ));
+        bar.set_position(log.epoch as u64);
+    })?;
+    bar.finish_and_clear();
+    let fit_seconds = start.elapsed().as_secs_f64();
+
+    let train_csr = train_ds.csr();
+    let report = match &test_ds {
+        Some(te) => Some(eval::ranking(
+            &trained.users,
+            &trained.items,
+            trained.dim,
+            &train_csr,
+            &te.csr(),
+            &a.k,
+        )?),
+        None => None,
+    };
+    let mut metrics = Vec::new();
+    if let Some(r) = &report {
+        for m in &r.at {
+            metrics.push((format!("ndcg@{}", m.k), m.ndcg));
+            metrics.push((format!("precision@{}", m.k), m.precision));
+            metrics.push((format!("recall@{}", m.k), m.recall));
+            metrics.push((format!("mrr@{}", m.k), m.mrr));
+            metrics.push((format!("hr@{}", m.k), m.hit_rate));
+        }
+    }
+    let meta = ModelMeta {
+        kind: a.model.name().to_string(),
+        dim: trained.dim,
+        n_users: train_ds.n_users(),
+        n_items: train_ds.n_items(),
+        user_ids: train_ds.users.ext_ids().to_vec(),
+        item_ids: train_ds.items.ext_ids().to_vec(),
+        folded_item_bias: trained.folded_item_bias,
+        global_mean: trained.global_mean,
+        config: serde_json::to_string(&cfg).expect("config serialises"),
+        seed: cfg.seed,
+        metrics,
+        catalogue: store::model::catalogue(&train_ds),
+        files: Vec::new(),
+        written_by: String::new(),
+    };
+    store::save(
+        &a.out,
+        ModelParts {
+            meta,
+            users: &trained.users,
+            items: &trained.items,
+            user_bias: trained.user_bias.as_deref(),
+            seen: Some(&train_csr),
+        },
+    )?;
+    let summary = TrainSummary {
+        model: a.model.name(),
+        out: a.out.display().to_string(),
+        users: train_ds.n_users(),
+        items: train_ds.n_items(),
+        train_interactions: train_ds.interactions.len(),
+        test_interactions: test_ds.as_ref().map(|t| t.interactions.len()).unwrap_or(0),
+        epochs: trained.epochs,
+        epoch_seconds: trained.epoch_seconds,
+        fit_seconds,
+        ranking: report.as_ref(),
+        history: &trained.history,
+    };
+    let mut out = std::io::stdout().lock();
+    let res = if a.json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&summary).expect("summary serialises")
+        )
+    } else {
+        let mut s = format!(
+            "trained {} ({} factors) on {} interactions of {} users × {} items: {} epochs, {:.3} s/epoch, {:.2} s in all (validation included)\nsaved to {}\n",
+            summary.model,
+            cfg.dim,
+            summary.train_interactions,
+            summary.users,
+            summary.items,
+            summary.epochs,
+            summary.epoch_seconds,
+            fit_seconds,
+            summary.out
+        );
+        if let Some(r) = &report {
+            s.push_str(&r.table());
+        }
+        write!(out, "{s}")
+    };
+    res.map_err(|e| Error::io("<stdout>", e))
+}
+
+/// A CSR in model ids, plus the (external id, appended dense id) of unknown users and items.
+type MappedCsr = (Csr, Vec<(String, u32)>, Vec<(String, u32)>);
+
+/// Maps a dataset's interactions into the model's dense ids. Unknown users or items are
+/// appended as extra rows/columns (so test-only users and items still count in the metrics).
+fn to_model_csr(ds: &Dataset, model: &store::Model, n_users: usize, n_items: usize) -> MappedCsr {
+    let mut triples = Vec::with_capacity(ds.interactions.len());
+    let mut new_users: Vec<(String, u32)> = Vec::new();
+    let mut new_items: Vec<(String, u32)> = Vec::new();
+    let item_index: std::collections::HashMap<&str, u32> = model
+        .meta
+        .item_ids
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.as_str(), i as u32))
+        .collect();
+    let mut extra_u = std::collections::HashMap::new();
+    let mut extra_i = std::collections::HashMap::new();
+    for x in &ds.interactions {
+        let ue = ds.users.ext(x.user);
+        let u = match model.user(ue) {
+            Ok(u) => u,
+            Err(_) => *extra_u.entry(ue.to_string()).or_insert_with(|| {
+                let id = (n_users + new_users.len()) as u32;
+                new_users.push((ue.to_string(), id));
+                id
+            }),
+        };
+        let ie = ds.items.ext(x.item);
+        let i = match item_index.get(ie) {
+            Some(&i) => i,
+            None => *extra_i.entry(ie.to_string()).or_insert_with(|| {
+                let id = (n_items + new_items.len()) as u32;
+                new_items.push((ie.to_string(), id));
+                id
+            }),
+        };
+        triples.push((u, i, x.rating));
+    }
+    let rows = n_users + extra_u.len();
+    let cols = n_items + extra_i.len();
+    (
+        Csr::from_triples(rows, cols, &triples),
+        new_users,
+        new_items,
+    )
+}
+
+/// Runs `lshrec eval`.
+pub fn run_eval(a: EvalArgs) -> Result<()> {
+    check_ks(&a.k)?;
+    let min_rating = super::check_min_rating(a.min_rating)?;
+    let model = store::Model::open(&a.model)?;
+    let opts = data::LoadOptions::default();
+    let (tr, te) = data::load_pair(&a.train, &a.test, &opts)?;
+    let r = min_rating.unwrap_or(f32::NEG_INFINITY);
+    let (tr, te) = (tr.implicit(r), te.implicit(r));
+    let (nu, ni, d) = (model.n_users(), model.n_items(), model.dim());
+    let (train_csr, _, _) = to_model_csr(&tr, &model, nu, ni);
+    let (test_csr, new_users, new_items) = to_model_csr(&te, &model, nu, ni);
+    // Users or items unknown to the model get zero vectors: they are evaluated, never dropped.
+    let rows = test_csr.rows.max(train_csr.rows);
+    let mut users = model.users.as_slice().to_vec();
+    users.resize(rows * d, 0.0);
+    let mut items = model.items.as_slice().to_vec();
+    items.resize(test_csr.cols.max(ni) * d, 0.0);
+    let pad = |m: &Csr, rows: usize, cols: usize| {
+        let mut t = Vec::with_capacity(m.nnz());
+        for r in 0..m.rows {
+            for (c, v) in m.row(r).iter().zip(m.row_values(r)) {
+                t.push((r as u32, *c, *v));
+            }
+        }
+        Csr::from_triples(rows, cols, &t)
+    };
+    let cols = items.len() / d;
+    let train_csr = pad(&train_csr, rows, cols);
+    let test_csr = pad(&test_csr, rows, cols);
+    let report = eval::ranking(&users, &items, d, &train_csr, &test_csr, &a.k)?;
+    if let Some(p) = &a.per_user {
+        let user_name = |u: u32| -> String {
+            if (u as usize) < nu {
+                model.meta.user_ids[u as usize].clone()
+            } else {
+                new_users
+                    .iter()
+                    .find(|(_, id)| *id == u)
+                    .map(|(s, _)| s.clone())
+                    .unwrap_or_default()
+            }
+        };
+        store::atomic::write_atomic(p, |w| {
+            write!(w, "user")?;
+            for k in &a.k {
+                write!(w, "\tp@{k}\tr@{k}\tndcg@{k}\tmrr@{k}\thr@{k}")?;
+            }
+            writeln!(w)?;
+            for (u, ms) in &report.per_user {
+                write!(w, "{}", user_name(*u))?;
+                for m in ms {
+                    write!(
+                        w,
+                        "\t{:.6}\t{:.6}\t{:.6}\t{:.6}\t{:.6}",
+                        m.precision, m.recall, m.ndcg, m.mrr, m.hit_rate
+                    )?;
+                }
+                writeln!(w)?;
+            }
+            Ok(())
+        })?;
+    }
+    let mut out = std::io::stdout().lock();
+    let res = if a.json {
+        #[derive(Serialize)]
+        struct J<'a> {
+            model: &'a Path,
+            users_unknown_to_model: usize,
+            items_unknown_to_model: usize,
+            #[serde(flatten)]
+            report: &'a RankingReport,
+        }
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&J {
+                model: &a.model,
+                users_unknown_to_model: new_users.len(),
+                items_unknown_to_model: new_items.len(),
+                report: &report
+            })
+            .expect("report serialises")
+        )
+    } else {
+        writeln!(
+            out,
+            "{}{} test users and {} test items unknown to the model (evaluated with zero vectors)",
+            report.table(),
+            new_users.len(),
+            new_items.len()
+        )
+    };
+    res.map_err(|e| Error::io("<stdout>", e))
+}

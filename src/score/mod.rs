@@ -1,0 +1,7 @@
+//! Exact scoring and top-K selection.
+
+pub mod exact;
+pub mod topk;
+
+pub use exact::{check_k, seen_lookup, topk_exact};
+pub use topk::{Scored, TopK};

@@ -1,0 +1,377 @@
+//! Opening a model directory (or embeddings trained elsewhere). Everything is verified before it
+//! is trusted: magic, version, lengths, shapes, ids and the checksum of every file.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::model::*;
+use super::npy::{self, Matrix};
+use crate::data::{self, Csr};
+use crate::error::{Error, Result};
+
+/// An opened, verified model.
+#[derive(Debug)]
+pub struct Model {
+    pub dir: Option<PathBuf>,
+    pub meta: ModelMeta,
+    pub users: Matrix,
+    pub items: Matrix,
+    pub user_bias: Option<Matrix>,
+    pub seen: Option<Csr>,
+    user_index: HashMap<String, u32>,
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+/// Decodes and verifies `model.bin` bytes.
+pub fn parse_meta(path: &Path, bytes: &[u8]) -> Result<ModelMeta> {
+    if bytes.len() < 28 || &bytes[..8] != MODEL_MAGIC {
+        return Err(Error::corrupt(path, "not an lshrec model.bin (bad magic)"));
+    }
+    let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+    if version != MODEL_VERSION {
+        return Err(Error::corrupt(
+            path,
+            format!("format version {version}; this lshrec reads version {MODEL_VERSION}"),
+        ));
+    }
+    let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
+    let sum = u64::from_le_bytes(bytes[20..28].try_into().expect("8 bytes"));
+    if len > MAX_META_BYTES || bytes.len() as u64 != 28 + len {
+        return Err(Error::corrupt(
+            path,
+            format!(
+                "payload length {len} does not match the file's {} bytes",
+                bytes.len()
+            ),
+        ));
+    }
+    let payload = &bytes[28..];
+    if xxhash_rust::xxh3::xxh3_64(payload) != sum {
+        return Err(Error::corrupt(path, "checksum mismatch"));
+    }
+    let (meta, used): (ModelMeta, usize) =
+        bincode::serde::decode_from_slice(payload, bincode_config())
+            .map_err(|e| Error::corrupt(path, format!("undecodable metadata: {e}")))?;
+    if used != payload.len() {
+        return Err(Error::corrupt(path, "trailing bytes after the metadata"));
+    }
+    if meta.user_ids.len() != meta.n_users || meta.item_ids.len() != meta.n_items {
+        return Err(Error::corrupt(
+            path,
+            "id maps disagree with the recorded counts",
+        ));
+    }
+    if !meta.catalogue.is_empty() && meta.catalogue.len() != meta.n_items {
+        return Err(Error::corrupt(
+            path,
+            "catalogue length disagrees with the item count",
+        ));
+    }
+    Ok(meta)
+}
+
+/// Decodes and verifies `seen.bin` bytes.
+pub fn parse_seen(path: &Path, b: &[u8]) -> Result<Csr> {
+    if b.len() < 40 || &b[..8] != SEEN_MAGIC {
+        return Err(Error::corrupt(path, "not an lshrec seen.bin (bad magic)"));
+    }
+    let version = u32::from_le_bytes(b[8..12].try_into().expect("4 bytes"));
+    if version != SEEN_VERSION {
+        return Err(Error::corrupt(path, format!("format version {version}")));
+    }
+    let rd = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"));
+    let (rows, cols, nnz) = (rd(16), rd(24), rd(32));
+    let need = (rows as u128 + 1) * 8 + nnz as u128 * 8 + 40;
+    if need != b.len() as u128 {
+        return Err(Error::corrupt(
+            path,
+            format!(
+                "length {} bytes, but {rows} rows and {nnz} entries need {need}",
+                b.len()
+            ),
+        ));
+    }
+    let (rows, nnz) = (rows as usize, nnz as usize);
+    let mut o = 40;
+    let take = |o: &mut usize, n: usize| {
+        let s = &b[*o..*o + n];
+        *o += n;
+        s
+    };
+    let indptr: Vec<u64> = take(&mut o, (rows + 1) * 8)
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().expect("8")))
+        .collect();
+    let indices: Vec<u32> = take(&mut o, nnz * 4)
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes(c.try_into().expect("4")))
+        .collect();
+    let values: Vec<f32> = take(&mut o, nnz * 4)
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().expect("4")))
+        .collect();
+    let m = Csr {
+        rows,
+        cols: cols as usize,
+        indptr,
+        indices,
+        values,
+    };
+    m.validate().map_err(|r| Error::corrupt(path, r))?;
+    Ok(m)
+}
+
+fn check_entry(meta: &ModelMeta, path: &Path, name: &str, len: u64, sum: u64) -> Result<()> {
+    let e = meta
+        .file(name)
+        .ok_or_else(|| Error::corrupt(path, "file not recorded in model.bin"))?;
+    if e.len != len {
+        return Err(Error::corrupt(
+            path,
+            format!("length {len} bytes, model.bin records {}", e.len),
+        ));
+    }
+    if e.xxh3 != sum {
+        return Err(Error::corrupt(path, "checksum does not match model.bin"));
+    }
+    Ok(())
+}
+
+fn open_npy(dir: &Path, meta: &ModelMeta, name: &str, rows: usize, cols: usize) -> Result<Matrix> {
+    let path = dir.join(name);
+    let len = std::fs::metadata(&path)
+        .map_err(|e| Error::io(&path, e))?
+        .len();
+    // Length first (cheap, and before any mapped byte is read), then the checksum.
+    if let Some(e) = meta.file(name) {
+        if e.len != len {
+            return Err(Error::corrupt(
+                &path,
+                format!("length {len} bytes, model.bin records {}", e.len),
+            ));
+        }
+    }
+    let (m, sum) = npy::open(&path)?;
+    check_entry(meta, &path, name, len, sum)?;
+    if m.rows() != rows || m.cols() != cols {
+        return Err(Error::corrupt(
+            &path,
+            format!(
+                "shape {}×{}, model.bin records {rows}×{cols}",
+                m.rows(),
+                m.cols()
+            ),
+        ));
+    }
+    Ok(m)
+}
+
+impl Model {
+    /// Opens and verifies a model directory.
+    pub fn open(dir: &Path) -> Result<Model> {
+        let mpath = dir.join(META_FILE);
+        if !mpath.is_file() {
+            return Err(Error::invalid(
+                "model directory",
+                format!(
+                    "{} has no {META_FILE}; train one with `lshrec train`",
+                    dir.display()
+                ),
+            ));
+        }
+        let meta = parse_meta(&mpath, &read_file(&mpath)?)?;
+        let (nu, ni, d) = (meta.n_users, meta.n_items, meta.dim);
+        let users = open_npy(dir, &meta, USERS_FILE, nu, d)?;
+        let items = open_npy(dir, &meta, ITEMS_FILE, ni, d)?;
+        let user_bias = match meta.file(USER_BIAS_FILE) {
+            Some(_) => Some(open_npy(dir, &meta, USER_BIAS_FILE, nu, 1)?),
+            None => None,
+        };
+        let seen = match meta.file(SEEN_FILE) {
+            Some(_) => {
+                let p = dir.join(SEEN_FILE);
+                let bytes = read_file(&p)?;
+                check_entry(
+                    &meta,
+                    &p,
+                    SEEN_FILE,
+                    bytes.len() as u64,
+                    xxhash_rust::xxh3::xxh3_64(&bytes),
+                )?;
+                let s = parse_seen(&p, &bytes)?;
+                if s.rows != nu || s.cols != ni {
+                    return Err(Error::corrupt(&p, "shape disagrees with the model"));
+                }
+                Some(s)
+            }
+            None => None,
+        };
+        Ok(Model::assemble(
+            Some(dir.to_path_buf()),
+            meta,
+            users,
+            items,
+            user_bias,
+            seen,
+        ))
+    }
+
+    fn assemble(
+        dir: Option<PathBuf>,
+        meta: ModelMeta,
+        users: Matrix,
+        items: Matrix,
+        user_bias: Option<Matrix>,
+        seen: Option<Csr>,
+    ) -> Model {
+        let user_index = meta
+            .user_ids
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.clone(), i as u32))
+            .collect();
+        Model {
+            dir,
+            meta,
+            users,
+            items,
+            user_bias,
+            seen,
+            user_index,
+        }
+    }
+
+    /// Wraps embeddings trained elsewhere: `users.npy` (n_users × d), `items.npy` (n_items × d),
+    /// an optional item bias (n_items, folded as an extra column) and an optional file of
+    /// (user row, item row) pairs to exclude. Ids are row numbers.
+    pub fn from_npy(
+        users: &Path,
+        items: &Path,
+        item_bias: Option<&Path>,
+        seen: Option<&Path>,
+    ) -> Result<Model> {
+        let (mut u, _) = npy::open(users)?;
+        let (mut it, _) = npy::open(items)?;
+        if u.cols() != it.cols() {
+            return Err(Error::Mismatch {
+                what: format!("dimension of {} and {}", users.display(), items.display()),
+                expected: it.cols().to_string(),
+                found: u.cols().to_string(),
+            });
+        }
+        let folded = if let Some(bp) = item_bias {
+            let (b, _) = npy::open(bp)?;
+            if b.rows() != it.rows() || b.cols() != 1 {
+                return Err(Error::Mismatch {
+                    what: format!("{}: item bias shape", bp.display()),
+                    expected: format!("({},)", it.rows()),
+                    found: format!("({}, {})", b.rows(), b.cols()),
+                });
+            }
+            let d = it.cols();
+            let mut iv = Vec::with_capacity(it.rows() * (d + 1));
+            for i in 0..it.rows() {
+                iv.extend_from_slice(it.row(i));
+                iv.push(b.row(i)[0]);
+            }
+            let mut uv = Vec::with_capacity(u.rows() * (d + 1));
+            for r in 0..u.rows() {
+                uv.extend_from_slice(u.row(r));
+                uv.push(1.0);
+            }
+            it = Matrix::from_vec(it.rows(), d + 1, iv);
+            u = Matrix::from_vec(u.rows(), d + 1, uv);
+            true
+        } else {
+            false
+        };
+        let (nu, ni) = (u.rows(), it.rows());
+        let seen = match seen {
+            None => None,
+            Some(p) => Some(read_seen_pairs(p, nu, ni)?),
+        };
+        let meta = ModelMeta {
+            kind: "external".into(),
+            dim: u.cols(),
+            n_users: nu,
+            n_items: ni,
+            user_ids: (0..nu).map(|i| i.to_string()).collect(),
+            item_ids: (0..ni).map(|i| i.to_string()).collect(),
+            folded_item_bias: folded,
+            global_mean: None,
+            config: String::new(),
+            seed: 0,
+            metrics: Vec::new(),
+            catalogue: Vec::new(),
+            files: Vec::new(),
+            written_by: String::new(),
+        };
+        Ok(Model::assemble(None, meta, u, it, None, seen))
+    }
+
+    /// The dense id of external user id `id`.
+    pub fn user(&self, id: &str) -> Result<u32> {
+        self.user_index
+            .get(id)
+            .copied()
+            .ok_or_else(|| Error::UnknownUser {
+                id: id.to_string(),
+                known: self.meta.n_users,
+            })
+    }
+
+    /// Number of users.
+    pub fn n_users(&self) -> usize {
+        self.meta.n_users
+    }
+
+    /// Number of items.
+    pub fn n_items(&self) -> usize {
+        self.meta.n_items
+    }
+
+    /// Serving dimension.
+    pub fn dim(&self) -> usize {
+        self.meta.dim
+    }
+
+    /// Display title of item `i`.
+    pub fn title(&self, i: u32) -> String {
+        self.meta
+            .catalogue
+            .get(i as usize)
+            .and_then(|c| c.title.clone())
+            .unwrap_or_else(|| format!("item {}", self.meta.item_ids[i as usize]))
+    }
+}
+
+/// Reads (user row, item row) pairs to exclude for external embeddings.
+fn read_seen_pairs(path: &Path, nu: usize, ni: usize) -> Result<Csr> {
+    let opts = data::LoadOptions {
+        format: Some(data::Format::Generic),
+        ..Default::default()
+    };
+    let ds = data::load(path, &opts)?;
+    let parse = |s: &str, n: usize, what: &str| -> Result<u32> {
+        match s.parse::<usize>() {
+            Ok(v) if v < n => Ok(v as u32),
+            _ => Err(Error::Parse {
+                path: path.to_path_buf(),
+                line: 0,
+                field: what.into(),
+                expected: format!("a row number below {n}"),
+                found: s.to_string(),
+            }),
+        }
+    };
+    let mut triples = Vec::with_capacity(ds.interactions.len());
+    for x in &ds.interactions {
+        let u = parse(ds.users.ext(x.user), nu, "user")?;
+        let i = parse(ds.items.ext(x.item), ni, "item")?;
+        triples.push((u, i, x.rating));
+    }
+    Ok(Csr::from_triples(nu, ni, &triples))
+}

@@ -1,0 +1,245 @@
+//! Offline training. One file per model; each implements [`Trainer`], and [`fit`] drives any of
+//! them with early stopping on a validation split carved out of the training data.
+//!
+//! Every model exports plain vectors with `score(u, i) = users[u] · items[i]`; biases are folded
+//! into extra columns so that serving is maximum-inner-product search whatever the model.
+
+pub mod ials;
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::split::{split, SplitMethod};
+use crate::data::{Csr, Dataset};
+use crate::error::{Error, Result};
+use crate::eval;
+
+/// The models lshrec trains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// Weighted implicit ALS (ranking).
+    Ials,
+}
+
+impl ModelKind {
+    /// The name recorded in model files.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Ials => "ials",
+        }
+    }
+
+    /// True for ranking models, which train on positives and validate with NDCG@10.
+    pub fn is_ranking(self) -> bool {
+        true
+    }
+}
+
+/// Everything a training run needs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub kind: ModelKind,
+    pub dim: usize,
+    /// Maximum epochs (early stopping may use fewer).
+    pub epochs: usize,
+    pub seed: u64,
+    /// Regularisation strength.
+    pub reg: f32,
+    /// iALS: confidence slope.
+    pub alpha: f32,
+    /// iALS: weight of unobserved pairs.
+    pub unobserved_weight: f32,
+    /// iALS: exponent of the frequency-scaled regularisation.
+    pub reg_exponent: f32,
+    /// Fraction of each user's training interactions held out for early stopping (0 disables).
+    pub valid_frac: f64,
+    /// Epochs without improvement before stopping.
+    pub patience: usize,
+}
+
+impl TrainConfig {
+    /// Defaults tuned for `kind` on MovieLens-100K (validation split, never the test split).
+    pub fn defaults(kind: ModelKind) -> Self {
+        match kind {
+            ModelKind::Ials => TrainConfig {
+                kind,
+                dim: 64,
+                epochs: 15,
+                seed: 42,
+                reg: 0.05,
+                alpha: 1.0,
+                unobserved_weight: 0.1,
+                reg_exponent: 1.0,
+                valid_frac: 0.1,
+                patience: 3,
+            },
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.dim == 0 || self.dim > 4096 {
+            return Err(Error::invalid("--dim", "must be between 1 and 4096"));
+        }
+        if self.epochs == 0 {
+            return Err(Error::invalid("--epochs", "must be at least 1"));
+        }
+        if !(0.0..0.9).contains(&self.valid_frac) {
+            return Err(Error::invalid("--valid-frac", "must be in [0, 0.9)"));
+        }
+        for (name, v) in [
+            ("--reg", self.reg),
+            ("--alpha", self.alpha),
+            ("--unobserved-weight", self.unobserved_weight),
+            ("--reg-exponent", self.reg_exponent),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::invalid(name, "must be a non-negative number"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One epoch's log line.
+#[derive(Clone, Debug, Serialize)]
+pub struct EpochLog {
+    pub epoch: usize,
+    pub loss: f64,
+    /// Validation NDCG@10 (ranking) or RMSE (rating), when validating.
+    pub valid: Option<f64>,
+    pub seconds: f64,
+}
+
+/// A trained model's exported vectors.
+#[derive(Clone, Debug)]
+pub struct Trained {
+    pub kind: ModelKind,
+    /// Serving dimension (factors plus folded bias columns).
+    pub dim: usize,
+    pub users: Vec<f32>,
+    pub items: Vec<f32>,
+    pub user_bias: Option<Vec<f32>>,
+    pub global_mean: Option<f32>,
+    pub folded_item_bias: bool,
+    /// Epochs of the final fit.
+    pub epochs: usize,
+    pub history: Vec<EpochLog>,
+    /// Seconds per epoch of the final fit.
+    pub epoch_seconds: f64,
+}
+
+/// What every model implements.
+pub trait Trainer {
+    /// Runs one epoch and returns the training loss.
+    fn epoch(&mut self) -> Result<f64>;
+    /// The current serving vectors (users, items, dim).
+    fn vectors(&self) -> (Vec<f32>, Vec<f32>, usize);
+    /// The final export.
+    fn export(&self) -> Trained;
+}
+
+fn make(cfg: &TrainConfig, train: &Dataset) -> Result<Box<dyn Trainer>> {
+    let m = train.csr();
+    Ok(match cfg.kind {
+        ModelKind::Ials => Box::new(ials::IalsTrainer::new(cfg, m)?),
+    })
+}
+
+/// Fits `cfg.kind` on `train`. With `valid_frac > 0`, a per-user validation split of the
+/// training data picks the number of epochs (early stopping with `patience`), and the model is
+/// then refit on all of `train` for that many epochs, so no test data is ever looked at.
+/// `on_epoch` receives each epoch's log (for progress bars).
+pub fn fit(
+    cfg: &TrainConfig,
+    train: &Dataset,
+    on_epoch: &mut dyn FnMut(&str, &EpochLog),
+) -> Result<Trained> {
+    cfg.validate()?;
+    if train.interactions.is_empty() {
+        return Err(Error::invalid(
+            "training data",
+            "no interactions to train on",
+        ));
+    }
+    let mut history = Vec::new();
+    let mut epochs = cfg.epochs;
+    if cfg.valid_frac > 0.0 {
+        let (sub, valid) = split(
+            train,
+            SplitMethod::PerUser {
+                frac: cfg.valid_frac,
+                min: 5,
+            },
+            cfg.seed ^ 0x5EED,
+        );
+        if !valid.interactions.is_empty() {
+            let sub_csr = sub.csr();
+            let valid_csr = valid.csr();
+            let mut t = make(cfg, &sub)?;
+            let (mut best, mut best_epoch, mut since) = (f64::NEG_INFINITY, 0, 0);
+            for e in 1..=cfg.epochs {
+                let start = Instant::now();
+                let loss = check_loss(t.epoch()?, e)?;
+                let (u, i, d) = t.vectors();
+                let score = validate(&u, &i, d, &sub_csr, &valid_csr)?;
+                let log = EpochLog {
+                    epoch: e,
+                    loss,
+                    valid: Some(score),
+                    seconds: start.elapsed().as_secs_f64(),
+                };
+                on_epoch("validating", &log);
+                history.push(log);
+                if score > best {
+                    best = score;
+                    best_epoch = e;
+                    since = 0;
+                } else {
+                    since += 1;
+                    if since >= cfg.patience {
+                        break;
+                    }
+                }
+            }
+            epochs = best_epoch.max(1);
+        }
+    }
+    let mut t = make(cfg, train)?;
+    let start = Instant::now();
+    for e in 1..=epochs {
+        let s = Instant::now();
+        let loss = check_loss(t.epoch()?, e)?;
+        on_epoch(
+            "final fit",
+            &EpochLog {
+                epoch: e,
+                loss,
+                valid: None,
+                seconds: s.elapsed().as_secs_f64(),
+            },
+        );
+    }
+    let mut out = t.export();
+    out.epochs = epochs;
+    out.epoch_seconds = start.elapsed().as_secs_f64() / epochs as f64;
+    out.history = history;
+    Ok(out)
+}
+
+fn check_loss(loss: f64, epoch: usize) -> Result<f64> {
+    if !loss.is_finite() {
+        return Err(Error::Diverged {
+            epoch,
+            what: "the training loss".into(),
+            lr: f32::NAN,
+        });
+    }
+    Ok(loss)
+}
+
+fn validate(users: &[f32], items: &[f32], d: usize, train: &Csr, valid: &Csr) -> Result<f64> {
+    let r = eval::ranking(users, items, d, train, valid, &[10])?;
+    Ok(r.at[0].ndcg)
+}

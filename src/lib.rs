@@ -9,9 +9,12 @@ pub mod cli;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod index;
 pub mod progress;
+pub mod recommend;
 pub mod rng;
 pub mod score;
+pub mod simd;
 pub mod store;
 pub mod train;
 

@@ -2,6 +2,7 @@
 //! starts, then dispatched. `main.rs` only maps errors to exit codes.
 
 pub mod data_cmd;
+pub mod serve_cmd;
 pub mod train_cmd;
 
 use std::path::PathBuf;
@@ -43,6 +44,13 @@ pub enum Command {
     Train(train_cmd::TrainArgs),
     /// Evaluate a model on a train/test pair with full ranking (training positives excluded).
     Eval(train_cmd::EvalArgs),
+    /// Build LSH indexes.
+    #[command(subcommand)]
+    Index(serve_cmd::IndexCommand),
+    /// One user's top-K recommendations, with titles, beside their own history.
+    Query(serve_cmd::QueryArgs),
+    /// Batch-score every user (or one shard of them) into a file.
+    RecommendAll(serve_cmd::RecommendAllArgs),
 }
 
 /// `lshrec data …`
@@ -199,5 +207,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Data(cmd) => data_cmd::run(cmd),
         Command::Train(a) => train_cmd::run_train(a),
         Command::Eval(a) => train_cmd::run_eval(a),
+        Command::Index(c) => serve_cmd::run_index(c),
+        Command::Query(a) => serve_cmd::run_query(a),
+        Command::RecommendAll(a) => serve_cmd::run_recommend_all(a),
     }
 }

@@ -319,3 +319,65 @@ mod tests {
         assert!(generate(&SynthConfig { ratings: 10, ..cfg }).is_err());
     }
 }
+
+/// A synthetic maximum-inner-product set shaped like trained MF embeddings: item and user
+/// directions drawn around `clusters` random centres, item norms log-normal (`norm_sigma`), so a
+/// few large-norm items dominate the top-K as they do in real models.
+#[derive(Clone, Debug)]
+pub struct MipsConfig {
+    pub items: usize,
+    pub users: usize,
+    pub dim: usize,
+    pub clusters: usize,
+    /// Standard deviation of log item norms.
+    pub norm_sigma: f64,
+    /// Spread of directions around their centre (relative to the centre's unit length).
+    pub spread: f64,
+    pub seed: u64,
+}
+
+impl Default for MipsConfig {
+    fn default() -> Self {
+        MipsConfig {
+            items: 100_000,
+            users: 10_000,
+            dim: 64,
+            clusters: 256,
+            norm_sigma: 0.5,
+            spread: 0.7,
+            seed: 42,
+        }
+    }
+}
+
+/// Generates (users n_u × dim, items n_i × dim), row-major.
+pub fn mips(cfg: &MipsConfig) -> (Vec<f32>, Vec<f32>) {
+    let d = cfg.dim;
+    let mut rng = Rng::new(cfg.seed);
+    let centres: Vec<Vec<f32>> = (0..cfg.clusters.max(1))
+        .map(|_| unit(&mut rng, d))
+        .collect();
+    let draw = |n: usize, stream: u64, norms: bool| -> Vec<f32> {
+        let mut out = vec![0f32; n * d];
+        out.par_chunks_mut(d).enumerate().for_each(|(i, row)| {
+            let mut r = Rng::stream(cfg.seed ^ stream, i as u64);
+            let c = &centres[r.below(centres.len())];
+            let s = cfg.spread as f32 / (d as f32).sqrt();
+            for (x, cv) in row.iter_mut().zip(c) {
+                *x = cv + s * r.normal() as f32;
+            }
+            let len = row.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+            let scale = if norms {
+                (cfg.norm_sigma * r.normal()).exp() as f32 / len
+            } else {
+                1.0 / len
+            };
+            row.iter_mut().for_each(|x| *x *= scale);
+        });
+        out
+    };
+    (
+        draw(cfg.users, 0x05E5, false),
+        draw(cfg.items, 0x17E5, true),
+    )
+}

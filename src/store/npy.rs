@@ -20,8 +20,8 @@ pub struct NpyHeader {
     pub data_offset: usize,
 }
 
-/// Builds the header bytes for a C-order `<f4` array of `shape`.
-fn header_bytes(shape: &[usize]) -> Vec<u8> {
+/// Builds the header bytes for a C-order array of `shape` and dtype `descr` (`<f4`, `<i8`).
+fn header_bytes(shape: &[usize], descr: &str) -> Vec<u8> {
     let shape_s = match shape {
         [n] => format!("({n},)"),
         _ => format!(
@@ -33,7 +33,7 @@ fn header_bytes(shape: &[usize]) -> Vec<u8> {
                 .join(", ")
         ),
     };
-    let mut dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_s}, }}");
+    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_s}, }}");
     // magic(6) + version(2) + len(2) + dict + '\n' ≡ 0 (mod 64)
     let unpadded = 10 + dict.len() + 1;
     let pad = (64 - unpadded % 64) % 64;
@@ -49,16 +49,24 @@ fn header_bytes(shape: &[usize]) -> Vec<u8> {
 
 /// Writes a C-order f32 array of `shape` atomically. Returns the file's checksum.
 pub fn write_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<u64> {
+    write_raw(path, shape, data.len(), "<f4", bytemuck::cast_slice(data))
+}
+
+/// Writes a C-order int64 array of `shape` atomically. Returns the file's checksum.
+pub fn write_i64(path: &Path, shape: &[usize], data: &[i64]) -> Result<u64> {
+    write_raw(path, shape, data.len(), "<i8", bytemuck::cast_slice(data))
+}
+
+fn write_raw(path: &Path, shape: &[usize], len: usize, descr: &str, body: &[u8]) -> Result<u64> {
     let n: usize = shape.iter().product();
-    if n != data.len() {
+    if n != len {
         return Err(Error::Mismatch {
             what: format!("{}: array length", path.display()),
             expected: n.to_string(),
-            found: data.len().to_string(),
+            found: len.to_string(),
         });
     }
-    let header = header_bytes(shape);
-    let body: &[u8] = bytemuck::cast_slice(data);
+    let header = header_bytes(shape, descr);
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     h.update(&header);
     h.update(body);
@@ -283,7 +291,7 @@ mod tests {
 
     #[test]
     fn header_is_numpy_compatible_and_aligned() {
-        let h = header_bytes(&[3, 4]);
+        let h = header_bytes(&[3, 4], "<f4");
         assert_eq!(h.len() % 64, 0);
         assert!(std::str::from_utf8(&h[10..])
             .unwrap()
@@ -292,7 +300,7 @@ mod tests {
         assert_eq!(p.shape, vec![3, 4]);
         assert_eq!(p.data_offset, h.len());
         assert_eq!(
-            parse_header(Path::new("x"), &header_bytes(&[5]))
+            parse_header(Path::new("x"), &header_bytes(&[5], "<f4"))
                 .unwrap()
                 .shape,
             vec![5]

@@ -253,8 +253,17 @@ impl Model {
         item_bias: Option<&Path>,
         seen: Option<&Path>,
     ) -> Result<Model> {
-        let (mut u, _) = npy::open(users)?;
-        let (mut it, _) = npy::open(items)?;
+        let (mut u, usum) = npy::open(users)?;
+        let (mut it, isum) = npy::open(items)?;
+        let entry = |p: &Path, xxh3: u64| FileEntry {
+            name: p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            len: std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+            xxh3,
+        };
+        let mut files = vec![entry(users, usum), entry(items, isum)];
         if u.cols() != it.cols() {
             return Err(Error::Mismatch {
                 what: format!("dimension of {} and {}", users.display(), items.display()),
@@ -263,7 +272,8 @@ impl Model {
             });
         }
         let folded = if let Some(bp) = item_bias {
-            let (b, _) = npy::open(bp)?;
+            let (b, bsum) = npy::open(bp)?;
+            files.push(entry(bp, bsum));
             if b.rows() != it.rows() || b.cols() != 1 {
                 return Err(Error::Mismatch {
                     what: format!("{}: item bias shape", bp.display()),
@@ -306,7 +316,8 @@ impl Model {
             seed: 0,
             metrics: Vec::new(),
             catalogue: Vec::new(),
-            files: Vec::new(),
+            // The input files' checksums: an index built on these embeddings records them.
+            files,
             written_by: String::new(),
         };
         Ok(Model::assemble(None, meta, u, it, None, seen))

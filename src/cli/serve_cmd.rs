@@ -1,0 +1,464 @@
+//! `lshrec index build`, `query` and `recommend-all`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::index::{self, BuildConfig, Index, Mode, SearchParams};
+use crate::recommend::{recommend, Method};
+use crate::score::Scored;
+use crate::store::{atomic::write_atomic, Model};
+
+/// Where the embeddings come from.
+#[derive(Debug, Args, Clone)]
+pub struct ModelArgs {
+    /// Model directory written by `lshrec train`.
+    #[arg(long, conflicts_with_all = ["users", "items"])]
+    pub model: Option<PathBuf>,
+    /// User embeddings trained elsewhere (NumPy .npy, n_users × d, float32 or float64).
+    #[arg(long, requires = "items")]
+    pub users: Option<PathBuf>,
+    /// Item embeddings trained elsewhere (n_items × d).
+    #[arg(long, requires = "users")]
+    pub items: Option<PathBuf>,
+    /// Optional item bias (n_items), folded into the score.
+    #[arg(long, requires = "items")]
+    pub item_bias: Option<PathBuf>,
+    /// Optional file of (user row, item row) pairs to exclude.
+    #[arg(long, requires = "items")]
+    pub seen: Option<PathBuf>,
+}
+
+impl ModelArgs {
+    /// Opens and verifies the model.
+    pub fn open(&self) -> Result<Model> {
+        match (&self.model, &self.users, &self.items) {
+            (Some(m), _, _) => Model::open(m),
+            (None, Some(u), Some(i)) => {
+                Model::from_npy(u, i, self.item_bias.as_deref(), self.seen.as_deref())
+            }
+            _ => Err(Error::invalid(
+                "model",
+                "give --model DIR, or --users U.npy --items I.npy",
+            )),
+        }
+    }
+}
+
+/// LSH search knobs shared by query, recommend-all and bench.
+#[derive(Debug, Args, Clone)]
+pub struct SearchArgs {
+    /// Buckets probed per norm range (multi-probe, over all tables).
+    #[arg(long, default_value_t = 64)]
+    pub probes: usize,
+    /// Candidates re-ranked exactly per norm range, at most.
+    #[arg(long, default_value_t = 1000)]
+    pub max_candidates: usize,
+    /// Use the Hamming scan of long codes instead of bucket probing.
+    #[arg(long)]
+    pub scan: bool,
+}
+
+impl SearchArgs {
+    /// Validated search parameters for `k`.
+    pub fn params(&self, k: usize) -> Result<SearchParams> {
+        if self.probes == 0 && !self.scan {
+            return Err(Error::invalid("--probes", "must be at least 1"));
+        }
+        if self.max_candidates == 0 {
+            return Err(Error::invalid("--max-candidates", "must be at least 1"));
+        }
+        Ok(SearchParams {
+            k,
+            probes: self.probes,
+            max_candidates: self.max_candidates,
+            mode: if self.scan { Mode::Scan } else { Mode::Probe },
+        })
+    }
+}
+
+/// `lshrec index …`
+#[derive(Debug, Subcommand)]
+pub enum IndexCommand {
+    /// Build a random-hyperplane LSH index over a model's items.
+    #[command(
+        after_help = "Examples:\n  lshrec index build --model model/ --out model/index\n  lshrec index build --users U.npy --items I.npy --tables 8 --norm-ranges 32 --out idx/"
+    )]
+    Build(IndexBuildArgs),
+}
+
+/// `lshrec index build`
+#[derive(Debug, Args)]
+pub struct IndexBuildArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Bits per bucket key (0: about 8 items per bucket).
+    #[arg(long, default_value_t = 0)]
+    pub bits: usize,
+    /// Hash tables.
+    #[arg(long, default_value_t = 8)]
+    pub tables: usize,
+    /// Norm ranges (1: plain simple-LSH; 0: about 16k items per range).
+    #[arg(long, default_value_t = 0)]
+    pub norm_ranges: usize,
+    /// Bits of the long codes for --scan (multiple of 64).
+    #[arg(long, default_value_t = 128)]
+    pub scan_bits: usize,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Output index directory.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// The default number of norm ranges for `n` items.
+pub fn auto_ranges(n: usize) -> usize {
+    (n / 16_384).clamp(1, 64)
+}
+
+/// Builds an index for `model` with `a`'s parameters.
+pub fn build_index(
+    model: &Model,
+    bits: usize,
+    tables: usize,
+    ranges: usize,
+    scan_bits: usize,
+    seed: u64,
+) -> Result<index::build::Built> {
+    let cfg = BuildConfig {
+        bits,
+        tables,
+        ranges: if ranges == 0 {
+            auto_ranges(model.n_items())
+        } else {
+            ranges
+        },
+        scan_bits,
+        seed,
+    };
+    index::build(
+        model.items.as_slice(),
+        model.dim(),
+        &cfg,
+        model.meta.fingerprint(),
+    )
+}
+
+/// Runs `lshrec index …`.
+pub fn run_index(cmd: IndexCommand) -> Result<()> {
+    match cmd {
+        IndexCommand::Build(a) => {
+            let model = a.model.open()?;
+            let mut built =
+                build_index(&model, a.bits, a.tables, a.norm_ranges, a.scan_bits, a.seed)?;
+            index::build::write(&mut built, &a.out)?;
+            let m = &built.meta;
+            eprintln!(
+                "built {} index over {} items × {} dims: {} tables × {} bits, {} norm ranges, {}-bit scan codes; {:.2} s, {:.1} bytes/item (vectors: {} bytes/item); saved to {}",
+                m.transform, m.n_items, m.dim, m.tables, m.bits, m.ranges.len(), m.words * 64, m.build_seconds, m.bytes_per_item(), m.dim * 4, a.out.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn open_index(path: &Option<PathBuf>, model: &Model) -> Result<Option<Index>> {
+    match path {
+        None => Ok(None),
+        Some(p) => {
+            let idx = Index::open(p)?;
+            idx.check_model(model.meta.fingerprint(), model.n_items(), model.dim())?;
+            Ok(Some(idx))
+        }
+    }
+}
+
+/// `lshrec query`
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  lshrec query --model model/ --user 196 --k 10\n  lshrec query --model model/ --index model/index --user 196 --json"
+)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// LSH index directory (default: exact scoring).
+    #[arg(long)]
+    pub index: Option<PathBuf>,
+    /// The user's id, as in your data.
+    #[arg(long)]
+    pub user: String,
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Score exactly even when an index is given.
+    #[arg(long)]
+    pub exact: bool,
+    /// Include items the user already interacted with.
+    #[arg(long)]
+    pub keep_seen: bool,
+    #[command(flatten)]
+    pub search: SearchArgs,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct Rec {
+    rank: usize,
+    item: String,
+    score: f32,
+    title: Option<String>,
+    genres: Vec<String>,
+}
+
+fn describe(model: &Model, list: &[Scored]) -> Vec<Rec> {
+    list.iter()
+        .enumerate()
+        .map(|(r, s)| {
+            let c = model.meta.catalogue.get(s.item as usize);
+            Rec {
+                rank: r + 1,
+                item: model.meta.item_ids[s.item as usize].clone(),
+                score: s.score,
+                title: c.and_then(|c| c.title.clone()),
+                genres: c.map(|c| c.genres.clone()).unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+/// Runs `lshrec query`.
+pub fn run_query(a: QueryArgs) -> Result<()> {
+    let model = a.model.open()?;
+    let u = model.user(&a.user)?;
+    let idx = if a.exact {
+        None
+    } else {
+        open_index(&a.index, &model)?
+    };
+    let method = match &idx {
+        Some(i) => Method::Lsh(i, a.search.params(a.k)?),
+        None => Method::Exact,
+    };
+    let start = std::time::Instant::now();
+    let recs = recommend(&model, &[u], a.k, method, a.keep_seen)?.remove(0);
+    let micros = start.elapsed().as_secs_f64() * 1e6;
+    let recs = describe(&model, &recs);
+    // The user's own training items, highest weight first.
+    let history: Vec<Scored> = match &model.seen {
+        Some(s) => {
+            let mut v: Vec<Scored> = s
+                .row(u as usize)
+                .iter()
+                .zip(s.row_values(u as usize))
+                .map(|(&i, &w)| Scored { item: i, score: w })
+                .collect();
+            v.sort_by(|x, y| y.score.total_cmp(&x.score).then(x.item.cmp(&y.item)));
+            v.truncate(10);
+            v
+        }
+        None => Vec::new(),
+    };
+    let history = describe(&model, &history);
+    let mut out = std::io::stdout().lock();
+    let res = if a.json {
+        #[derive(Serialize)]
+        struct J<'a> {
+            user: &'a str,
+            method: &'a str,
+            micros: f64,
+            recommendations: &'a [Rec],
+            history: &'a [Rec],
+        }
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&J {
+                user: &a.user,
+                method: if idx.is_some() { "lsh" } else { "exact" },
+                micros,
+                recommendations: &recs,
+                history: &history
+            })
+            .expect("serialise")
+        )
+    } else {
+        let mut s = format!(
+            "top {} for user {} ({}, {:.0} µs)\n",
+            a.k,
+            a.user,
+            if idx.is_some() { "LSH" } else { "exact" },
+            micros
+        );
+        for r in &recs {
+            s.push_str(&format!(
+                "{:>3}. {:>8.4}  {}  [{}]\n",
+                r.rank,
+                r.score,
+                r.title
+                    .clone()
+                    .unwrap_or_else(|| format!("item {}", r.item)),
+                r.genres.join(", ")
+            ));
+        }
+        if !history.is_empty() {
+            s.push_str("\nthe user's own training items (up to 10):\n");
+            for r in &history {
+                s.push_str(&format!(
+                    "     {}  [{}]\n",
+                    r.title
+                        .clone()
+                        .unwrap_or_else(|| format!("item {}", r.item)),
+                    r.genres.join(", ")
+                ));
+            }
+        }
+        write!(out, "{s}")
+    };
+    res.map_err(|e| Error::io("<stdout>", e))
+}
+
+/// `lshrec recommend-all`
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  lshrec recommend-all --model model/ --k 10 --out recs.tsv\n  lshrec recommend-all --model model/ --index model/index --k 20 --out part-3.jsonl --shard 3/16\n\nOutputs: .tsv (user, rank, item, score), .jsonl (one user per line), .npy (int64 dense item rows, n_users × k, -1 padded)."
+)]
+pub struct RecommendAllArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// LSH index directory (default: exact scoring).
+    #[arg(long)]
+    pub index: Option<PathBuf>,
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Output file: .tsv, .jsonl or .npy.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Score exactly even when an index is given.
+    #[arg(long)]
+    pub exact: bool,
+    /// Include items the user already interacted with.
+    #[arg(long)]
+    pub keep_seen: bool,
+    /// Process only shard i of n (0-based), a contiguous range of users.
+    #[arg(long, value_name = "i/n")]
+    pub shard: Option<String>,
+    #[command(flatten)]
+    pub search: SearchArgs,
+}
+
+/// Parses `i/n` into the user range of shard i.
+pub fn shard_range(s: &str, n_users: usize) -> Result<std::ops::Range<usize>> {
+    let bad = || {
+        Error::invalid(
+            "--shard",
+            format!("{s:?}: expected i/n with 0 ≤ i < n, e.g. 3/16"),
+        )
+    };
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (usize, usize) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok(i * n_users / n..(i + 1) * n_users / n)
+}
+
+/// Runs `lshrec recommend-all`.
+pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
+    let model = a.model.open()?;
+    let idx = if a.exact {
+        None
+    } else {
+        open_index(&a.index, &model)?
+    };
+    let range = match &a.shard {
+        Some(s) => shard_range(s, model.n_users())?,
+        None => 0..model.n_users(),
+    };
+    let ext = a.out.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if !matches!(ext, "tsv" | "jsonl" | "npy") {
+        return Err(Error::invalid(
+            "--out",
+            format!("{}: expected a .tsv, .jsonl or .npy file", a.out.display()),
+        ));
+    }
+    let method = match &idx {
+        Some(i) => Method::Lsh(i, a.search.params(a.k)?),
+        None => Method::Exact,
+    };
+    let users: Vec<u32> = range.clone().map(|u| u as u32).collect();
+    let bar = crate::progress::count_bar(users.len() as u64, "scoring users");
+    let start = std::time::Instant::now();
+    let mut all: Vec<Vec<Scored>> = Vec::with_capacity(users.len());
+    for chunk in users.chunks(4096) {
+        all.extend(recommend(&model, chunk, a.k, method, a.keep_seen)?);
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    let secs = start.elapsed().as_secs_f64();
+    write_recs(&a.out, ext, &model, &users, &all, a.k)?;
+    eprintln!(
+        "scored {} users ({}) in {:.2} s: {:.0} users/s on {} threads; wrote {}",
+        users.len(),
+        if idx.is_some() { "LSH" } else { "exact" },
+        secs,
+        users.len() as f64 / secs.max(1e-9),
+        rayon::current_num_threads(),
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn write_recs(
+    path: &Path,
+    ext: &str,
+    model: &Model,
+    users: &[u32],
+    all: &[Vec<Scored>],
+    k: usize,
+) -> Result<()> {
+    let ids = &model.meta.item_ids;
+    match ext {
+        "npy" => {
+            // int64 item rows; written through the f32 writer's sibling below.
+            let mut data = vec![-1i64; users.len() * k];
+            for (r, list) in all.iter().enumerate() {
+                for (j, s) in list.iter().enumerate() {
+                    data[r * k + j] = s.item as i64;
+                }
+            }
+            crate::store::npy::write_i64(path, &[users.len(), k], &data).map(|_| ())
+        }
+        "jsonl" => write_atomic(path, |w| {
+            for (u, list) in users.iter().zip(all) {
+                let items: Vec<&str> = list.iter().map(|s| ids[s.item as usize].as_str()).collect();
+                let scores: Vec<f32> = list.iter().map(|s| s.score).collect();
+                let line = serde_json::json!({ "user": model.meta.user_ids[*u as usize], "items": items, "scores": scores });
+                writeln!(w, "{line}")?;
+            }
+            Ok(())
+        }),
+        _ => write_atomic(path, |w| {
+            writeln!(w, "user\trank\titem\tscore")?;
+            for (u, list) in users.iter().zip(all) {
+                for (r, s) in list.iter().enumerate() {
+                    writeln!(
+                        w,
+                        "{}\t{}\t{}\t{}",
+                        model.meta.user_ids[*u as usize],
+                        r + 1,
+                        ids[s.item as usize],
+                        s.score
+                    )?;
+                }
+            }
+            Ok(())
+        }),
+    }
+}

@@ -1,0 +1,270 @@
+//! Building an index (the write path): the norm-ranging transform, hashing, the per-range bucket
+//! tables as CSR (offsets + item ids sorted by key) and the long scan codes.
+
+use std::path::Path;
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use super::format::*;
+use super::hash;
+use crate::error::{Error, Result};
+use crate::store::atomic::write_atomic;
+
+/// Index parameters.
+#[derive(Clone, Debug)]
+pub struct BuildConfig {
+    /// Bits per bucket key (0: choose from the range size).
+    pub bits: usize,
+    pub tables: usize,
+    /// Norm ranges (1 is plain simple-LSH).
+    pub ranges: usize,
+    /// Bits of the long Hamming-scan codes (a multiple of 64; 0 for none).
+    pub scan_bits: usize,
+    pub seed: u64,
+}
+
+impl Default for BuildConfig {
+    fn default() -> Self {
+        BuildConfig {
+            bits: 0,
+            tables: 8,
+            ranges: 8,
+            scan_bits: 128,
+            seed: 42,
+        }
+    }
+}
+
+/// An index built in memory (what `data.bin` holds).
+pub struct Built {
+    pub meta: IndexMeta,
+    pub planes: Vec<f32>,
+    pub scan: Vec<f32>,
+    pub order: Vec<u32>,
+    pub offsets: Vec<u32>,
+    pub ids: Vec<u32>,
+    pub codes: Vec<u64>,
+}
+
+/// The transformed (d+1) vector of item `v` in a range of largest norm `m`.
+#[inline]
+pub fn transform_item(v: &[f32], m: f32, out: &mut [f32]) {
+    let n2: f32 = v.iter().map(|x| x * x).sum();
+    for (o, x) in out.iter_mut().zip(v) {
+        *o = x / m;
+    }
+    out[v.len()] = (1.0 - n2 / (m * m)).max(0.0).sqrt();
+}
+
+/// Builds the index of `items` (n × d, row-major).
+pub fn build(items: &[f32], d: usize, cfg: &BuildConfig, model_fingerprint: u64) -> Result<Built> {
+    let start = Instant::now();
+    if d == 0 || items.len() % d != 0 || items.is_empty() {
+        return Err(Error::invalid("items", "no item vectors to index"));
+    }
+    let n = items.len() / d;
+    if cfg.tables == 0 || cfg.tables > 64 {
+        return Err(Error::invalid("--tables", "must be between 1 and 64"));
+    }
+    if cfg.ranges == 0 || cfg.ranges > n {
+        return Err(Error::invalid(
+            "--norm-ranges",
+            format!("must be between 1 and the number of items ({n})"),
+        ));
+    }
+    if cfg.scan_bits % 64 != 0 || cfg.scan_bits > 1024 {
+        return Err(Error::invalid(
+            "--scan-bits",
+            "must be a multiple of 64, at most 1024",
+        ));
+    }
+    let per_range = n.div_ceil(cfg.ranges);
+    let bits = if cfg.bits == 0 {
+        // About 8 items per bucket.
+        ((per_range as f64 / 8.0).log2().round() as usize).clamp(4, 20)
+    } else {
+        cfg.bits
+    };
+    if !(1..=24).contains(&bits) {
+        return Err(Error::invalid("--bits", "must be between 1 and 24"));
+    }
+    let d1 = d + 1;
+    let words = cfg.scan_bits / 64;
+
+    // Norm ranges, largest norms first.
+    let norms: Vec<f32> = items
+        .par_chunks_exact(d)
+        .map(|v| v.iter().map(|x| x * x).sum::<f32>().sqrt())
+        .collect();
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.sort_by(|&a, &b| {
+        norms[b as usize]
+            .total_cmp(&norms[a as usize])
+            .then(a.cmp(&b))
+    });
+    let ranges: Vec<NormRange> = (0..cfg.ranges)
+        .map(|r| {
+            let s = (r * per_range).min(n);
+            let e = ((r + 1) * per_range).min(n);
+            NormRange {
+                start: s,
+                len: e - s,
+                max_norm: if s < e {
+                    norms[order[s] as usize].max(f32::MIN_POSITIVE)
+                } else {
+                    0.0
+                },
+            }
+        })
+        .filter(|r| r.len > 0)
+        .collect();
+
+    let planes = hash::hyperplanes(cfg.tables * bits, d1, cfg.seed, 0);
+    let scan = hash::hyperplanes(64 * words, d1, cfg.seed, 1);
+
+    // Hash in blocks of transformed rows.
+    const BLOCK: usize = 8192;
+    let tb = cfg.tables * bits;
+    let range_of: Vec<f32> = {
+        let mut m = vec![0f32; n];
+        for r in &ranges {
+            m[r.start..r.start + r.len].fill(r.max_norm);
+        }
+        m
+    };
+    let hashed: Vec<(Vec<u32>, Vec<u64>)> = (0..n.div_ceil(BLOCK))
+        .into_par_iter()
+        .map(|b| {
+            let p0 = b * BLOCK;
+            let p1 = (p0 + BLOCK).min(n);
+            let mut rows = vec![0f32; (p1 - p0) * d1];
+            for p in p0..p1 {
+                let i = order[p] as usize;
+                transform_item(
+                    &items[i * d..(i + 1) * d],
+                    range_of[p],
+                    &mut rows[(p - p0) * d1..(p - p0 + 1) * d1],
+                );
+            }
+            let proj = hash::project_rows(&rows, d1, &planes);
+            let mut keys = Vec::with_capacity((p1 - p0) * cfg.tables);
+            for row in proj.chunks_exact(tb) {
+                for t in 0..cfg.tables {
+                    keys.push(hash::key(&row[t * bits..(t + 1) * bits]));
+                }
+            }
+            let mut codes = vec![0u64; (p1 - p0) * words];
+            if words > 0 {
+                let sp = hash::project_rows(&rows, d1, &scan);
+                for (k, row) in sp.chunks_exact(64 * words).enumerate() {
+                    hash::pack(row, &mut codes[k * words..(k + 1) * words]);
+                }
+            }
+            (keys, codes)
+        })
+        .collect();
+    let mut keys = Vec::with_capacity(n * cfg.tables);
+    let mut codes = Vec::with_capacity(n * words);
+    for (k, c) in hashed {
+        keys.extend(k);
+        codes.extend(c);
+    }
+
+    // Bucket tables per (range, table): counting sort by key.
+    let nb = 1usize << bits;
+    let tables: Vec<(Vec<u32>, Vec<u32>)> = ranges
+        .par_iter()
+        .flat_map_iter(|r| (0..cfg.tables).map(move |t| (r.clone(), t)))
+        .map(|(r, t)| {
+            let mut off = vec![0u32; nb + 1];
+            for p in r.start..r.start + r.len {
+                off[keys[p * cfg.tables + t] as usize + 1] += 1;
+            }
+            for k in 0..nb {
+                off[k + 1] += off[k];
+            }
+            let mut next = off.clone();
+            let mut ids = vec![0u32; r.len];
+            for p in r.start..r.start + r.len {
+                let k = keys[p * cfg.tables + t] as usize;
+                ids[next[k] as usize] = order[p];
+                next[k] += 1;
+            }
+            (off, ids)
+        })
+        .collect();
+    let mut offsets = Vec::with_capacity(tables.len() * (nb + 1));
+    let mut ids = Vec::with_capacity(tables.len() * n);
+    for (o, i) in tables {
+        offsets.extend(o);
+        ids.extend(i);
+    }
+    let meta = IndexMeta {
+        dim: d,
+        n_items: n,
+        bits,
+        tables: cfg.tables,
+        words,
+        seed: cfg.seed,
+        transform: if ranges.len() > 1 {
+            "norm-ranging".into()
+        } else {
+            "simple".into()
+        },
+        ranges,
+        model_fingerprint,
+        sections: Vec::new(),
+        build_seconds: start.elapsed().as_secs_f64(),
+    };
+    Ok(Built {
+        meta,
+        planes,
+        scan,
+        order,
+        offsets,
+        ids,
+        codes,
+    })
+}
+
+fn pad64(buf: &mut Vec<u8>) {
+    while buf.len() % 64 != 0 {
+        buf.push(0);
+    }
+}
+
+/// Writes a built index to `dir` (atomically, data first, header last).
+pub fn write(built: &mut Built, dir: &Path) -> Result<()> {
+    let mut data: Vec<u8> = Vec::new();
+    let mut sections = Vec::new();
+    let mut add = |name: &str, bytes: &[u8], data: &mut Vec<u8>| {
+        pad64(data);
+        sections.push(Section {
+            name: name.into(),
+            offset: data.len() as u64,
+            len: bytes.len() as u64,
+            xxh3: xxhash_rust::xxh3::xxh3_64(bytes),
+        });
+        data.extend_from_slice(bytes);
+    };
+    add("planes", bytemuck::cast_slice(&built.planes), &mut data);
+    add("scan", bytemuck::cast_slice(&built.scan), &mut data);
+    add("order", bytemuck::cast_slice(&built.order), &mut data);
+    add("offsets", bytemuck::cast_slice(&built.offsets), &mut data);
+    add("ids", bytemuck::cast_slice(&built.ids), &mut data);
+    add("codes", bytemuck::cast_slice(&built.codes), &mut data);
+    pad64(&mut data);
+    built.meta.sections = sections;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    write_atomic(&dir.join(DATA_FILE), |w| w.write_all(&data))?;
+    let payload = bincode::serde::encode_to_vec(&built.meta, bincode_config())
+        .map_err(|e| Error::invalid("index metadata", e.to_string()))?;
+    write_atomic(&dir.join(META_FILE), |w| {
+        w.write_all(INDEX_MAGIC)?;
+        w.write_all(&INDEX_VERSION.to_le_bytes())?;
+        w.write_all(&(payload.len() as u64).to_le_bytes())?;
+        w.write_all(&xxhash_rust::xxh3::xxh3_64(&payload).to_le_bytes())?;
+        w.write_all(&payload)
+    })
+}

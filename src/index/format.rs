@@ -1,0 +1,92 @@
+//! The index directory format, in one place.
+//!
+//! ```text
+//! index/
+//!   index.bin   magic "LSHRECIX", version u32, payload length u64, payload xxh3 u64, then the
+//!               bincode IndexMeta (parameters, norm ranges, the model's fingerprint and the
+//!               offset, length and xxh3 of every section of data.bin)
+//!   data.bin    little-endian arrays, each starting on a 64-byte boundary:
+//!                 planes     f32 [tables·bits × (dim+1)]   bucket hyperplanes
+//!                 scan       f32 [64·words × (dim+1)]      Hamming-scan hyperplanes
+//!                 order      u32 [n_items]                 item ids, largest-norm range first
+//!                 offsets    u32 [ranges × tables × (2^bits + 1)]  bucket starts, per range
+//!                 ids        u32 [ranges × tables × range size]    item ids sorted by bucket
+//!                 codes      u64 [n_items × words]         long codes, in `order`
+//! ```
+//!
+//! **Transform (norm-ranging simple-LSH).** Items are sorted by norm and cut into ranges of equal
+//! size. Range r, with largest norm M_r, maps item v to `[v/M_r, sqrt(1 − |v|²/M_r²)]` and the
+//! query q to `[q/|q|, 0]`, so that within a range the angle orders items by inner product. Each
+//! range is searched largest-norm first, and the search stops once the K-th best score so far
+//! is at least `|q|·M` of the next range: no item there can beat it.
+
+use serde::{Deserialize, Serialize};
+
+/// First bytes of `index.bin`.
+pub const INDEX_MAGIC: &[u8; 8] = b"LSHRECIX";
+/// Version of the index layout.
+pub const INDEX_VERSION: u32 = 1;
+pub const META_FILE: &str = "index.bin";
+pub const DATA_FILE: &str = "data.bin";
+
+/// One norm range.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NormRange {
+    /// First position in `order`.
+    pub start: usize,
+    pub len: usize,
+    /// Largest item norm in the range.
+    pub max_norm: f32,
+}
+
+/// One array of `data.bin`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Section {
+    pub name: String,
+    pub offset: u64,
+    pub len: u64,
+    pub xxh3: u64,
+}
+
+/// Everything `index.bin` records.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IndexMeta {
+    /// Dimension of the model's vectors (the transform adds one).
+    pub dim: usize,
+    pub n_items: usize,
+    pub bits: usize,
+    pub tables: usize,
+    /// u64 words of the long Hamming-scan codes (0: no scan codes).
+    pub words: usize,
+    pub seed: u64,
+    /// `norm-ranging` or `simple` (one range).
+    pub transform: String,
+    pub ranges: Vec<NormRange>,
+    /// [`crate::store::ModelMeta::fingerprint`] of the model the index was built from.
+    pub model_fingerprint: u64,
+    pub sections: Vec<Section>,
+    pub build_seconds: f64,
+}
+
+impl IndexMeta {
+    /// Buckets per table.
+    pub fn buckets(&self) -> usize {
+        1usize << self.bits
+    }
+
+    /// A section by name.
+    pub fn section(&self, name: &str) -> Option<&Section> {
+        self.sections.iter().find(|s| s.name == name)
+    }
+
+    /// Total bytes of the index data divided by the number of items.
+    pub fn bytes_per_item(&self) -> f64 {
+        let total: u64 = self.sections.iter().map(|s| s.len).sum();
+        total as f64 / self.n_items.max(1) as f64
+    }
+}
+
+/// The bincode configuration of the header.
+pub fn bincode_config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<{ 1 << 30 }>()
+}

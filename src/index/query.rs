@@ -1,0 +1,297 @@
+//! Answering top-K queries from an index: query-directed multi-probe over the bucket tables
+//! (or a Hamming scan of the long codes), deduplication with a bitset, an exact SIMD re-rank and
+//! a top-K heap. Norm ranges are searched largest-norm first with early termination.
+//!
+//! **Probe order** (Lv et al. 2007, ordered across tables as in FALCONN): a perturbation flips a
+//! set of a table's key bits; its cost is the sum of the squared projections of the flipped bits,
+//! so bits whose projection is near zero (the query is near that hyperplane) flip first. One
+//! min-heap over all tables yields perturbations in increasing cost: popping (t, set ending at
+//! position j) pushes "shift" (replace j by j+1) and "expand" (add j+1), which enumerates every
+//! subset exactly once. The probe sequence depends only on the query, so it is computed once and
+//! replayed in every norm range.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use bitvec::vec::BitVec;
+
+use super::read::Index;
+use crate::score::{Scored, TopK};
+
+/// How to search.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Mode {
+    /// Multi-probe over the bucket tables.
+    Probe,
+    /// Hamming scan of the long codes, then re-rank.
+    Scan,
+}
+
+/// Search knobs.
+#[derive(Clone, Copy, Debug)]
+pub struct SearchParams {
+    pub k: usize,
+    /// Buckets probed per norm range, over all tables (`Probe` mode).
+    pub probes: usize,
+    /// Candidates re-ranked per norm range at most.
+    pub max_candidates: usize,
+    pub mode: Mode,
+}
+
+/// Per-thread scratch: reusing it means a batch allocates nothing per user.
+pub struct Scratch {
+    visited: BitVec,
+    touched: Vec<u32>,
+    top: TopK,
+    proj: Vec<f32>,
+    keys: Vec<u32>,
+    /// Per table: bit positions sorted by |projection|, and their costs.
+    bit_order: Vec<u8>,
+    cost: Vec<f32>,
+    heap: BinaryHeap<Pert>,
+    probe_seq: Vec<(u16, u32)>,
+    dists: Vec<u32>,
+    hist: Vec<u32>,
+    qcode: Vec<u64>,
+    /// Output of the last search, best first.
+    pub out: Vec<Scored>,
+    /// Candidates re-ranked by the last search.
+    pub candidates: usize,
+}
+
+impl Scratch {
+    /// Scratch for an index over `n_items` items.
+    pub fn new(n_items: usize) -> Self {
+        Scratch {
+            visited: BitVec::repeat(false, n_items),
+            touched: Vec::new(),
+            top: TopK::new(10),
+            proj: Vec::new(),
+            keys: Vec::new(),
+            bit_order: Vec::new(),
+            cost: Vec::new(),
+            heap: BinaryHeap::new(),
+            probe_seq: Vec::new(),
+            dists: Vec::new(),
+            hist: Vec::new(),
+            qcode: Vec::new(),
+            out: Vec::new(),
+            candidates: 0,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Pert {
+    cost: f32,
+    table: u16,
+    /// Set of flipped positions (indices into the table's sorted bit order).
+    mask: u32,
+    last: u8,
+}
+
+impl PartialEq for Pert {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Pert {}
+impl PartialOrd for Pert {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Pert {
+    /// Reversed, so that `BinaryHeap` pops the cheapest; ties by table then mask.
+    fn cmp(&self, o: &Self) -> Ordering {
+        o.cost
+            .total_cmp(&self.cost)
+            .then(o.table.cmp(&self.table))
+            .then(o.mask.cmp(&self.mask))
+    }
+}
+
+impl Index {
+    /// The top-`k` items for query vector `q` (the user's serving vector) over `items` (the
+    /// model's item matrix, n × dim), skipping `exclude` (sorted or not). Results land in
+    /// `s.out`, best first.
+    pub fn search(
+        &self,
+        items: &[f32],
+        q: &[f32],
+        exclude: &[u32],
+        p: &SearchParams,
+        s: &mut Scratch,
+    ) {
+        let m = &self.meta;
+        let d = m.dim;
+        let d1 = d + 1;
+        s.top.reset(p.k);
+        s.candidates = 0;
+        for &x in exclude {
+            if (x as usize) < m.n_items && !s.visited.replace(x as usize, true) {
+                s.touched.push(x);
+            }
+        }
+        let qnorm = crate::simd::dot(q, q).sqrt();
+        let inv = if qnorm > 0.0 { 1.0 / qnorm } else { 0.0 };
+        match p.mode {
+            Mode::Probe => {
+                super::hash::project_query(q, d1, self.planes(), &mut s.proj);
+                s.proj.iter_mut().for_each(|x| *x *= inv);
+                self.probe_sequence(p.probes, s);
+            }
+            Mode::Scan => {
+                super::hash::project_query(q, d1, self.scan_planes(), &mut s.proj);
+                s.qcode.resize(m.words, 0);
+                super::hash::pack(&s.proj, &mut s.qcode);
+            }
+        }
+        for (r, range) in m.ranges.iter().enumerate() {
+            // Early termination: nothing in this range can beat the current K-th score.
+            if s.top.len() == p.k && s.top.threshold() >= qnorm * range.max_norm {
+                break;
+            }
+            let mut budget = p.max_candidates;
+            match p.mode {
+                Mode::Probe => {
+                    for i in 0..s.probe_seq.len() {
+                        if budget == 0 {
+                            break;
+                        }
+                        let (t, key) = s.probe_seq[i];
+                        let off = self.offsets(r, t as usize);
+                        let (a, b) = (off[key as usize] as usize, off[key as usize + 1] as usize);
+                        if a == b {
+                            continue;
+                        }
+                        let ids = &self.ids(r, t as usize)[a..b];
+                        for &id in ids {
+                            if budget == 0 {
+                                break;
+                            }
+                            rerank(items, d, q, id, s, &mut budget);
+                        }
+                    }
+                }
+                Mode::Scan => {
+                    let codes = self.codes(r);
+                    let w = m.words;
+                    s.dists.resize(range.len, 0);
+                    crate::simd::hamming_scan(codes, w, &s.qcode, &mut s.dists);
+                    // Counting selection of the `budget` smallest distances.
+                    s.hist.clear();
+                    s.hist.resize(64 * w + 2, 0);
+                    for &x in &s.dists {
+                        s.hist[x as usize] += 1;
+                    }
+                    let (mut cut, mut acc) = (0usize, 0usize);
+                    while cut < s.hist.len() && acc + (s.hist[cut] as usize) < budget {
+                        acc += s.hist[cut] as usize;
+                        cut += 1;
+                    }
+                    let order = &self.order()[range.start..range.start + range.len];
+                    let mut at_cut = budget - acc;
+                    for (pos, &id) in order.iter().enumerate() {
+                        let x = s.dists[pos] as usize;
+                        if x < cut || (x == cut && at_cut > 0) {
+                            if x == cut {
+                                at_cut -= 1;
+                            }
+                            let mut b = usize::MAX;
+                            rerank(items, d, q, id, s, &mut b);
+                        }
+                    }
+                }
+            }
+        }
+        for &x in &s.touched {
+            s.visited.set(x as usize, false);
+        }
+        s.touched.clear();
+        s.top.drain_sorted(&mut s.out);
+    }
+
+    /// Computes the first `probes` (table, key) pairs in increasing perturbation cost.
+    fn probe_sequence(&self, probes: usize, s: &mut Scratch) {
+        let (tables, bits) = (self.meta.tables, self.meta.bits);
+        s.keys.clear();
+        s.bit_order.clear();
+        s.cost.clear();
+        s.heap.clear();
+        s.probe_seq.clear();
+        for t in 0..tables {
+            let pr = &s.proj[t * bits..(t + 1) * bits];
+            s.keys.push(super::hash::key(pr));
+            let base = s.bit_order.len();
+            s.bit_order.extend(0..bits as u8);
+            s.bit_order[base..].sort_by(|&a, &b| {
+                pr[a as usize]
+                    .abs()
+                    .total_cmp(&pr[b as usize].abs())
+                    .then(a.cmp(&b))
+            });
+            for j in 0..bits {
+                let v = pr[s.bit_order[base + j] as usize];
+                s.cost.push(v * v);
+            }
+        }
+        // Unperturbed buckets first, one per table.
+        for t in 0..tables.min(probes) {
+            s.probe_seq.push((t as u16, s.keys[t]));
+        }
+        for t in 0..tables {
+            s.heap.push(Pert {
+                cost: s.cost[t * bits],
+                table: t as u16,
+                mask: 1,
+                last: 0,
+            });
+        }
+        while s.probe_seq.len() < probes {
+            let Some(p) = s.heap.pop() else { break };
+            let t = p.table as usize;
+            let mut key = s.keys[t];
+            let mut m = p.mask;
+            while m != 0 {
+                let j = m.trailing_zeros() as usize;
+                key ^= 1 << s.bit_order[t * bits + j];
+                m &= m - 1;
+            }
+            s.probe_seq.push((p.table, key));
+            let j = p.last as usize;
+            if j + 1 < bits {
+                let c = &s.cost[t * bits..(t + 1) * bits];
+                // shift: replace j by j + 1
+                s.heap.push(Pert {
+                    cost: p.cost - c[j] + c[j + 1],
+                    table: p.table,
+                    mask: (p.mask & !(1 << j)) | (1 << (j + 1)),
+                    last: (j + 1) as u8,
+                });
+                // expand: add j + 1
+                s.heap.push(Pert {
+                    cost: p.cost + c[j + 1],
+                    table: p.table,
+                    mask: p.mask | (1 << (j + 1)),
+                    last: (j + 1) as u8,
+                });
+            }
+        }
+    }
+}
+
+#[inline]
+fn rerank(items: &[f32], d: usize, q: &[f32], id: u32, s: &mut Scratch, budget: &mut usize) {
+    let i = id as usize;
+    if s.visited.replace(i, true) {
+        return;
+    }
+    s.touched.push(id);
+    *budget = budget.saturating_sub(1);
+    s.candidates += 1;
+    let score = crate::simd::dot(q, &items[i * d..(i + 1) * d]);
+    if score >= s.top.threshold() {
+        s.top.push(id, score);
+    }
+}

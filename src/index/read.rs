@@ -1,0 +1,258 @@
+//! Opening an index (the read path). `data.bin` is memory-mapped; its length, every section's
+//! length and checksum and the bucket tables' structure are verified before any of it is used.
+
+use std::path::Path;
+
+use memmap2::Mmap;
+
+use super::build::Built;
+use super::format::*;
+use crate::error::{Error, Result};
+use crate::store::mmap;
+
+enum Backing {
+    Mapped(Mmap),
+    /// u64-backed so every section is aligned for any cast.
+    Owned(Vec<u64>, usize),
+}
+
+/// An opened, verified index.
+pub struct Index {
+    pub meta: IndexMeta,
+    backing: Backing,
+    sec: [(usize, usize); 6],
+}
+
+const NAMES: [&str; 6] = ["planes", "scan", "order", "offsets", "ids", "codes"];
+
+fn parse_meta(path: &Path, b: &[u8]) -> Result<IndexMeta> {
+    if b.len() < 28 || &b[..8] != INDEX_MAGIC {
+        return Err(Error::corrupt(path, "not an lshrec index.bin (bad magic)"));
+    }
+    let version = u32::from_le_bytes(b[8..12].try_into().expect("4"));
+    if version != INDEX_VERSION {
+        return Err(Error::corrupt(
+            path,
+            format!("format version {version}; this lshrec reads version {INDEX_VERSION}"),
+        ));
+    }
+    let len = u64::from_le_bytes(b[12..20].try_into().expect("8"));
+    let sum = u64::from_le_bytes(b[20..28].try_into().expect("8"));
+    if b.len() as u64 != 28 + len {
+        return Err(Error::corrupt(
+            path,
+            "header length does not match the file",
+        ));
+    }
+    if xxhash_rust::xxh3::xxh3_64(&b[28..]) != sum {
+        return Err(Error::corrupt(path, "checksum mismatch"));
+    }
+    let (meta, used): (IndexMeta, usize) =
+        bincode::serde::decode_from_slice(&b[28..], bincode_config())
+            .map_err(|e| Error::corrupt(path, format!("undecodable metadata: {e}")))?;
+    if used as u64 != len {
+        return Err(Error::corrupt(path, "trailing bytes after the metadata"));
+    }
+    Ok(meta)
+}
+
+impl Index {
+    /// Opens and verifies the index in `dir`.
+    pub fn open(dir: &Path) -> Result<Index> {
+        let mpath = dir.join(META_FILE);
+        if !mpath.is_file() {
+            return Err(Error::invalid(
+                "index directory",
+                format!(
+                    "{} has no {META_FILE}; build one with `lshrec index build`",
+                    dir.display()
+                ),
+            ));
+        }
+        let bytes = std::fs::read(&mpath).map_err(|e| Error::io(&mpath, e))?;
+        let meta = parse_meta(&mpath, &bytes)?;
+        let dpath = dir.join(DATA_FILE);
+        let map = mmap::map(&dpath)?;
+        let sec = Self::check(&dpath, &meta, &map)?;
+        Ok(Index {
+            meta,
+            backing: Backing::Mapped(map),
+            sec,
+        })
+    }
+
+    /// Wraps an index built in memory (for `bench`, which need not write it).
+    pub fn from_built(b: Built) -> Result<Index> {
+        let mut bytes: Vec<u8> = Vec::new();
+        let mut meta = b.meta;
+        let mut sections = Vec::new();
+        for (name, part) in NAMES.iter().zip([
+            bytemuck::cast_slice::<f32, u8>(&b.planes),
+            bytemuck::cast_slice(&b.scan),
+            bytemuck::cast_slice(&b.order),
+            bytemuck::cast_slice(&b.offsets),
+            bytemuck::cast_slice(&b.ids),
+            bytemuck::cast_slice(&b.codes),
+        ]) {
+            while bytes.len() % 64 != 0 {
+                bytes.push(0);
+            }
+            sections.push(Section {
+                name: name.to_string(),
+                offset: bytes.len() as u64,
+                len: part.len() as u64,
+                xxh3: xxhash_rust::xxh3::xxh3_64(part),
+            });
+            bytes.extend_from_slice(part);
+        }
+        while bytes.len() % 8 != 0 {
+            bytes.push(0);
+        }
+        meta.sections = sections;
+        let n = bytes.len();
+        let words: Vec<u64> = bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8")))
+            .collect();
+        let sec = Self::check(Path::new("<memory>"), &meta, &bytes)?;
+        Ok(Index {
+            meta,
+            backing: Backing::Owned(words, n),
+            sec,
+        })
+    }
+
+    fn check(path: &Path, meta: &IndexMeta, data: &[u8]) -> Result<[(usize, usize); 6]> {
+        let bad = |r: String| Error::corrupt(path, r);
+        let d1 = meta.dim + 1;
+        let n = meta.n_items;
+        if meta.bits == 0 || meta.bits > 24 || meta.tables == 0 || meta.ranges.is_empty() {
+            return Err(bad("implausible parameters".into()));
+        }
+        let covered: usize = meta.ranges.iter().map(|r| r.len).sum();
+        if covered != n {
+            return Err(bad(format!(
+                "norm ranges cover {covered} items, expected {n}"
+            )));
+        }
+        let nb = meta.buckets();
+        let expect = [
+            meta.tables * meta.bits * d1 * 4,
+            64 * meta.words * d1 * 4,
+            n * 4,
+            meta.ranges.len() * meta.tables * (nb + 1) * 4,
+            meta.tables * n * 4,
+            n * meta.words * 8,
+        ];
+        let mut sec = [(0usize, 0usize); 6];
+        for (k, name) in NAMES.iter().enumerate() {
+            let s = meta
+                .section(name)
+                .ok_or_else(|| bad(format!("section {name} missing")))?;
+            let (o, l) = (s.offset as usize, s.len as usize);
+            if l != expect[k] || o % 64 != 0 || o.checked_add(l).is_none_or(|e| e > data.len()) {
+                return Err(bad(format!(
+                    "section {name}: {l} bytes at {o}, expected {} within {} bytes",
+                    expect[k],
+                    data.len()
+                )));
+            }
+            if xxhash_rust::xxh3::xxh3_64(&data[o..o + l]) != s.xxh3 {
+                return Err(bad(format!("section {name}: checksum mismatch")));
+            }
+            sec[k] = (o, l);
+        }
+        // Structure: offsets monotone and spanning each range; ids and order within range.
+        let view =
+            |k: usize| -> &[u32] { bytemuck::cast_slice(&data[sec[k].0..sec[k].0 + sec[k].1]) };
+        let (order, offsets, ids) = (view(2), view(3), view(4));
+        if order.iter().any(|&i| i as usize >= n) || ids.iter().any(|&i| i as usize >= n) {
+            return Err(bad("item id out of range".into()));
+        }
+        for (r, range) in meta.ranges.iter().enumerate() {
+            for t in 0..meta.tables {
+                let o = &offsets
+                    [(r * meta.tables + t) * (nb + 1)..(r * meta.tables + t + 1) * (nb + 1)];
+                if o[0] != 0 || o[nb] as usize != range.len || o.windows(2).any(|w| w[0] > w[1]) {
+                    return Err(bad(format!(
+                        "bucket offsets of range {r}, table {t} are inconsistent"
+                    )));
+                }
+            }
+        }
+        Ok(sec)
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match &self.backing {
+            Backing::Mapped(m) => m,
+            Backing::Owned(w, n) => &bytemuck::cast_slice(w)[..*n],
+        }
+    }
+
+    fn section<T: bytemuck::Pod>(&self, k: usize) -> &[T] {
+        let (o, l) = self.sec[k];
+        bytemuck::cast_slice(&self.bytes()[o..o + l])
+    }
+
+    /// Bucket hyperplanes, `tables·bits × (dim+1)`.
+    pub fn planes(&self) -> &[f32] {
+        self.section(0)
+    }
+
+    /// Scan hyperplanes, `64·words × (dim+1)`.
+    pub fn scan_planes(&self) -> &[f32] {
+        self.section(1)
+    }
+
+    /// Item ids by position (largest-norm range first).
+    pub fn order(&self) -> &[u32] {
+        self.section(2)
+    }
+
+    /// Bucket offsets of range `r`, table `t`.
+    pub fn offsets(&self, r: usize, t: usize) -> &[u32] {
+        let nb = self.meta.buckets() + 1;
+        let all: &[u32] = self.section(3);
+        let k = r * self.meta.tables + t;
+        &all[k * nb..(k + 1) * nb]
+    }
+
+    /// Item ids of range `r`, table `t`, sorted by bucket.
+    pub fn ids(&self, r: usize, t: usize) -> &[u32] {
+        let all: &[u32] = self.section(4);
+        let range = &self.meta.ranges[r];
+        let base = range.start * self.meta.tables + t * range.len;
+        &all[base..base + range.len]
+    }
+
+    /// Long codes of range `r` (`len × words`).
+    pub fn codes(&self, r: usize) -> &[u64] {
+        let all: &[u64] = self.section(5);
+        let range = &self.meta.ranges[r];
+        let w = self.meta.words;
+        &all[range.start * w..(range.start + range.len) * w]
+    }
+
+    /// Refuses a model that is not the one the index was built from.
+    pub fn check_model(&self, fingerprint: u64, n_items: usize, dim: usize) -> Result<()> {
+        if self.meta.n_items != n_items || self.meta.dim != dim {
+            return Err(Error::Mismatch {
+                what: "index and model shapes".into(),
+                expected: format!(
+                    "{} items × {} dims (index)",
+                    self.meta.n_items, self.meta.dim
+                ),
+                found: format!("{n_items} items × {dim} dims (model)"),
+            });
+        }
+        if self.meta.model_fingerprint != fingerprint {
+            return Err(Error::Mismatch {
+                what: "index built from another model".into(),
+                expected: format!("model fingerprint {:016x}", self.meta.model_fingerprint),
+                found: format!("{fingerprint:016x}; rebuild with `lshrec index build`"),
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,70 @@
+//! Batch recommendation over a model, exactly or through an LSH index, with per-thread scratch.
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::index::{Index, Scratch, SearchParams};
+use crate::score::{check_k, topk_exact, Scored};
+use crate::store::Model;
+
+/// How to answer.
+#[derive(Clone, Copy)]
+pub enum Method<'a> {
+    Exact,
+    Lsh(&'a Index, SearchParams),
+}
+
+/// Top-`k` lists for `users` (dense ids), excluding each user's seen items unless `keep_seen`.
+pub fn recommend(
+    model: &Model,
+    users: &[u32],
+    k: usize,
+    method: Method<'_>,
+    keep_seen: bool,
+) -> Result<Vec<Vec<Scored>>> {
+    check_k(k, model.n_items())?;
+    let d = model.dim();
+    let items = model.items.as_slice();
+    let uv = model.users.as_slice();
+    if let Some(&u) = users.iter().find(|&&u| u as usize >= model.n_users()) {
+        return Err(Error::UnknownUser {
+            id: u.to_string(),
+            known: model.n_users(),
+        });
+    }
+    let seen = |u: u32| -> &[u32] {
+        match &model.seen {
+            Some(s) if !keep_seen => s.row(u as usize),
+            _ => &[],
+        }
+    };
+    match method {
+        Method::Exact => {
+            let mut q = Vec::with_capacity(users.len() * d);
+            for &u in users {
+                q.extend_from_slice(&uv[u as usize * d..(u as usize + 1) * d]);
+            }
+            topk_exact(&q, items, d, k, &|r| seen(users[r]))
+        }
+        Method::Lsh(index, params) => {
+            index.check_model(model.meta.fingerprint(), model.n_items(), d)?;
+            let p = SearchParams { k, ..params };
+            Ok(users
+                .par_iter()
+                .map_init(
+                    || Scratch::new(model.n_items()),
+                    |s, &u| {
+                        index.search(
+                            items,
+                            &uv[u as usize * d..(u as usize + 1) * d],
+                            seen(u),
+                            &p,
+                            s,
+                        );
+                        s.out.clone()
+                    },
+                )
+                .collect())
+        }
+    }
+}

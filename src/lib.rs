@@ -5,6 +5,7 @@
 //! - [`store`]: on-disk formats (atomic writes).
 //! - [`error`]: the one error type.
 
+pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod error;

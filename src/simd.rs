@@ -65,8 +65,20 @@ pub fn hamming_scalar(a: &[u64], b: &[u64]) -> u32 {
 
 /// Hamming distances of `query` (`w` words) to every code in `codes` (n × w words), into `out`.
 pub fn hamming_scan(codes: &[u64], w: usize, query: &[u64], out: &mut [u32]) {
+    assert!(out.len() * w <= codes.len() && query.len() >= w);
     #[cfg(target_arch = "x86_64")]
     {
+        if 8 % w == 0 && has_vpopcntdq() {
+            // SAFETY: AVX-512F and VPOPCNTDQ are available (checked above); the kernel reads
+            // `out.len() * w` words of `codes` and `w` of `query`, both asserted above.
+            unsafe { x86::hamming_scan_vpopcntdq(codes, w, query, out) };
+            return;
+        }
+        if 4 % w == 0 && has_avx2_fma() {
+            // SAFETY: AVX2 is available (checked above); bounds as asserted above.
+            unsafe { x86::hamming_scan_avx2(codes, w, query, out) };
+            return;
+        }
         if has_popcnt() {
             // SAFETY: POPCNT is available (checked above); indices stay within `codes` and `out`
             // because `out.len() * w <= codes.len()` is asserted inside.
@@ -77,10 +89,73 @@ pub fn hamming_scan(codes: &[u64], w: usize, query: &[u64], out: &mut [u32]) {
     hamming_scan_scalar(codes, w, query, out);
 }
 
+/// [`hamming_scan`] that also counts the distances into `hist` (`hist[d] += 1`), in one pass.
+pub fn hamming_scan_hist(
+    codes: &[u64],
+    w: usize,
+    query: &[u64],
+    out: &mut [u32],
+    hist: &mut [u32],
+) {
+    hamming_scan(codes, w, query, out);
+    for &d in out.iter() {
+        hist[d as usize] += 1;
+    }
+}
+
+/// Hints the CPU to fetch the cache lines of `row` (a no-op where unsupported).
+#[inline]
+pub fn prefetch(row: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: prefetching is a hint: it never faults, even for addresses past the end;
+        // each address touched is within `row` anyway. SSE is part of baseline x86-64.
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let p = row.as_ptr() as *const i8;
+            let mut off = 0;
+            while off < row.len() * 4 {
+                _mm_prefetch::<_MM_HINT_T0>(p.add(off));
+                off += 64;
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = row;
+}
+
 /// Scalar twin of [`hamming_scan`].
 pub fn hamming_scan_scalar(codes: &[u64], w: usize, query: &[u64], out: &mut [u32]) {
     for (o, c) in out.iter_mut().zip(codes.chunks_exact(w)) {
         *o = hamming_scalar(c, query);
+    }
+}
+
+/// Offers every `row[j]` (item `base + j`) to `top`, skipping in bulk the values that cannot
+/// enter it. This is the selection half of exact scoring: most scores fall below the current
+/// K-th best, and AVX2 compares eight of them per instruction.
+#[inline]
+pub fn offer_row(row: &[f32], base: u32, top: &mut crate::score::TopK) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if has_avx2_fma() {
+            // SAFETY: AVX2 is available (checked above); the kernel reads `row` within bounds.
+            unsafe { x86::offer_row_avx2(row, base, top) };
+            return;
+        }
+    }
+    offer_row_scalar(row, base, top);
+}
+
+/// Scalar twin of [`offer_row`].
+#[inline]
+pub fn offer_row_scalar(row: &[f32], base: u32, top: &mut crate::score::TopK) {
+    let mut th = top.threshold();
+    for (j, &s) in row.iter().enumerate() {
+        if s >= th && s > f32::NEG_INFINITY {
+            top.push(base + j as u32, s);
+            th = top.threshold();
+        }
     }
 }
 
@@ -89,6 +164,73 @@ fn has_avx2_fma() -> bool {
     use std::sync::OnceLock;
     static F: OnceLock<bool> = OnceLock::new();
     *F.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_vpopcntdq() -> bool {
+    use std::sync::OnceLock;
+    static F: OnceLock<bool> = OnceLock::new();
+    *F.get_or_init(|| {
+        is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vpopcntdq")
+    })
+}
+
+/// Which Hamming-scan kernel runs for `w`-word codes on this CPU.
+pub fn hamming_scan_kernel(w: usize) -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if 8 % w == 0 && has_vpopcntdq() {
+            return "avx512-vpopcntdq";
+        }
+        if 4 % w == 0 && has_avx2_fma() {
+            return "avx2";
+        }
+        if has_popcnt() {
+            return "popcnt";
+        }
+    }
+    let _ = w;
+    "scalar"
+}
+
+/// The individual kernels, callable directly so tests can compare every twin that this CPU can
+/// run against the scalar one. Each returns `false` when the CPU lacks its features.
+pub mod kernels {
+    /// AVX-512 VPOPCNTDQ Hamming scan (`8 % w == 0`).
+    pub fn hamming_scan_vpopcntdq(codes: &[u64], w: usize, query: &[u64], out: &mut [u32]) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if 8 % w == 0
+                && super::has_vpopcntdq()
+                && out.len() * w <= codes.len()
+                && query.len() >= w
+            {
+                // SAFETY: features and bounds checked just above.
+                unsafe { super::x86::hamming_scan_vpopcntdq(codes, w, query, out) };
+                return true;
+            }
+        }
+        let _ = (codes, w, query, out);
+        false
+    }
+
+    /// AVX2 (nibble-table popcount) Hamming scan (`4 % w == 0`).
+    pub fn hamming_scan_avx2(codes: &[u64], w: usize, query: &[u64], out: &mut [u32]) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if 4 % w == 0
+                && super::has_avx2_fma()
+                && out.len() * w <= codes.len()
+                && query.len() >= w
+            {
+                // SAFETY: features and bounds checked just above.
+                unsafe { super::x86::hamming_scan_avx2(codes, w, query, out) };
+                return true;
+            }
+        }
+        let _ = (codes, w, query, out);
+        false
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -103,9 +245,9 @@ pub fn dispatch_names() -> String {
     #[cfg(target_arch = "x86_64")]
     {
         format!(
-            "dot: {}, hamming: {}",
+            "dot: {}, hamming scan: {}",
             if has_avx2_fma() { "avx2+fma" } else { "scalar" },
-            if has_popcnt() { "popcnt" } else { "scalar" }
+            hamming_scan_kernel(2)
         )
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -140,6 +282,34 @@ mod x86 {
         s
     }
 
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn offer_row_avx2(row: &[f32], base: u32, top: &mut crate::score::TopK) {
+        let chunks = row.len() / 8;
+        let mut th = top.threshold();
+        let mut vth = _mm256_set1_ps(th);
+        for c in 0..chunks {
+            // SAFETY: c * 8 + 8 <= row.len().
+            let v = unsafe { _mm256_loadu_ps(row.as_ptr().add(c * 8)) };
+            let mut m = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(v, vth)) as u32;
+            while m != 0 {
+                let j = c * 8 + m.trailing_zeros() as usize;
+                m &= m - 1;
+                let s = row[j];
+                if s >= th && s > f32::NEG_INFINITY {
+                    top.push(base + j as u32, s);
+                    th = top.threshold();
+                }
+            }
+            vth = _mm256_set1_ps(th);
+        }
+        for (j, &s) in row.iter().enumerate().skip(chunks * 8) {
+            if s >= th && s > f32::NEG_INFINITY {
+                top.push(base + j as u32, s);
+                th = top.threshold();
+            }
+        }
+    }
+
     #[target_feature(enable = "popcnt")]
     pub unsafe fn hamming_popcnt(a: &[u64], b: &[u64]) -> u32 {
         let mut s = 0u32;
@@ -147,6 +317,104 @@ mod x86 {
             s += _popcnt64((x ^ y) as i64) as u32;
         }
         s
+    }
+
+    /// 8 u64 lanes per vector hold 8/w items; the query is broadcast in a period-w pattern.
+    #[target_feature(enable = "avx512f,avx512vpopcntdq")]
+    pub unsafe fn hamming_scan_vpopcntdq(codes: &[u64], w: usize, query: &[u64], out: &mut [u32]) {
+        let per = 8 / w;
+        let mut pat = [0u64; 8];
+        for (l, p) in pat.iter_mut().enumerate() {
+            *p = query[l % w];
+        }
+        // SAFETY: `pat` holds 8 u64.
+        let qv = unsafe { _mm512_loadu_si512(pat.as_ptr() as *const _) };
+        let done;
+        if w == 2 {
+            // Two vectors hold 8 items; sum their (even, odd) lane pairs in one permute-add.
+            let even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+            let odd = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
+            let blocks = out.len() / 8;
+            for b in 0..blocks {
+                // SAFETY: b * 16 + 16 <= out.len() * 2 <= codes.len().
+                let (c1, c2) = unsafe {
+                    (
+                        _mm512_loadu_si512(codes.as_ptr().add(b * 16) as *const _),
+                        _mm512_loadu_si512(codes.as_ptr().add(b * 16 + 8) as *const _),
+                    )
+                };
+                let p1 = _mm512_popcnt_epi64(_mm512_xor_si512(c1, qv));
+                let p2 = _mm512_popcnt_epi64(_mm512_xor_si512(c2, qv));
+                let sum = _mm512_add_epi64(
+                    _mm512_permutex2var_epi64(p1, even, p2),
+                    _mm512_permutex2var_epi64(p1, odd, p2),
+                );
+                // SAFETY: b * 8 + 8 <= out.len().
+                unsafe {
+                    _mm256_storeu_si256(
+                        out.as_mut_ptr().add(b * 8) as *mut _,
+                        _mm512_cvtepi64_epi32(sum),
+                    )
+                };
+            }
+            done = blocks * 8;
+        } else {
+            let groups = out.len() / per;
+            let mut lanes = [0u64; 8];
+            for g in 0..groups {
+                // SAFETY: g * 8 + 8 <= groups * per * w <= out.len() * w <= codes.len().
+                let c = unsafe { _mm512_loadu_si512(codes.as_ptr().add(g * 8) as *const _) };
+                let pc = _mm512_popcnt_epi64(_mm512_xor_si512(c, qv));
+                // SAFETY: `lanes` holds 8 u64.
+                unsafe { _mm512_storeu_si512(lanes.as_mut_ptr() as *mut _, pc) };
+                for k in 0..per {
+                    out[g * per + k] = lanes[k * w..(k + 1) * w].iter().sum::<u64>() as u32;
+                }
+            }
+            done = groups * per;
+        }
+        for i in done..out.len() {
+            out[i] = (0..w)
+                .map(|k| (codes[i * w + k] ^ query[k]).count_ones())
+                .sum();
+        }
+    }
+
+    /// Popcount by nibble lookup (Muła), summed per 64-bit lane with SAD.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn hamming_scan_avx2(codes: &[u64], w: usize, query: &[u64], out: &mut [u32]) {
+        let per = 4 / w;
+        let mut pat = [0u64; 4];
+        for (l, p) in pat.iter_mut().enumerate() {
+            *p = query[l % w];
+        }
+        // SAFETY: `pat` holds 4 u64.
+        let qv = unsafe { _mm256_loadu_si256(pat.as_ptr() as *const _) };
+        let lut = _mm256_setr_epi8(
+            0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2,
+            3, 3, 4,
+        );
+        let low = _mm256_set1_epi8(0x0f);
+        let groups = out.len() / per;
+        let mut lanes = [0u64; 4];
+        for g in 0..groups {
+            // SAFETY: g * 4 + 4 <= groups * per * w <= codes.len().
+            let c = unsafe { _mm256_loadu_si256(codes.as_ptr().add(g * 4) as *const _) };
+            let x = _mm256_xor_si256(c, qv);
+            let lo = _mm256_shuffle_epi8(lut, _mm256_and_si256(x, low));
+            let hi = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(x, 4), low));
+            let cnt = _mm256_sad_epu8(_mm256_add_epi8(lo, hi), _mm256_setzero_si256());
+            // SAFETY: `lanes` holds 4 u64.
+            unsafe { _mm256_storeu_si256(lanes.as_mut_ptr() as *mut _, cnt) };
+            for k in 0..per {
+                out[g * per + k] = lanes[k * w..(k + 1) * w].iter().sum::<u64>() as u32;
+            }
+        }
+        for i in groups * per..out.len() {
+            out[i] = (0..w)
+                .map(|k| (codes[i * w + k] ^ query[k]).count_ones())
+                .sum();
+        }
     }
 
     #[target_feature(enable = "popcnt")]
@@ -187,6 +455,16 @@ mod tests {
         }
 
         #[test]
+        fn offer_row_matches_scalar(v in proptest::collection::vec(-3i8..3, 0..300), k in 1usize..20) {
+            let row: Vec<f32> = v.iter().map(|&x| if x == -3 { f32::NEG_INFINITY } else { x as f32 }).collect();
+            let mut a = crate::score::TopK::new(k);
+            let mut b = crate::score::TopK::new(k);
+            offer_row(&row, 5, &mut a);
+            offer_row_scalar(&row, 5, &mut b);
+            prop_assert_eq!(a.into_sorted(), b.into_sorted());
+        }
+
+        #[test]
         fn hamming_matches_scalar(v in proptest::collection::vec(any::<u64>(), 1..64), w in 1usize..5) {
             let n = v.len() / w;
             let q: Vec<u64> = v[..w.min(v.len())].to_vec();
@@ -197,6 +475,14 @@ mod tests {
             hamming_scan(codes, w, &q, &mut a);
             hamming_scan_scalar(codes, w, &q, &mut b);
             prop_assert_eq!(&a, &b);
+            let mut c = vec![0; n];
+            if kernels::hamming_scan_vpopcntdq(codes, w, &q, &mut c) {
+                prop_assert_eq!(&c, &b, "vpopcntdq");
+            }
+            let mut c = vec![0; n];
+            if kernels::hamming_scan_avx2(codes, w, &q, &mut c) {
+                prop_assert_eq!(&c, &b, "avx2");
+            }
             for i in 0..n {
                 let naive: u32 = (0..w).map(|k| (codes[i * w + k] ^ q[k]).count_ones()).sum();
                 prop_assert_eq!(a[i], naive);

@@ -1,6 +1,7 @@
 //! The command line: clap derive structs, turned into validated configurations before any work
 //! starts, then dispatched. `main.rs` only maps errors to exit codes.
 
+pub mod bench_cmd;
 pub mod data_cmd;
 pub mod serve_cmd;
 pub mod train_cmd;
@@ -51,6 +52,8 @@ pub enum Command {
     Query(serve_cmd::QueryArgs),
     /// Batch-score every user (or one shard of them) into a file.
     RecommendAll(serve_cmd::RecommendAllArgs),
+    /// Measure users/s and recall@K of exact scoring and LSH settings, in one run.
+    Bench(bench_cmd::BenchArgs),
 }
 
 /// `lshrec data …`
@@ -210,5 +213,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Index(c) => serve_cmd::run_index(c),
         Command::Query(a) => serve_cmd::run_query(a),
         Command::RecommendAll(a) => serve_cmd::run_recommend_all(a),
+        Command::Bench(a) => bench_cmd::run(a),
     }
 }

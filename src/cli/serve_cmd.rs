@@ -51,21 +51,30 @@ impl ModelArgs {
 /// LSH search knobs shared by query, recommend-all and bench.
 #[derive(Debug, Args, Clone)]
 pub struct SearchArgs {
-    /// Buckets probed per norm range (multi-probe, over all tables).
+    /// How candidates are found: `scan` (Hamming scan of the long codes, the faster one at
+    /// equal recall on norm-skewed data) or `probe` (multi-probe over the bucket tables).
+    #[arg(long, value_enum, default_value = "scan")]
+    pub mode: ModeArg,
+    /// Buckets probed per norm range, over all tables (probe mode).
     #[arg(long, default_value_t = 64)]
     pub probes: usize,
     /// Candidates re-ranked exactly per norm range, at most.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 240)]
     pub max_candidates: usize,
-    /// Use the Hamming scan of long codes instead of bucket probing.
-    #[arg(long)]
-    pub scan: bool,
+}
+
+/// `--mode`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModeArg {
+    Scan,
+    Probe,
 }
 
 impl SearchArgs {
     /// Validated search parameters for `k`.
     pub fn params(&self, k: usize) -> Result<SearchParams> {
-        if self.probes == 0 && !self.scan {
+        let scan = self.mode == ModeArg::Scan;
+        if self.probes == 0 && !scan {
             return Err(Error::invalid("--probes", "must be at least 1"));
         }
         if self.max_candidates == 0 {
@@ -75,7 +84,7 @@ impl SearchArgs {
             k,
             probes: self.probes,
             max_candidates: self.max_candidates,
-            mode: if self.scan { Mode::Scan } else { Mode::Probe },
+            mode: if scan { Mode::Scan } else { Mode::Probe },
         })
     }
 }

@@ -60,7 +60,7 @@ pub fn transform_item(v: &[f32], m: f32, out: &mut [f32]) {
 /// Builds the index of `items` (n × d, row-major).
 pub fn build(items: &[f32], d: usize, cfg: &BuildConfig, model_fingerprint: u64) -> Result<Built> {
     let start = Instant::now();
-    if d == 0 || items.len() % d != 0 || items.is_empty() {
+    if d == 0 || !items.len().is_multiple_of(d) || items.is_empty() {
         return Err(Error::invalid("items", "no item vectors to index"));
     }
     let n = items.len() / d;
@@ -73,7 +73,7 @@ pub fn build(items: &[f32], d: usize, cfg: &BuildConfig, model_fingerprint: u64)
             format!("must be between 1 and the number of items ({n})"),
         ));
     }
-    if cfg.scan_bits % 64 != 0 || cfg.scan_bits > 1024 {
+    if !cfg.scan_bits.is_multiple_of(64) || cfg.scan_bits > 1024 {
         return Err(Error::invalid(
             "--scan-bits",
             "must be a multiple of 64, at most 1024",
@@ -229,7 +229,7 @@ pub fn build(items: &[f32], d: usize, cfg: &BuildConfig, model_fingerprint: u64)
 }
 
 fn pad64(buf: &mut Vec<u8>) {
-    while buf.len() % 64 != 0 {
+    while !buf.len().is_multiple_of(64) {
         buf.push(0);
     }
 }

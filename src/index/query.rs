@@ -53,10 +53,13 @@ pub struct Scratch {
     dists: Vec<u32>,
     hist: Vec<u32>,
     qcode: Vec<u64>,
+    cand: Vec<u32>,
     /// Output of the last search, best first.
     pub out: Vec<Scored>,
     /// Candidates re-ranked by the last search.
     pub candidates: usize,
+    /// Norm ranges visited by the last search (the rest were cut by the norm bound).
+    pub ranges_visited: usize,
 }
 
 impl Scratch {
@@ -75,8 +78,10 @@ impl Scratch {
             dists: Vec::new(),
             hist: Vec::new(),
             qcode: Vec::new(),
+            cand: Vec::new(),
             out: Vec::new(),
             candidates: 0,
+            ranges_visited: 0,
         }
     }
 }
@@ -128,6 +133,7 @@ impl Index {
         let d1 = d + 1;
         s.top.reset(p.k);
         s.candidates = 0;
+        s.ranges_visited = 0;
         for &x in exclude {
             if (x as usize) < m.n_items && !s.visited.replace(x as usize, true) {
                 s.touched.push(x);
@@ -152,6 +158,7 @@ impl Index {
             if s.top.len() == p.k && s.top.threshold() >= qnorm * range.max_norm {
                 break;
             }
+            s.ranges_visited += 1;
             let mut budget = p.max_candidates;
             match p.mode {
                 Mode::Probe => {
@@ -178,13 +185,10 @@ impl Index {
                     let codes = self.codes(r);
                     let w = m.words;
                     s.dists.resize(range.len, 0);
-                    crate::simd::hamming_scan(codes, w, &s.qcode, &mut s.dists);
-                    // Counting selection of the `budget` smallest distances.
                     s.hist.clear();
                     s.hist.resize(64 * w + 2, 0);
-                    for &x in &s.dists {
-                        s.hist[x as usize] += 1;
-                    }
+                    crate::simd::hamming_scan_hist(codes, w, &s.qcode, &mut s.dists, &mut s.hist);
+                    // Counting selection of the `budget` smallest distances.
                     let (mut cut, mut acc) = (0usize, 0usize);
                     while cut < s.hist.len() && acc + (s.hist[cut] as usize) < budget {
                         acc += s.hist[cut] as usize;
@@ -192,15 +196,28 @@ impl Index {
                     }
                     let order = &self.order()[range.start..range.start + range.len];
                     let mut at_cut = budget - acc;
-                    for (pos, &id) in order.iter().enumerate() {
-                        let x = s.dists[pos] as usize;
-                        if x < cut || (x == cut && at_cut > 0) {
-                            if x == cut {
+                    s.cand.clear();
+                    for (pos, &x) in s.dists.iter().enumerate() {
+                        let x = x as usize;
+                        if x <= cut {
+                            if x < cut {
+                                s.cand.push(order[pos]);
+                            } else if at_cut > 0 {
                                 at_cut -= 1;
+                                s.cand.push(order[pos]);
                             }
-                            let mut b = usize::MAX;
-                            rerank(items, d, q, id, s, &mut b);
                         }
+                    }
+                    // Re-rank with the next rows prefetched: candidates are scattered in memory.
+                    const AHEAD: usize = 8;
+                    for j in 0..s.cand.len() {
+                        if let Some(&next) = s.cand.get(j + AHEAD) {
+                            let i = next as usize;
+                            crate::simd::prefetch(&items[i * d..(i + 1) * d]);
+                        }
+                        let id = s.cand[j];
+                        let mut b = usize::MAX;
+                        rerank(items, d, q, id, s, &mut b);
                     }
                 }
             }

@@ -94,7 +94,7 @@ impl Index {
             bytemuck::cast_slice(&b.ids),
             bytemuck::cast_slice(&b.codes),
         ]) {
-            while bytes.len() % 64 != 0 {
+            while !bytes.len().is_multiple_of(64) {
                 bytes.push(0);
             }
             sections.push(Section {
@@ -105,7 +105,7 @@ impl Index {
             });
             bytes.extend_from_slice(part);
         }
-        while bytes.len() % 8 != 0 {
+        while !bytes.len().is_multiple_of(8) {
             bytes.push(0);
         }
         meta.sections = sections;

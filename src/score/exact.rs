@@ -10,10 +10,11 @@ use super::topk::{Scored, TopK};
 use crate::data::Csr;
 use crate::error::{Error, Result};
 
-/// Users per tile.
-pub const USER_BLOCK: usize = 64;
-/// Items per tile (64 users × 4096 items × 4 bytes = 1 MiB of scores).
-pub const ITEM_BLOCK: usize = 4096;
+/// Users per tile: each pass over the item matrix serves this many users, so larger blocks read
+/// the items fewer times.
+pub const USER_BLOCK: usize = 256;
+/// Items per tile (256 users × 1024 items × 4 bytes = 1 MiB of scores, cache-resident).
+pub const ITEM_BLOCK: usize = 1024;
 
 /// Checks `k` against the catalogue.
 pub fn check_k(k: usize, n_items: usize) -> Result<()> {
@@ -34,7 +35,7 @@ pub fn topk_exact<'a>(
     k: usize,
     exclude: &(dyn Fn(usize) -> &'a [u32] + Sync),
 ) -> Result<Vec<Vec<Scored>>> {
-    if d == 0 || queries.len() % d != 0 || items.len() % d != 0 {
+    if d == 0 || !queries.len().is_multiple_of(d) || !items.len().is_multiple_of(d) {
         return Err(Error::invalid(
             "embeddings",
             "row length does not divide the data",
@@ -74,13 +75,7 @@ pub fn topk_exact<'a>(
                         for &x in ex[start..].iter().take_while(|&&x| (x as usize) < i1) {
                             row[x as usize - i0] = f32::NEG_INFINITY;
                         }
-                        let mut th = heap.threshold();
-                        for (j, &s) in row.iter().enumerate() {
-                            if s >= th && s > f32::NEG_INFINITY {
-                                heap.push((i0 + j) as u32, s);
-                                th = heap.threshold();
-                            }
-                        }
+                        crate::simd::offer_row(row, i0 as u32, heap);
                     }
                     i0 = i1;
                 }

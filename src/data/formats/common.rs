@@ -145,7 +145,7 @@ pub fn read_interactions(path: &Path, spec: &InterSpec<'_>, b: &mut DatasetBuild
     let width = cols.width();
     let mut bytes = 0u64;
     loop {
-        if b.len() % 65536 == 0 {
+        if b.len().is_multiple_of(65536) {
             bar.set_position(bytes);
         }
         let (line_no, line) = match rdr.next_line()? {

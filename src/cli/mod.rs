@@ -3,6 +3,7 @@
 
 pub mod bench_cmd;
 pub mod data_cmd;
+pub mod demo_cmd;
 pub mod serve_cmd;
 pub mod train_cmd;
 
@@ -54,6 +55,8 @@ pub enum Command {
     RecommendAll(serve_cmd::RecommendAllArgs),
     /// Measure users/s and recall@K of exact scoring and LSH settings, in one run.
     Bench(bench_cmd::BenchArgs),
+    /// The main job: fetch MovieLens-100K, train, evaluate, index, benchmark, recommend.
+    Demo(demo_cmd::DemoArgs),
 }
 
 /// `lshrec data …`
@@ -214,5 +217,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Query(a) => serve_cmd::run_query(a),
         Command::RecommendAll(a) => serve_cmd::run_recommend_all(a),
         Command::Bench(a) => bench_cmd::run(a),
+        Command::Demo(a) => demo_cmd::run(a),
     }
 }

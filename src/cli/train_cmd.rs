@@ -59,6 +59,9 @@ pub struct TrainArgs {
     /// Regularisation.
     #[arg(long)]
     pub reg: Option<f32>,
+    /// SGD learning rate (mf, bpr).
+    #[arg(long)]
+    pub lr: Option<f32>,
     /// iALS confidence slope (c = 1 + alpha·r).
     #[arg(long)]
     pub alpha: Option<f32>,
@@ -130,6 +133,7 @@ struct TrainSummary<'a> {
     epoch_seconds: f64,
     fit_seconds: f64,
     ranking: Option<&'a RankingReport>,
+    rating: Option<&'a eval::RatingReport>,
     history: &'a [train::EpochLog],
 }
 
@@ -148,6 +152,9 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
     if let Some(v) = a.reg {
         cfg.reg = v;
     }
+    if let Some(v) = a.lr {
+        cfg.lr = v;
+    }
     if let Some(v) = a.alpha {
         cfg.alpha = v;
     }
@@ -162,7 +169,8 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
     }
     let split_method: Option<SplitMethod> = match (&a.split, a.eval) {
         (Some(s), _) => Some(s.parse()?),
-        (None, true) => Some(SplitMethod::PerUser { frac: 0.2, min: 5 }),
+        (None, true) if a.model.is_ranking() => Some(SplitMethod::PerUser { frac: 0.2, min: 5 }),
+        (None, true) => Some(SplitMethod::Random { frac: 0.2 }),
         (None, false) => None,
     };
     let opts = data::LoadOptions {
@@ -223,8 +231,15 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
     let fit_seconds = start.elapsed().as_secs_f64();
 
     let train_csr = train_ds.csr();
+    let rating = match (&test_ds, a.model.is_ranking()) {
+        (Some(te), false) => {
+            let (lo, hi) = train::rating_range(&train_ds);
+            Some(trained.rating_metrics(te, lo, hi))
+        }
+        _ => None,
+    };
     let report = match &test_ds {
-        Some(te) => Some(eval::ranking(
+        Some(te) if a.model.is_ranking() => Some(eval::ranking(
             &trained.users,
             &trained.items,
             trained.dim,
@@ -232,9 +247,13 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
             &te.csr(),
             &a.k,
         )?),
-        None => None,
+        _ => None,
     };
     let mut metrics = Vec::new();
+    if let Some(r) = &rating {
+        metrics.push(("rmse".to_string(), r.rmse));
+        metrics.push(("mae".to_string(), r.mae));
+    }
     if let Some(r) = &report {
         for m in &r.at {
             metrics.push((format!("ndcg@{}", m.k), m.ndcg));
@@ -281,6 +300,7 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
         epoch_seconds: trained.epoch_seconds,
         fit_seconds,
         ranking: report.as_ref(),
+        rating: rating.as_ref(),
         history: &trained.history,
     };
     let mut out = std::io::stdout().lock();
@@ -305,6 +325,9 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
         );
         if let Some(r) = &report {
             s.push_str(&r.table());
+        }
+        if let Some(r) = &rating {
+            s.push_str(&format!("rating prediction on {} test ratings (clipped to the training range): RMSE {:.4}, MAE {:.4}\n", r.n, r.rmse, r.mae));
         }
         write!(out, "{s}")
     };

@@ -217,14 +217,6 @@ impl super::Trainer for IalsTrainer {
         Ok(self.0.loss())
     }
 
-    fn vectors(&self) -> (Vec<f32>, Vec<f32>, usize) {
-        (
-            self.0.users.clone(),
-            self.0.items.clone(),
-            self.0.cfg.factors,
-        )
-    }
-
     fn export(&self) -> super::Trained {
         super::Trained {
             kind: super::ModelKind::Ials,

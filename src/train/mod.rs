@@ -4,7 +4,9 @@
 //! Every model exports plain vectors with `score(u, i) = users[u] · items[i]`; biases are folded
 //! into extra columns so that serving is maximum-inner-product search whatever the model.
 
+pub mod bpr;
 pub mod ials;
+pub mod mf;
 
 use std::time::Instant;
 
@@ -21,6 +23,10 @@ use crate::eval;
 pub enum ModelKind {
     /// Weighted implicit ALS (ranking).
     Ials,
+    /// BPR matrix factorisation with an item bias (ranking).
+    Bpr,
+    /// Explicit biased matrix factorisation (rating prediction).
+    Mf,
 }
 
 impl ModelKind {
@@ -28,12 +34,15 @@ impl ModelKind {
     pub fn name(self) -> &'static str {
         match self {
             ModelKind::Ials => "ials",
+            ModelKind::Bpr => "bpr",
+            ModelKind::Mf => "mf",
         }
     }
 
-    /// True for ranking models, which train on positives and validate with NDCG@10.
+    /// True for ranking models, which train on positives and validate with NDCG@10; rating
+    /// models validate with RMSE.
     pub fn is_ranking(self) -> bool {
-        true
+        self != ModelKind::Mf
     }
 }
 
@@ -47,6 +56,12 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Regularisation strength.
     pub reg: f32,
+    /// SGD learning rate (mf, bpr).
+    pub lr: f32,
+    /// mf: regularisation of the biases.
+    pub reg_bias: f32,
+    /// bpr: negative sampling.
+    pub negatives: bpr::Negatives,
     /// iALS: confidence slope.
     pub alpha: f32,
     /// iALS: weight of unobserved pairs.
@@ -62,18 +77,39 @@ pub struct TrainConfig {
 impl TrainConfig {
     /// Defaults tuned for `kind` on MovieLens-100K (validation split, never the test split).
     pub fn defaults(kind: ModelKind) -> Self {
+        let base = TrainConfig {
+            kind,
+            dim: 64,
+            epochs: 15,
+            seed: 42,
+            reg: 0.05,
+            lr: 0.0,
+            reg_bias: 0.0,
+            negatives: bpr::Negatives::Uniform,
+            alpha: 1.0,
+            unobserved_weight: 0.1,
+            reg_exponent: 1.0,
+            valid_frac: 0.1,
+            patience: 3,
+        };
         match kind {
-            ModelKind::Ials => TrainConfig {
-                kind,
+            ModelKind::Ials => base,
+            ModelKind::Bpr => TrainConfig {
                 dim: 64,
-                epochs: 15,
-                seed: 42,
-                reg: 0.05,
-                alpha: 1.0,
-                unobserved_weight: 0.1,
-                reg_exponent: 1.0,
-                valid_frac: 0.1,
-                patience: 3,
+                epochs: 150,
+                lr: 0.03,
+                reg: 0.02,
+                patience: 10,
+                ..base
+            },
+            ModelKind::Mf => TrainConfig {
+                dim: 200,
+                epochs: 200,
+                lr: 0.01,
+                reg: 0.1,
+                reg_bias: 0.02,
+                patience: 4,
+                ..base
             },
         }
     }
@@ -90,6 +126,7 @@ impl TrainConfig {
         }
         for (name, v) in [
             ("--reg", self.reg),
+            ("--lr", self.lr),
             ("--alpha", self.alpha),
             ("--unobserved-weight", self.unobserved_weight),
             ("--reg-exponent", self.reg_exponent),
@@ -130,13 +167,48 @@ pub struct Trained {
     pub epoch_seconds: f64,
 }
 
+impl Trained {
+    /// The predicted rating of a rating model (μ + b_u + users[u]·items[i]), or the plain score.
+    pub fn predict(&self, u: usize, i: usize) -> f32 {
+        let d = self.dim;
+        let dot = crate::simd::dot(
+            &self.users[u * d..(u + 1) * d],
+            &self.items[i * d..(i + 1) * d],
+        );
+        self.global_mean.unwrap_or(0.0) + self.user_bias.as_ref().map(|b| b[u]).unwrap_or(0.0) + dot
+    }
+
+    /// RMSE and MAE on `test`, predictions clipped to `[lo, hi]`.
+    pub fn rating_metrics(&self, test: &Dataset, lo: f32, hi: f32) -> eval::RatingReport {
+        let n_users = self.users.len() / self.dim;
+        let n_items = self.items.len() / self.dim;
+        let pred: Vec<f32> = test
+            .interactions
+            .iter()
+            .map(|x| {
+                // Users or items beyond the model (never in training) fall back to the baseline.
+                let (u, i) = (x.user as usize, x.item as usize);
+                match (u < n_users, i < n_items) {
+                    (true, true) => self.predict(u, i),
+                    _ => self.global_mean.unwrap_or(0.0),
+                }
+            })
+            .collect();
+        let truth: Vec<f32> = test.interactions.iter().map(|x| x.rating).collect();
+        let (rmse, mae) = eval::rmse_mae(&pred, &truth, lo, hi);
+        eval::RatingReport {
+            rmse,
+            mae,
+            n: truth.len(),
+        }
+    }
+}
+
 /// What every model implements.
 pub trait Trainer {
     /// Runs one epoch and returns the training loss.
     fn epoch(&mut self) -> Result<f64>;
-    /// The current serving vectors (users, items, dim).
-    fn vectors(&self) -> (Vec<f32>, Vec<f32>, usize);
-    /// The final export.
+    /// The current model, exported.
     fn export(&self) -> Trained;
 }
 
@@ -144,7 +216,96 @@ fn make(cfg: &TrainConfig, train: &Dataset) -> Result<Box<dyn Trainer>> {
     let m = train.csr();
     Ok(match cfg.kind {
         ModelKind::Ials => Box::new(ials::IalsTrainer::new(cfg, m)?),
+        ModelKind::Bpr => Box::new(BprTrainer(bpr::Bpr::new(
+            bpr::BprConfig {
+                factors: cfg.dim,
+                lr: cfg.lr,
+                reg: cfg.reg,
+                negatives: cfg.negatives,
+                init_std: 0.1,
+            },
+            m,
+            cfg.seed,
+        )?)),
+        ModelKind::Mf => Box::new(MfTrainer(mf::Mf::new(
+            mf::MfConfig {
+                factors: cfg.dim,
+                lr: cfg.lr,
+                reg: cfg.reg,
+                reg_bias: cfg.reg_bias,
+                init_std: 0.1,
+            },
+            &m,
+            cfg.seed,
+        )?)),
     })
+}
+
+struct BprTrainer(bpr::Bpr);
+
+impl Trainer for BprTrainer {
+    fn epoch(&mut self) -> Result<f64> {
+        Ok(self.0.epoch())
+    }
+
+    fn export(&self) -> Trained {
+        let (users, items, dim) = self.0.export();
+        Trained {
+            kind: ModelKind::Bpr,
+            dim,
+            users,
+            items,
+            user_bias: None,
+            global_mean: None,
+            folded_item_bias: true,
+            epochs: 0,
+            history: Vec::new(),
+            epoch_seconds: 0.0,
+        }
+    }
+}
+
+struct MfTrainer(mf::Mf);
+
+impl Trainer for MfTrainer {
+    fn epoch(&mut self) -> Result<f64> {
+        Ok(self.0.epoch())
+    }
+
+    fn export(&self) -> Trained {
+        let (users, items, dim, bu) = self.0.export();
+        Trained {
+            kind: ModelKind::Mf,
+            dim,
+            users,
+            items,
+            user_bias: Some(bu),
+            global_mean: Some(self.0.mu),
+            folded_item_bias: true,
+            epochs: 0,
+            history: Vec::new(),
+            epoch_seconds: 0.0,
+        }
+    }
+}
+
+/// The rating range of `ds` (for clipping predictions).
+pub fn rating_range(ds: &Dataset) -> (f32, f32) {
+    let lo = ds
+        .interactions
+        .iter()
+        .map(|x| x.rating)
+        .fold(f32::INFINITY, f32::min);
+    let hi = ds
+        .interactions
+        .iter()
+        .map(|x| x.rating)
+        .fold(f32::NEG_INFINITY, f32::max);
+    if lo.is_finite() && hi.is_finite() {
+        (lo, hi)
+    } else {
+        (f32::NEG_INFINITY, f32::INFINITY)
+    }
 }
 
 /// Fits `cfg.kind` on `train`. With `valid_frac > 0`, a per-user validation split of the
@@ -166,14 +327,17 @@ pub fn fit(
     let mut history = Vec::new();
     let mut epochs = cfg.epochs;
     if cfg.valid_frac > 0.0 {
-        let (sub, valid) = split(
-            train,
+        let method = if cfg.kind.is_ranking() {
             SplitMethod::PerUser {
                 frac: cfg.valid_frac,
                 min: 5,
-            },
-            cfg.seed ^ 0x5EED,
-        );
+            }
+        } else {
+            SplitMethod::Random {
+                frac: cfg.valid_frac,
+            }
+        };
+        let (sub, valid) = split(train, method, cfg.seed ^ 0x5EED);
         if !valid.interactions.is_empty() {
             let sub_csr = sub.csr();
             let valid_csr = valid.csr();
@@ -181,9 +345,14 @@ pub fn fit(
             let (mut best, mut best_epoch, mut since) = (f64::NEG_INFINITY, 0, 0);
             for e in 1..=cfg.epochs {
                 let start = Instant::now();
-                let loss = check_loss(t.epoch()?, e)?;
-                let (u, i, d) = t.vectors();
-                let score = validate(&u, &i, d, &sub_csr, &valid_csr)?;
+                let loss = check_loss(t.epoch()?, e, cfg.lr)?;
+                let score = if cfg.kind.is_ranking() {
+                    let m = t.export();
+                    validate(&m.users, &m.items, m.dim, &sub_csr, &valid_csr)?
+                } else {
+                    let (lo, hi) = rating_range(&sub);
+                    -t.export().rating_metrics(&valid, lo, hi).rmse
+                };
                 let log = EpochLog {
                     epoch: e,
                     loss,
@@ -210,7 +379,7 @@ pub fn fit(
     let start = Instant::now();
     for e in 1..=epochs {
         let s = Instant::now();
-        let loss = check_loss(t.epoch()?, e)?;
+        let loss = check_loss(t.epoch()?, e, cfg.lr)?;
         on_epoch(
             "final fit",
             &EpochLog {
@@ -228,12 +397,12 @@ pub fn fit(
     Ok(out)
 }
 
-fn check_loss(loss: f64, epoch: usize) -> Result<f64> {
+fn check_loss(loss: f64, epoch: usize, lr: f32) -> Result<f64> {
     if !loss.is_finite() {
         return Err(Error::Diverged {
             epoch,
             what: "the training loss".into(),
-            lr: f32::NAN,
+            lr,
         });
     }
     Ok(loss)

@@ -179,3 +179,71 @@ fn index_files_verified() {
         "short header"
     );
 }
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+    use std::path::Path;
+
+    fn sample() -> (Vec<u8>, Vec<u8>) {
+        let cfg = MipsConfig {
+            items: 500,
+            users: 1,
+            dim: 4,
+            seed: 2,
+            ..Default::default()
+        };
+        let (_, items) = mips(&cfg);
+        let mut built = index::build(
+            &items,
+            4,
+            &BuildConfig {
+                ranges: 3,
+                tables: 2,
+                bits: 4,
+                scan_bits: 64,
+                seed: 1,
+            },
+            7,
+        )
+        .unwrap();
+        let t = tempfile::tempdir().unwrap();
+        index::build::write(&mut built, t.path()).unwrap();
+        (
+            std::fs::read(t.path().join("index.bin")).unwrap(),
+            std::fs::read(t.path().join("data.bin")).unwrap(),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+        /// Random damage to either index file never panics and is always refused.
+        #[test]
+        fn damaged_index_files_are_refused(which in 0usize..2, pos in any::<prop::sample::Index>(), xor in 1u8..=255, cut in any::<prop::sample::Index>(), truncate in any::<bool>()) {
+            let (meta, data) = sample();
+            let t = tempfile::tempdir().unwrap();
+            let (mut m, mut d) = (meta.clone(), data.clone());
+            let target = if which == 0 { &mut m } else { &mut d };
+            if truncate {
+                let n = cut.index(target.len());
+                target.truncate(n);
+            } else {
+                let i = pos.index(target.len());
+                target[i] ^= xor;
+            }
+            std::fs::write(t.path().join("index.bin"), &m).unwrap();
+            std::fs::write(t.path().join("data.bin"), &d).unwrap();
+            let res = Index::open(t.path());
+            // data.bin's padding bytes between sections are not covered by a checksum; a flip
+            // there changes nothing that is read.
+            let in_padding = which == 1 && !truncate && {
+                let meta = lshrec::index::read::parse_meta(Path::new("index.bin"), &meta).unwrap();
+                let i = pos.index(data.len()) as u64;
+                !meta.sections.iter().any(|s| i >= s.offset && i < s.offset + s.len)
+            };
+            if !in_padding {
+                prop_assert!(res.is_err());
+            }
+        }
+    }
+}

@@ -91,6 +91,44 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             );
             Ok(())
         }
+        DataCommand::SynthMips {
+            items,
+            users,
+            dim,
+            clusters,
+            sigma,
+            seed,
+            out,
+        } => {
+            if items == 0
+                || users == 0
+                || dim == 0
+                || clusters == 0
+                || !(sigma.is_finite() && sigma >= 0.0)
+            {
+                return Err(Error::invalid(
+                    "synth-mips",
+                    "items, users, dim and clusters must be positive and sigma ≥ 0",
+                ));
+            }
+            let cfg = synth::MipsConfig {
+                items,
+                users,
+                dim,
+                clusters,
+                norm_sigma: sigma,
+                seed,
+                ..Default::default()
+            };
+            let (u, i) = synth::mips(&cfg);
+            crate::store::npy::write_f32(&out.join("users.npy"), &[users, dim], &u)?;
+            crate::store::npy::write_f32(&out.join("items.npy"), &[items, dim], &i)?;
+            eprintln!(
+                "wrote {users} users and {items} items × {dim} dims to {}",
+                out.display()
+            );
+            Ok(())
+        }
         DataCommand::Convert { input, to, out } => {
             let opts = input.load_options()?;
             let ds = data::load(&input.path, &opts)?;

@@ -123,6 +123,29 @@ pub enum DataCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Write a synthetic maximum-inner-product set (users.npy, items.npy) shaped like trained
+    /// embeddings: clustered directions, log-normal item norms.
+    #[command(
+        after_help = "Example:\n  lshrec data synth-mips --items 1000000 --users 10000 --dim 64 --out mips1m/"
+    )]
+    SynthMips {
+        #[arg(long, default_value_t = 100_000)]
+        items: usize,
+        #[arg(long, default_value_t = 10_000)]
+        users: usize,
+        #[arg(long, default_value_t = 64)]
+        dim: usize,
+        #[arg(long, default_value_t = 256)]
+        clusters: usize,
+        /// Standard deviation of log item norms.
+        #[arg(long, default_value_t = 0.5)]
+        sigma: f64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Rewrite a dataset in another format.
     #[command(
         after_help = "Example:\n  lshrec data convert data/ml-100k --to ml-100k --out /tmp/ml-100k-grouplens"

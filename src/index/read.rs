@@ -25,7 +25,8 @@ pub struct Index {
 
 const NAMES: [&str; 6] = ["planes", "scan", "order", "offsets", "ids", "codes"];
 
-fn parse_meta(path: &Path, b: &[u8]) -> Result<IndexMeta> {
+/// Decodes and verifies `index.bin` bytes.
+pub fn parse_meta(path: &Path, b: &[u8]) -> Result<IndexMeta> {
     if b.len() < 28 || &b[..8] != INDEX_MAGIC {
         return Err(Error::corrupt(path, "not an lshrec index.bin (bad magic)"));
     }
@@ -105,7 +106,7 @@ impl Index {
             });
             bytes.extend_from_slice(part);
         }
-        while !bytes.len().is_multiple_of(8) {
+        while !bytes.len().is_multiple_of(64) {
             bytes.push(0);
         }
         meta.sections = sections;
@@ -128,6 +129,20 @@ impl Index {
         let n = meta.n_items;
         if meta.bits == 0 || meta.bits > 24 || meta.tables == 0 || meta.ranges.is_empty() {
             return Err(bad("implausible parameters".into()));
+        }
+        // The file ends exactly at the last section, padded to 64 bytes, as written.
+        let end = meta
+            .sections
+            .iter()
+            .map(|s| s.offset.saturating_add(s.len))
+            .max()
+            .unwrap_or(0);
+        if end.div_ceil(64).saturating_mul(64) != data.len() as u64 {
+            return Err(bad(format!(
+                "length {} bytes, the sections need {}",
+                data.len(),
+                end.div_ceil(64) * 64
+            )));
         }
         let covered: usize = meta.ranges.iter().map(|r| r.len).sum();
         if covered != n {

@@ -1,0 +1,165 @@
+//! Hot paths of serving, each with a declared throughput so that a regression shows as a number:
+//! hashing (rows/s), the Hamming scan (codes/s, per dispatch twin), a query in both LSH modes,
+//! exact block scoring (elements = flops, so Gelem/s reads as GFLOP/s) and top-K selection.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use lshrec::data::synth::{mips, MipsConfig};
+use lshrec::index::{self, hash, BuildConfig, Index, Mode, Scratch, SearchParams};
+use lshrec::rng::Rng;
+use lshrec::score::{topk_exact, TopK};
+use lshrec::simd;
+
+fn bench_hash(c: &mut Criterion) {
+    let d1 = 65;
+    let rows: Vec<f32> = {
+        let mut r = Rng::new(1);
+        (0..16_384 * d1).map(|_| r.normal() as f32).collect()
+    };
+    let planes = hash::hyperplanes(128, d1, 1, 1);
+    let mut g = c.benchmark_group("hash");
+    g.throughput(Throughput::Elements(16_384));
+    g.bench_function("project_pack_128bit_16k_rows", |b| {
+        b.iter(|| {
+            let p = hash::project_rows(&rows, d1, &planes);
+            let mut codes = vec![0u64; 16_384 * 2];
+            for (k, row) in p.chunks_exact(128).enumerate() {
+                hash::pack(row, &mut codes[k * 2..k * 2 + 2]);
+            }
+            codes
+        })
+    });
+    g.finish();
+}
+
+fn bench_hamming(c: &mut Criterion) {
+    let n = 1 << 20;
+    let mut r = Rng::new(2);
+    let codes: Vec<u64> = (0..n * 2).map(|_| r.next_u64()).collect();
+    let q = [r.next_u64(), r.next_u64()];
+    let mut out = vec![0u32; n];
+    let mut g = c.benchmark_group("hamming_scan_128bit");
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_function("dispatch", |b| {
+        b.iter(|| simd::hamming_scan(&codes, 2, &q, &mut out))
+    });
+    g.bench_function("scalar", |b| {
+        b.iter(|| simd::hamming_scan_scalar(&codes, 2, &q, &mut out))
+    });
+    if simd::kernels::hamming_scan_avx2(&codes, 2, &q, &mut out) {
+        g.bench_function("avx2", |b| {
+            b.iter(|| simd::kernels::hamming_scan_avx2(&codes, 2, &q, &mut out))
+        });
+    }
+    if simd::kernels::hamming_scan_vpopcntdq(&codes, 2, &q, &mut out) {
+        g.bench_function("avx512_vpopcntdq", |b| {
+            b.iter(|| simd::kernels::hamming_scan_vpopcntdq(&codes, 2, &q, &mut out))
+        });
+    }
+    g.finish();
+}
+
+fn bench_query(c: &mut Criterion) {
+    let cfg = MipsConfig {
+        items: 200_000,
+        users: 256,
+        dim: 64,
+        ..Default::default()
+    };
+    let (users, items) = mips(&cfg);
+    let idx = Index::from_built(
+        index::build(
+            &items,
+            64,
+            &BuildConfig {
+                ranges: 12,
+                ..Default::default()
+            },
+            0,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut s = Scratch::new(cfg.items);
+    let mut g = c.benchmark_group("query_200k_items");
+    g.throughput(Throughput::Elements(1));
+    for (name, p) in [
+        (
+            "scan_240",
+            SearchParams {
+                k: 10,
+                probes: 0,
+                max_candidates: 240,
+                mode: Mode::Scan,
+            },
+        ),
+        (
+            "probe_64",
+            SearchParams {
+                k: 10,
+                probes: 64,
+                max_candidates: 1 << 20,
+                mode: Mode::Probe,
+            },
+        ),
+    ] {
+        let mut q = 0;
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                q = (q + 1) % 256;
+                idx.search(&items, &users[q * 64..(q + 1) * 64], &[], &p, &mut s);
+                s.out.len()
+            })
+        });
+    }
+    g.finish();
+}
+
+fn bench_exact(c: &mut Criterion) {
+    let (nu, ni, d) = (256usize, 100_000usize, 64usize);
+    let cfg = MipsConfig {
+        items: ni,
+        users: nu,
+        dim: d,
+        ..Default::default()
+    };
+    let (users, items) = mips(&cfg);
+    let mut g = c.benchmark_group("exact");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements((2 * nu * ni * d) as u64));
+    g.bench_function(BenchmarkId::new("gemm_topk_flops", "256x100k_d64"), |b| {
+        b.iter(|| topk_exact(&users, &items, d, 10, &|_| &[]).unwrap())
+    });
+    g.finish();
+}
+
+fn bench_topk(c: &mut Criterion) {
+    let mut r = Rng::new(3);
+    let scores: Vec<f32> = (0..1 << 20).map(|_| r.normal() as f32).collect();
+    let mut g = c.benchmark_group("topk_select_1M");
+    g.throughput(Throughput::Elements(scores.len() as u64));
+    g.bench_function("offer_row_dispatch", |b| {
+        b.iter(|| {
+            let mut t = TopK::new(10);
+            simd::offer_row(&scores, 0, &mut t);
+            t.len()
+        })
+    });
+    g.bench_function("offer_row_scalar", |b| {
+        b.iter(|| {
+            let mut t = TopK::new(10);
+            simd::offer_row_scalar(&scores, 0, &mut t);
+            t.len()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_hash,
+    bench_hamming,
+    bench_query,
+    bench_exact,
+    bench_topk
+);
+criterion_main!(benches);

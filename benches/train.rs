@@ -1,0 +1,30 @@
+//! Training epochs on a MovieLens-100K-shaped set (943 users, 1682 items, ~55k positives):
+//! elements = interactions, so the report reads as interactions per second.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use lshrec::data::synth;
+use lshrec::train::{self, ModelKind, TrainConfig};
+
+fn bench_train(c: &mut Criterion) {
+    let (ds, _) = synth::generate(&synth::SynthConfig::default()).unwrap();
+    let pos = ds.implicit(4.0);
+    let mut g = c.benchmark_group("train_epoch_ml100k_shape");
+    g.sample_size(10);
+    for kind in [ModelKind::Ials, ModelKind::Bpr, ModelKind::Mf] {
+        let data = if kind == ModelKind::Mf { &ds } else { &pos };
+        g.throughput(Throughput::Elements(data.interactions.len() as u64));
+        let mut cfg = TrainConfig::defaults(kind);
+        cfg.epochs = 1;
+        cfg.valid_frac = 0.0;
+        if kind != ModelKind::Mf {
+            cfg.dim = 64;
+        }
+        g.bench_function(kind.name(), |b| {
+            b.iter(|| train::fit(&cfg, data, &mut |_, _| {}).unwrap())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_train);
+criterion_main!(benches);

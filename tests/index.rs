@@ -247,3 +247,62 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn appending_items_needs_no_rebuild() {
+    let cfg = MipsConfig {
+        items: 3000,
+        users: 20,
+        dim: 8,
+        seed: 4,
+        ..Default::default()
+    };
+    let (users, items) = mips(&cfg);
+    let t = tempfile::tempdir().unwrap();
+    let mut built = index::build(&items, 8, &BuildConfig::default(), 5).unwrap();
+    index::build::write(&mut built, t.path()).unwrap();
+    let data_before = std::fs::read(t.path().join("data.bin")).unwrap();
+    // A new item aligned with user 0 and of large norm must become user 0's top item.
+    let q0 = &users[0..8];
+    let new: Vec<f32> = q0.iter().map(|x| x * 100.0).collect();
+    let item = |id: &str| lshrec::index::format::AppendedItem {
+        id: id.into(),
+        title: Some("New Movie (2026)".into()),
+        genres: vec![],
+    };
+    index::build::append(t.path(), &new, vec![item("new-1")]).unwrap();
+    let idx = Index::open(t.path()).unwrap();
+    assert_eq!(
+        std::fs::read(t.path().join("data.bin")).unwrap(),
+        data_before,
+        "no rebuild"
+    );
+    let mut s = Scratch::new(3000);
+    let p = SearchParams {
+        k: 5,
+        probes: 0,
+        max_candidates: 100,
+        mode: Mode::Scan,
+    };
+    idx.search(&items, q0, &[], &p, &mut s);
+    assert_eq!(s.out[0].item, 3000);
+    assert_eq!(idx.appended_item(3000).unwrap().id, "new-1");
+    drop(idx);
+    // A second append keeps the first and replaces the file.
+    index::build::append(t.path(), &[0.0; 8], vec![item("new-2")]).unwrap();
+    let idx = Index::open(t.path()).unwrap();
+    assert_eq!(idx.meta.appended.len(), 2);
+    assert!(!t.path().join("appended-1.npy").exists());
+    assert!(matches!(
+        index::build::append(t.path(), &[1.0; 3], vec![item("x")]),
+        Err(Error::Mismatch { .. })
+    ));
+    drop(idx);
+    // A damaged appended file is refused.
+    let p2 = t.path().join("appended-2.npy");
+    let mut b = std::fs::read(&p2).unwrap();
+    let n = b.len();
+    b[n - 1] ^= 1;
+    std::fs::write(&p2, &b).unwrap();
+    assert!(matches!(Index::open(t.path()), Err(Error::Corrupt { .. })));
+}

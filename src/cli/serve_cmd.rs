@@ -97,6 +97,30 @@ pub enum IndexCommand {
         after_help = "Examples:\n  lshrec index build --model model/ --out model/index\n  lshrec index build --users U.npy --items I.npy --tables 8 --norm-ranges 32 --out idx/"
     )]
     Build(IndexBuildArgs),
+    /// Add items (for example cold-start movies) to an index without rebuilding it.
+    #[command(
+        after_help = "Example:\n  lshrec index append --index model/index --model model/ --vectors new.npy --ids new-ids.txt\n\nAppended items are scored exactly by every LSH query; --ids and --titles hold one line per row of --vectors."
+    )]
+    Append(IndexAppendArgs),
+}
+
+/// `lshrec index append`
+#[derive(Debug, Args)]
+pub struct IndexAppendArgs {
+    /// The index directory to grow.
+    #[arg(long)]
+    pub index: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// New item vectors (m × dim, .npy), in the model's serving space.
+    #[arg(long)]
+    pub vectors: PathBuf,
+    /// Their ids, one per line (default: appended-1, appended-2, …).
+    #[arg(long)]
+    pub ids: Option<PathBuf>,
+    /// Their titles, one per line.
+    #[arg(long)]
+    pub titles: Option<PathBuf>,
 }
 
 /// `lshrec index build`
@@ -171,6 +195,73 @@ pub fn run_index(cmd: IndexCommand) -> Result<()> {
             );
             Ok(())
         }
+        IndexCommand::Append(a) => {
+            let model = a.model.open()?;
+            let idx = Index::open(&a.index)?;
+            idx.check_model(model.meta.fingerprint(), model.n_items(), model.dim())?;
+            let (v, _) = crate::store::npy::open(&a.vectors)?;
+            if v.cols() != model.dim() {
+                return Err(Error::Mismatch {
+                    what: format!("{}: dimension", a.vectors.display()),
+                    expected: model.dim().to_string(),
+                    found: v.cols().to_string(),
+                });
+            }
+            let lines = |p: &Option<PathBuf>| -> Result<Option<Vec<String>>> {
+                match p {
+                    None => Ok(None),
+                    Some(p) => {
+                        let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
+                        let l: Vec<String> = text.lines().map(|s| s.trim().to_string()).collect();
+                        if l.len() != v.rows() {
+                            return Err(Error::Mismatch {
+                                what: format!("{}: lines", p.display()),
+                                expected: format!("{} (one per vector)", v.rows()),
+                                found: l.len().to_string(),
+                            });
+                        }
+                        Ok(Some(l))
+                    }
+                }
+            };
+            let ids = lines(&a.ids)?;
+            let titles = lines(&a.titles)?;
+            let known: std::collections::HashSet<&str> = model
+                .meta
+                .item_ids
+                .iter()
+                .map(|s| s.as_str())
+                .chain(idx.meta.appended.iter().map(|a| a.id.as_str()))
+                .collect();
+            let start = idx.meta.appended.len();
+            let mut items = Vec::with_capacity(v.rows());
+            for r in 0..v.rows() {
+                let id = ids
+                    .as_ref()
+                    .map(|l| l[r].clone())
+                    .unwrap_or_else(|| format!("appended-{}", start + r + 1));
+                if known.contains(id.as_str()) {
+                    return Err(Error::invalid(
+                        "--ids",
+                        format!("item id {id:?} already exists"),
+                    ));
+                }
+                items.push(index::format::AppendedItem {
+                    id,
+                    title: titles.as_ref().map(|l| l[r].clone()),
+                    genres: Vec::new(),
+                });
+            }
+            drop(idx);
+            let meta = index::build::append(&a.index, v.as_slice(), items)?;
+            eprintln!(
+                "appended {} items; the index now serves {} built + {} appended items",
+                v.rows(),
+                meta.n_items,
+                meta.appended.len()
+            );
+            Ok(())
+        }
     }
 }
 
@@ -223,17 +314,39 @@ struct Rec {
     genres: Vec<String>,
 }
 
-fn describe(model: &Model, list: &[Scored]) -> Vec<Rec> {
+/// The external id, title and genres of item `id`, which may be an appended item of `idx`.
+pub fn item_info(
+    model: &Model,
+    idx: Option<&Index>,
+    id: u32,
+) -> (String, Option<String>, Vec<String>) {
+    if let Some(a) = idx.and_then(|i| i.appended_item(id)) {
+        return (a.id.clone(), a.title.clone(), a.genres.clone());
+    }
+    let c = model.meta.catalogue.get(id as usize);
+    (
+        model
+            .meta
+            .item_ids
+            .get(id as usize)
+            .cloned()
+            .unwrap_or_else(|| id.to_string()),
+        c.and_then(|c| c.title.clone()),
+        c.map(|c| c.genres.clone()).unwrap_or_default(),
+    )
+}
+
+fn describe(model: &Model, idx: Option<&Index>, list: &[Scored]) -> Vec<Rec> {
     list.iter()
         .enumerate()
         .map(|(r, s)| {
-            let c = model.meta.catalogue.get(s.item as usize);
+            let (item, title, genres) = item_info(model, idx, s.item);
             Rec {
                 rank: r + 1,
-                item: model.meta.item_ids[s.item as usize].clone(),
+                item,
                 score: s.score,
-                title: c.and_then(|c| c.title.clone()),
-                genres: c.map(|c| c.genres.clone()).unwrap_or_default(),
+                title,
+                genres,
             }
         })
         .collect()
@@ -255,7 +368,7 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
     let start = std::time::Instant::now();
     let recs = recommend(&model, &[u], a.k, method, a.keep_seen)?.remove(0);
     let micros = start.elapsed().as_secs_f64() * 1e6;
-    let recs = describe(&model, &recs);
+    let recs = describe(&model, idx.as_ref(), &recs);
     // The user's own training items, highest weight first.
     let history: Vec<Scored> = match &model.seen {
         Some(s) => {
@@ -271,7 +384,7 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
         }
         None => Vec::new(),
     };
-    let history = describe(&model, &history);
+    let history = describe(&model, None, &history);
     let mut out = std::io::stdout().lock();
     let res = if a.json {
         #[derive(Serialize)]
@@ -411,7 +524,7 @@ pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
     }
     bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
-    write_recs(&a.out, ext, &model, &users, &all, a.k)?;
+    write_recs(&a.out, ext, &model, idx.as_ref(), &users, &all, a.k)?;
     eprintln!(
         "scored {} users ({}) in {:.2} s: {:.0} users/s on {} threads; wrote {}",
         users.len(),
@@ -428,11 +541,12 @@ fn write_recs(
     path: &Path,
     ext: &str,
     model: &Model,
+    idx: Option<&Index>,
     users: &[u32],
     all: &[Vec<Scored>],
     k: usize,
 ) -> Result<()> {
-    let ids = &model.meta.item_ids;
+    let name = |i: u32| item_info(model, idx, i).0;
     match ext {
         "npy" => {
             // int64 item rows; written through the f32 writer's sibling below.
@@ -446,7 +560,7 @@ fn write_recs(
         }
         "jsonl" => write_atomic(path, |w| {
             for (u, list) in users.iter().zip(all) {
-                let items: Vec<&str> = list.iter().map(|s| ids[s.item as usize].as_str()).collect();
+                let items: Vec<String> = list.iter().map(|s| name(s.item)).collect();
                 let scores: Vec<f32> = list.iter().map(|s| s.score).collect();
                 let line = serde_json::json!({ "user": model.meta.user_ids[*u as usize], "items": items, "scores": scores });
                 writeln!(w, "{line}")?;
@@ -462,7 +576,7 @@ fn write_recs(
                         "{}\t{}\t{}\t{}",
                         model.meta.user_ids[*u as usize],
                         r + 1,
-                        ids[s.item as usize],
+                        name(s.item),
                         s.score
                     )?;
                 }

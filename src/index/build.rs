@@ -216,6 +216,8 @@ pub fn build(items: &[f32], d: usize, cfg: &BuildConfig, model_fingerprint: u64)
         model_fingerprint,
         sections: Vec::new(),
         build_seconds: start.elapsed().as_secs_f64(),
+        appended: Vec::new(),
+        appended_file: None,
     };
     Ok(Built {
         meta,
@@ -258,7 +260,12 @@ pub fn write(built: &mut Built, dir: &Path) -> Result<()> {
     built.meta.sections = sections;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     write_atomic(&dir.join(DATA_FILE), |w| w.write_all(&data))?;
-    let payload = bincode::serde::encode_to_vec(&built.meta, bincode_config())
+    write_meta(&built.meta, dir)
+}
+
+/// Writes `index.bin` atomically.
+pub fn write_meta(meta: &IndexMeta, dir: &Path) -> Result<()> {
+    let payload = bincode::serde::encode_to_vec(meta, bincode_config())
         .map_err(|e| Error::invalid("index metadata", e.to_string()))?;
     write_atomic(&dir.join(META_FILE), |w| {
         w.write_all(INDEX_MAGIC)?;
@@ -267,4 +274,48 @@ pub fn write(built: &mut Built, dir: &Path) -> Result<()> {
         w.write_all(&xxhash_rust::xxh3::xxh3_64(&payload).to_le_bytes())?;
         w.write_all(&payload)
     })
+}
+
+/// Appends items (`vectors`, m × dim) to the index in `dir` without a rebuild. The old appended
+/// vectors are carried over into a new file, `index.bin` is replaced atomically to name it, and
+/// only then is the old file removed.
+pub fn append(dir: &Path, vectors: &[f32], items: Vec<AppendedItem>) -> Result<IndexMeta> {
+    let idx = super::read::Index::open(dir)?;
+    let mut meta = idx.meta.clone();
+    let d = meta.dim;
+    if vectors.len() != items.len() * d {
+        return Err(Error::Mismatch {
+            what: "appended vectors".into(),
+            expected: format!("{} × {d} values", items.len()),
+            found: vectors.len().to_string(),
+        });
+    }
+    if let Some(p) = vectors.iter().position(|x| !x.is_finite()) {
+        return Err(Error::invalid(
+            "appended vectors",
+            format!("value {p} is not finite"),
+        ));
+    }
+    let mut all: Vec<f32> = idx.appended_vectors().to_vec();
+    all.extend_from_slice(vectors);
+    meta.appended.extend(items);
+    let m = meta.appended.len();
+    let name = format!("appended-{m}.npy");
+    let xxh3 = crate::store::npy::write_f32(&dir.join(&name), &[m, d], &all)?;
+    let len = std::fs::metadata(dir.join(&name))
+        .map_err(|e| Error::io(dir.join(&name), e))?
+        .len();
+    let old = meta.appended_file.replace(Section {
+        name: name.clone(),
+        offset: 0,
+        len,
+        xxh3,
+    });
+    write_meta(&meta, dir)?;
+    if let Some(o) = old {
+        if o.name != name {
+            let _ = std::fs::remove_file(dir.join(o.name));
+        }
+    }
+    Ok(meta)
 }

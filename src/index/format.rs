@@ -12,7 +12,14 @@
 //!                 offsets    u32 [ranges × tables × (2^bits + 1)]  bucket starts, per range
 //!                 ids        u32 [ranges × tables × range size]    item ids sorted by bucket
 //!                 codes      u64 [n_items × words]         long codes, in `order`
+//!   appended-N.npy  f32 [m × dim]: items appended after the build (N = m), scored exactly at
+//!               query time; index.bin records their ids, titles, length and checksum
 //! ```
+//!
+//! **Growth.** `lshrec index append` adds items without a rebuild: it writes a new
+//! `appended-N.npy` holding the old and new vectors, then atomically replaces `index.bin`, which
+//! names it, then removes the older file. A crash leaves the previous, consistent index. Appended
+//! items get ids `n_items..n_items + m` and are scored exactly by every LSH query.
 //!
 //! **Transform (norm-ranging simple-LSH).** Items are sorted by norm and cut into ranges of equal
 //! size. Range r, with largest norm M_r, maps item v to `[v/M_r, sqrt(1 − |v|²/M_r²)]` and the
@@ -66,6 +73,18 @@ pub struct IndexMeta {
     pub model_fingerprint: u64,
     pub sections: Vec<Section>,
     pub build_seconds: f64,
+    /// Items appended after the build (see the module docs).
+    pub appended: Vec<AppendedItem>,
+    /// The file holding their vectors, with its length and checksum.
+    pub appended_file: Option<Section>,
+}
+
+/// An item appended after the build.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AppendedItem {
+    pub id: String,
+    pub title: Option<String>,
+    pub genres: Vec<String>,
 }
 
 impl IndexMeta {

@@ -222,6 +222,15 @@ impl Index {
                 }
             }
         }
+        // Items appended after the build are few: score them all.
+        let extra = self.appended_vectors();
+        for (j, v) in extra.chunks_exact(d).enumerate() {
+            let score = crate::simd::dot(q, v);
+            s.candidates += 1;
+            if score >= s.top.threshold() {
+                s.top.push((m.n_items + j) as u32, score);
+            }
+        }
         for &x in &s.touched {
             s.visited.set(x as usize, false);
         }

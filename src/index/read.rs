@@ -21,6 +21,7 @@ pub struct Index {
     pub meta: IndexMeta,
     backing: Backing,
     sec: [(usize, usize); 6],
+    appended: Option<crate::store::Matrix>,
 }
 
 const NAMES: [&str; 6] = ["planes", "scan", "order", "offsets", "ids", "codes"];
@@ -75,10 +76,32 @@ impl Index {
         let dpath = dir.join(DATA_FILE);
         let map = mmap::map(&dpath)?;
         let sec = Self::check(&dpath, &meta, &map)?;
+        let appended = match &meta.appended_file {
+            None => None,
+            Some(f) => {
+                let p = dir.join(&f.name);
+                let len = std::fs::metadata(&p).map_err(|e| Error::io(&p, e))?.len();
+                if len != f.len {
+                    return Err(Error::corrupt(
+                        &p,
+                        format!("length {len} bytes, index.bin records {}", f.len),
+                    ));
+                }
+                let (m, sum) = crate::store::npy::open(&p)?;
+                if sum != f.xxh3 || m.rows() != meta.appended.len() || m.cols() != meta.dim {
+                    return Err(Error::corrupt(
+                        &p,
+                        "appended vectors do not match index.bin",
+                    ));
+                }
+                Some(m)
+            }
+        };
         Ok(Index {
             meta,
             backing: Backing::Mapped(map),
             sec,
+            appended,
         })
     }
 
@@ -120,6 +143,7 @@ impl Index {
             meta,
             backing: Backing::Owned(words, n),
             sec,
+            appended: None,
         })
     }
 
@@ -247,6 +271,18 @@ impl Index {
         let range = &self.meta.ranges[r];
         let w = self.meta.words;
         &all[range.start * w..(range.start + range.len) * w]
+    }
+
+    /// Vectors of the items appended after the build (m × dim), possibly empty.
+    pub fn appended_vectors(&self) -> &[f32] {
+        self.appended.as_ref().map(|m| m.as_slice()).unwrap_or(&[])
+    }
+
+    /// The appended item with dense id `id` (ids from `n_items` on).
+    pub fn appended_item(&self, id: u32) -> Option<&AppendedItem> {
+        (id as usize)
+            .checked_sub(self.meta.n_items)
+            .and_then(|j| self.meta.appended.get(j))
     }
 
     /// Refuses a model that is not the one the index was built from.

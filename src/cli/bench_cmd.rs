@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Serialize;
 
-use super::serve_cmd::{auto_ranges, ModelArgs, SearchArgs};
+use super::serve_cmd::{IndexKnobs, ModelArgs, SearchArgs};
 use crate::bench::{self, Row};
 use crate::data::synth::{mips, MipsConfig};
 use crate::error::{Error, Result};
-use crate::index::{self, BuildConfig, Index};
+use crate::index::{self, Index};
 use crate::store::Model;
 
 /// `lshrec bench`
@@ -41,18 +41,8 @@ pub struct BenchArgs {
     /// Single-query latencies measured per setting.
     #[arg(long, default_value_t = 300)]
     pub latency_queries: usize,
-    /// Bits per bucket key (0: about 8 items per bucket).
-    #[arg(long, default_value_t = 0)]
-    pub bits: usize,
-    #[arg(long, default_value_t = 8)]
-    pub tables: usize,
-    /// Norm ranges (0: about 16k items per range).
-    #[arg(long, default_value_t = 0)]
-    pub norm_ranges: usize,
-    #[arg(long, default_value_t = 128)]
-    pub scan_bits: usize,
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub knobs: IndexKnobs,
     #[command(flatten)]
     pub search: SearchArgs,
     /// Machine-readable output.
@@ -183,17 +173,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         }
         None => {
             let n = items.len() / d;
-            let cfg = BuildConfig {
-                bits: a.bits,
-                tables: a.tables,
-                ranges: if a.norm_ranges == 0 {
-                    auto_ranges(n)
-                } else {
-                    a.norm_ranges
-                },
-                scan_bits: a.scan_bits,
-                seed: a.seed,
-            };
+            let cfg = a.knobs.config(n);
             Index::from_built(index::build(items, d, &cfg, fingerprint)?)?
         }
     };

@@ -6,6 +6,16 @@ use super::{check_min_rating, DataCommand};
 use crate::data::{self, split::SplitMethod, stats, synth};
 use crate::error::{Error, Result};
 
+/// Loads the input, reduced to positives ≥ `min_rating` when given.
+fn load(input: &super::InputArgs, min_rating: Option<f32>) -> Result<data::Dataset> {
+    let min_rating = check_min_rating(min_rating)?;
+    let ds = data::load(&input.path, &input.load_options()?)?;
+    Ok(match min_rating {
+        Some(r) => ds.implicit(r),
+        None => ds,
+    })
+}
+
 /// Runs a `data` subcommand.
 pub fn run(cmd: DataCommand) -> Result<()> {
     match cmd {
@@ -14,12 +24,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             min_rating,
             json,
         } => {
-            let opts = input.load_options()?;
-            let min_rating = check_min_rating(min_rating)?;
-            let mut ds = data::load(&input.path, &opts)?;
-            if let Some(r) = min_rating {
-                ds = ds.implicit(r);
-            }
+            let ds = load(&input, min_rating)?;
             let s = stats::compute(&ds);
             let mut out = std::io::stdout().lock();
             let res = if json {
@@ -40,13 +45,8 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             min_rating,
             out,
         } => {
-            let opts = input.load_options()?;
             let method: SplitMethod = method.parse()?;
-            let min_rating = check_min_rating(min_rating)?;
-            let mut ds = data::load(&input.path, &opts)?;
-            if let Some(r) = min_rating {
-                ds = ds.implicit(r);
-            }
+            let ds = load(&input, min_rating)?;
             let (tr, te) = data::split::split(&ds, method, seed);
             data::formats::generic::write_ratings(&tr, &out.join("train.tsv"))?;
             data::formats::generic::write_ratings(&te, &out.join("test.tsv"))?;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::bench_cmd::{self, BenchArgs};
-use super::serve_cmd::{self, ModeArg, ModelArgs, SearchArgs};
+use super::serve_cmd::{self, IndexKnobs, ModeArg, ModelArgs, SearchArgs};
 use super::train_cmd::{self, TrainArgs};
 use crate::error::{Error, Result};
 use crate::recommend::{recommend, Method};
@@ -93,7 +93,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
 
     section("build the LSH index");
     let model = Model::open(&model_dir)?;
-    let mut built = serve_cmd::build_index(&model, 0, 8, 0, 128, a.seed)?;
+    let mut built = serve_cmd::build_index(&model, &IndexKnobs::with_seed(a.seed))?;
     crate::index::build::write(&mut built, &model_dir.join("index"))?;
     println!(
         "{} items: {} tables x {} bits, {} norm range(s), 128-bit scan codes; {:.3} s, {:.1} bytes/item",
@@ -126,11 +126,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
             sweep: true,
             target: 0.9,
             latency_queries: 200,
-            bits: 0,
-            tables: 8,
-            norm_ranges: 0,
-            scan_bits: 128,
-            seed: a.seed,
+            knobs: IndexKnobs::with_seed(a.seed),
             search: search.clone(),
             json: false,
             plot: None,

@@ -128,6 +128,16 @@ pub struct IndexAppendArgs {
 pub struct IndexBuildArgs {
     #[command(flatten)]
     pub model: ModelArgs,
+    #[command(flatten)]
+    pub knobs: IndexKnobs,
+    /// Output index directory.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Index build parameters shared by `index build`, `bench` and `demo`.
+#[derive(Debug, Args, Clone)]
+pub struct IndexKnobs {
     /// Bits per bucket key (0: about 8 items per bucket).
     #[arg(long, default_value_t = 0)]
     pub bits: usize,
@@ -137,14 +147,40 @@ pub struct IndexBuildArgs {
     /// Norm ranges (1: plain simple-LSH; 0: about 16k items per range).
     #[arg(long, default_value_t = 0)]
     pub norm_ranges: usize,
-    /// Bits of the long codes for --scan (multiple of 64).
+    /// Bits of the long codes of the Hamming scan (a multiple of 64).
     #[arg(long, default_value_t = 128)]
     pub scan_bits: usize,
+    /// Seed of the hyperplanes.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Output index directory.
-    #[arg(long)]
-    pub out: PathBuf,
+}
+
+impl IndexKnobs {
+    /// The defaults with `seed`.
+    pub fn with_seed(seed: u64) -> Self {
+        IndexKnobs {
+            bits: 0,
+            tables: 8,
+            norm_ranges: 0,
+            scan_bits: 128,
+            seed,
+        }
+    }
+
+    /// The build configuration for `n_items` items.
+    pub fn config(&self, n_items: usize) -> BuildConfig {
+        BuildConfig {
+            bits: self.bits,
+            tables: self.tables,
+            ranges: if self.norm_ranges == 0 {
+                auto_ranges(n_items)
+            } else {
+                self.norm_ranges
+            },
+            scan_bits: self.scan_bits,
+            seed: self.seed,
+        }
+    }
 }
 
 /// The default number of norm ranges for `n` items.
@@ -152,30 +188,12 @@ pub fn auto_ranges(n: usize) -> usize {
     (n / 16_384).clamp(1, 64)
 }
 
-/// Builds an index for `model` with `a`'s parameters.
-pub fn build_index(
-    model: &Model,
-    bits: usize,
-    tables: usize,
-    ranges: usize,
-    scan_bits: usize,
-    seed: u64,
-) -> Result<index::build::Built> {
-    let cfg = BuildConfig {
-        bits,
-        tables,
-        ranges: if ranges == 0 {
-            auto_ranges(model.n_items())
-        } else {
-            ranges
-        },
-        scan_bits,
-        seed,
-    };
+/// Builds an index for `model`.
+pub fn build_index(model: &Model, knobs: &IndexKnobs) -> Result<index::build::Built> {
     index::build(
         model.items.as_slice(),
         model.dim(),
-        &cfg,
+        &knobs.config(model.n_items()),
         model.meta.fingerprint(),
     )
 }
@@ -185,8 +203,7 @@ pub fn run_index(cmd: IndexCommand) -> Result<()> {
     match cmd {
         IndexCommand::Build(a) => {
             let model = a.model.open()?;
-            let mut built =
-                build_index(&model, a.bits, a.tables, a.norm_ranges, a.scan_bits, a.seed)?;
+            let mut built = build_index(&model, &a.knobs)?;
             index::build::write(&mut built, &a.out)?;
             let m = &built.meta;
             eprintln!(
@@ -427,7 +444,7 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
             ));
         }
         if !history.is_empty() {
-            s.push_str("\nthe user's own training items (up to 10):\n");
+            s.push_str("\nthe user's top-rated training items (up to 10):\n");
             for r in &history {
                 s.push_str(&format!(
                     "     {}  [{}]\n",

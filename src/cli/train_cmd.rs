@@ -178,13 +178,17 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
         ..Default::default()
     };
     // Load, then reduce to positives for ranking models.
-    let (train_ds, test_ds) = match (&a.data, &a.train, &a.test) {
+    // `raw` keeps the original ratings, so that the model's seen file can show a user's
+    // top-rated items even when a ranking model trains on positives of weight 1.
+    let (train_ds, test_ds, raw) = match (&a.data, &a.train, &a.test) {
         (_, Some(tr), Some(te)) => {
             let (tr, te) = data::load_pair(tr, te, &opts)?;
-            (tr, Some(te))
+            let raw = tr.csr();
+            (tr, Some(te), raw)
         }
         (Some(d), _, _) => {
             let ds = data::load(d, &opts)?;
+            let raw = ds.csr();
             let ds = match (a.model.is_ranking(), min_rating) {
                 (true, Some(r)) => ds.implicit(r),
                 (true, None) => ds.implicit(f32::NEG_INFINITY),
@@ -193,9 +197,9 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
             match split_method {
                 Some(m) => {
                     let (tr, te) = data::split::split(&ds, m, a.seed);
-                    (tr, Some(te))
+                    (tr, Some(te), raw)
                 }
-                None => (ds, None),
+                None => (ds, None, raw),
             }
         }
         _ => {
@@ -286,7 +290,7 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
             users: &trained.users,
             items: &trained.items,
             user_bias: trained.user_bias.as_deref(),
-            seen: Some(&train_csr),
+            seen: Some(&seen_with_ratings(&train_csr, &raw)),
         },
     )?;
     let summary = TrainSummary {
@@ -332,6 +336,21 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
         write!(out, "{s}")
     };
     res.map_err(|e| Error::io("<stdout>", e))
+}
+
+/// The training interactions with their original ratings as values (for display).
+fn seen_with_ratings(train: &Csr, raw: &Csr) -> Csr {
+    let mut seen = train.clone();
+    for u in 0..seen.rows.min(raw.rows) {
+        let (a, b) = (seen.indptr[u] as usize, seen.indptr[u + 1] as usize);
+        for k in a..b {
+            let i = seen.indices[k];
+            if let Ok(p) = raw.row(u).binary_search(&i) {
+                seen.values[k] = raw.row_values(u)[p];
+            }
+        }
+    }
+    seen
 }
 
 /// A CSR in model ids, plus the (external id, appended dense id) of unknown users and items.

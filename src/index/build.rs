@@ -238,42 +238,45 @@ fn pad64(buf: &mut Vec<u8>) {
 
 /// Writes a built index to `dir` (atomically, data first, header last).
 pub fn write(built: &mut Built, dir: &Path) -> Result<()> {
-    let mut data: Vec<u8> = Vec::new();
-    let mut sections = Vec::new();
-    let mut add = |name: &str, bytes: &[u8], data: &mut Vec<u8>| {
-        pad64(data);
-        sections.push(Section {
-            name: name.into(),
-            offset: data.len() as u64,
-            len: bytes.len() as u64,
-            xxh3: xxhash_rust::xxh3::xxh3_64(bytes),
-        });
-        data.extend_from_slice(bytes);
-    };
-    add("planes", bytemuck::cast_slice(&built.planes), &mut data);
-    add("scan", bytemuck::cast_slice(&built.scan), &mut data);
-    add("order", bytemuck::cast_slice(&built.order), &mut data);
-    add("offsets", bytemuck::cast_slice(&built.offsets), &mut data);
-    add("ids", bytemuck::cast_slice(&built.ids), &mut data);
-    add("codes", bytemuck::cast_slice(&built.codes), &mut data);
-    pad64(&mut data);
-    built.meta.sections = sections;
+    let data = built.data_bytes();
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     write_atomic(&dir.join(DATA_FILE), |w| w.write_all(&data))?;
     write_meta(&built.meta, dir)
 }
 
+impl Built {
+    /// The bytes of `data.bin`: every section 64-byte aligned, the whole padded to 64 bytes.
+    /// Records each section's offset, length and checksum in `meta.sections`.
+    pub fn data_bytes(&mut self) -> Vec<u8> {
+        let mut data: Vec<u8> = Vec::new();
+        let mut sections = Vec::new();
+        for (name, part) in SECTION_NAMES.iter().zip([
+            bytemuck::cast_slice::<f32, u8>(&self.planes),
+            bytemuck::cast_slice(&self.scan),
+            bytemuck::cast_slice(&self.order),
+            bytemuck::cast_slice(&self.offsets),
+            bytemuck::cast_slice(&self.ids),
+            bytemuck::cast_slice(&self.codes),
+        ]) {
+            pad64(&mut data);
+            sections.push(Section {
+                name: name.to_string(),
+                offset: data.len() as u64,
+                len: part.len() as u64,
+                xxh3: xxhash_rust::xxh3::xxh3_64(part),
+            });
+            data.extend_from_slice(part);
+        }
+        pad64(&mut data);
+        self.meta.sections = sections;
+        data
+    }
+}
+
 /// Writes `index.bin` atomically.
 pub fn write_meta(meta: &IndexMeta, dir: &Path) -> Result<()> {
-    let payload = bincode::serde::encode_to_vec(meta, bincode_config())
-        .map_err(|e| Error::invalid("index metadata", e.to_string()))?;
-    write_atomic(&dir.join(META_FILE), |w| {
-        w.write_all(INDEX_MAGIC)?;
-        w.write_all(&INDEX_VERSION.to_le_bytes())?;
-        w.write_all(&(payload.len() as u64).to_le_bytes())?;
-        w.write_all(&xxhash_rust::xxh3::xxh3_64(&payload).to_le_bytes())?;
-        w.write_all(&payload)
-    })
+    let bytes = crate::store::frame::encode(INDEX_MAGIC, INDEX_VERSION, meta)?;
+    write_atomic(&dir.join(META_FILE), |w| w.write_all(&bytes))
 }
 
 /// Appends items (`vectors`, m × dim) to the index in `dir` without a rebuild. The old appended

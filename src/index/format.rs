@@ -35,6 +35,8 @@ pub const INDEX_MAGIC: &[u8; 8] = b"LSHRECIX";
 pub const INDEX_VERSION: u32 = 1;
 pub const META_FILE: &str = "index.bin";
 pub const DATA_FILE: &str = "data.bin";
+/// The sections of `data.bin`, in file order.
+pub const SECTION_NAMES: [&str; 6] = ["planes", "scan", "order", "offsets", "ids", "codes"];
 
 /// One norm range.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -103,9 +105,4 @@ impl IndexMeta {
         let total: u64 = self.sections.iter().map(|s| s.len).sum();
         total as f64 / self.n_items.max(1) as f64
     }
-}
-
-/// The bincode configuration of the header.
-pub fn bincode_config() -> impl bincode::config::Config {
-    bincode::config::standard().with_limit::<{ 1 << 30 }>()
 }

@@ -24,38 +24,9 @@ pub struct Index {
     appended: Option<crate::store::Matrix>,
 }
 
-const NAMES: [&str; 6] = ["planes", "scan", "order", "offsets", "ids", "codes"];
-
 /// Decodes and verifies `index.bin` bytes.
 pub fn parse_meta(path: &Path, b: &[u8]) -> Result<IndexMeta> {
-    if b.len() < 28 || &b[..8] != INDEX_MAGIC {
-        return Err(Error::corrupt(path, "not an lshrec index.bin (bad magic)"));
-    }
-    let version = u32::from_le_bytes(b[8..12].try_into().expect("4"));
-    if version != INDEX_VERSION {
-        return Err(Error::corrupt(
-            path,
-            format!("format version {version}; this lshrec reads version {INDEX_VERSION}"),
-        ));
-    }
-    let len = u64::from_le_bytes(b[12..20].try_into().expect("8"));
-    let sum = u64::from_le_bytes(b[20..28].try_into().expect("8"));
-    if b.len() as u64 != 28 + len {
-        return Err(Error::corrupt(
-            path,
-            "header length does not match the file",
-        ));
-    }
-    if xxhash_rust::xxh3::xxh3_64(&b[28..]) != sum {
-        return Err(Error::corrupt(path, "checksum mismatch"));
-    }
-    let (meta, used): (IndexMeta, usize) =
-        bincode::serde::decode_from_slice(&b[28..], bincode_config())
-            .map_err(|e| Error::corrupt(path, format!("undecodable metadata: {e}")))?;
-    if used as u64 != len {
-        return Err(Error::corrupt(path, "trailing bytes after the metadata"));
-    }
-    Ok(meta)
+    crate::store::frame::decode(path, b, INDEX_MAGIC, INDEX_VERSION, "index.bin")
 }
 
 impl Index {
@@ -107,32 +78,9 @@ impl Index {
 
     /// Wraps an index built in memory (for `bench`, which need not write it).
     pub fn from_built(b: Built) -> Result<Index> {
-        let mut bytes: Vec<u8> = Vec::new();
-        let mut meta = b.meta;
-        let mut sections = Vec::new();
-        for (name, part) in NAMES.iter().zip([
-            bytemuck::cast_slice::<f32, u8>(&b.planes),
-            bytemuck::cast_slice(&b.scan),
-            bytemuck::cast_slice(&b.order),
-            bytemuck::cast_slice(&b.offsets),
-            bytemuck::cast_slice(&b.ids),
-            bytemuck::cast_slice(&b.codes),
-        ]) {
-            while !bytes.len().is_multiple_of(64) {
-                bytes.push(0);
-            }
-            sections.push(Section {
-                name: name.to_string(),
-                offset: bytes.len() as u64,
-                len: part.len() as u64,
-                xxh3: xxhash_rust::xxh3::xxh3_64(part),
-            });
-            bytes.extend_from_slice(part);
-        }
-        while !bytes.len().is_multiple_of(64) {
-            bytes.push(0);
-        }
-        meta.sections = sections;
+        let mut b = b;
+        let bytes = b.data_bytes();
+        let meta = b.meta;
         let n = bytes.len();
         let words: Vec<u64> = bytes
             .chunks_exact(8)
@@ -184,7 +132,7 @@ impl Index {
             n * meta.words * 8,
         ];
         let mut sec = [(0usize, 0usize); 6];
-        for (k, name) in NAMES.iter().enumerate() {
+        for (k, name) in SECTION_NAMES.iter().enumerate() {
             let s = meta
                 .section(name)
                 .ok_or_else(|| bad(format!("section {name} missing")))?;

@@ -3,6 +3,7 @@
 //! ([`atomic`]); memory mapping happens only in [`mmap`].
 
 pub mod atomic;
+pub mod frame;
 pub mod mmap;
 pub mod model;
 pub mod npy;

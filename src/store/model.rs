@@ -24,8 +24,6 @@ pub const MODEL_VERSION: u32 = 1;
 pub const SEEN_MAGIC: &[u8; 8] = b"LSHRSEEN";
 /// Version of the `seen.bin` layout.
 pub const SEEN_VERSION: u32 = 1;
-/// Largest `model.bin` payload accepted (guards allocations against corrupt length fields).
-pub const MAX_META_BYTES: u64 = 1 << 31;
 
 pub const USERS_FILE: &str = "users.npy";
 pub const ITEMS_FILE: &str = "items.npy";
@@ -93,11 +91,6 @@ impl ModelMeta {
         }
         h.digest()
     }
-}
-
-/// The bincode configuration used for every header.
-pub fn bincode_config() -> impl bincode::config::Config {
-    bincode::config::standard().with_limit::<{ MAX_META_BYTES as usize }>()
 }
 
 /// The dataset's catalogue (titles, genres, years) for display at serving time.

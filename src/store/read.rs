@@ -27,37 +27,8 @@ fn read_file(path: &Path) -> Result<Vec<u8>> {
 
 /// Decodes and verifies `model.bin` bytes.
 pub fn parse_meta(path: &Path, bytes: &[u8]) -> Result<ModelMeta> {
-    if bytes.len() < 28 || &bytes[..8] != MODEL_MAGIC {
-        return Err(Error::corrupt(path, "not an lshrec model.bin (bad magic)"));
-    }
-    let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    if version != MODEL_VERSION {
-        return Err(Error::corrupt(
-            path,
-            format!("format version {version}; this lshrec reads version {MODEL_VERSION}"),
-        ));
-    }
-    let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
-    let sum = u64::from_le_bytes(bytes[20..28].try_into().expect("8 bytes"));
-    if len > MAX_META_BYTES || bytes.len() as u64 != 28 + len {
-        return Err(Error::corrupt(
-            path,
-            format!(
-                "payload length {len} does not match the file's {} bytes",
-                bytes.len()
-            ),
-        ));
-    }
-    let payload = &bytes[28..];
-    if xxhash_rust::xxh3::xxh3_64(payload) != sum {
-        return Err(Error::corrupt(path, "checksum mismatch"));
-    }
-    let (meta, used): (ModelMeta, usize) =
-        bincode::serde::decode_from_slice(payload, bincode_config())
-            .map_err(|e| Error::corrupt(path, format!("undecodable metadata: {e}")))?;
-    if used != payload.len() {
-        return Err(Error::corrupt(path, "trailing bytes after the metadata"));
-    }
+    let meta: ModelMeta =
+        super::frame::decode(path, bytes, MODEL_MAGIC, MODEL_VERSION, "model.bin")?;
     if meta.user_ids.len() != meta.n_users || meta.item_ids.len() != meta.n_items {
         return Err(Error::corrupt(
             path,

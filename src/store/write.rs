@@ -64,15 +64,7 @@ fn npy_entry(dir: &Path, name: &str, shape: &[usize], data: &[f32]) -> Result<Fi
 
 /// Encodes `model.bin`: magic, version, payload length, payload checksum, payload.
 pub fn meta_bytes(meta: &ModelMeta) -> Result<Vec<u8>> {
-    let payload = bincode::serde::encode_to_vec(meta, bincode_config())
-        .map_err(|e| Error::invalid("model metadata", e.to_string()))?;
-    let mut out = Vec::with_capacity(28 + payload.len());
-    out.extend_from_slice(MODEL_MAGIC);
-    out.extend_from_slice(&MODEL_VERSION.to_le_bytes());
-    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&payload).to_le_bytes());
-    out.extend_from_slice(&payload);
-    Ok(out)
+    super::frame::encode(MODEL_MAGIC, MODEL_VERSION, meta)
 }
 
 /// Writes a model directory.

@@ -207,25 +207,11 @@ pub fn write_dir(ds: &Dataset, dir: &Path, name: &str) -> Result<()> {
             Ok(())
         })?;
     }
-    if let Some(info) = &ds.user_info {
-        write_text(&dir.join(format!("{name}.user")), |w| {
-            writeln!(
-                w,
-                "user_id:token\tage:token\tgender:token\toccupation:token\tzip_code:token"
-            )?;
-            for u in 0..ds.n_users() {
-                writeln!(
-                    w,
-                    "{}\t{}\t{}\t{}\t{}",
-                    ds.users.ext(u as u32),
-                    opt(&info.ages[u]),
-                    opt(&info.genders[u]),
-                    opt(&info.occupations[u]),
-                    opt(&info.zips[u])
-                )?;
-            }
-            Ok(())
-        })?;
-    }
+    super::common::write_users(
+        ds,
+        &dir.join(format!("{name}.user")),
+        "\t",
+        Some("user_id:token\tage:token\tgender:token\toccupation:token\tzip_code:token"),
+    )?;
     Ok(())
 }

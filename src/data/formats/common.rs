@@ -252,3 +252,60 @@ pub fn non_empty(s: &str) -> Option<String> {
     let t = s.trim();
     (!t.is_empty()).then(|| t.to_string())
 }
+
+/// Reads a demographics file whose records are `id, age, gender, occupation, zip` (u.user and
+/// lshrec's users.tsv), skipping a header line when `header` is set.
+pub fn read_users(
+    path: &Path,
+    delim: Delimiter,
+    header: bool,
+    b: &mut DatasetBuilder,
+) -> Result<()> {
+    for_each_record(path, delim, header, |ctx, f| {
+        ctx.need_fields(f.len(), 5, delim)?;
+        let id = ctx.id("user id", &f[0])?;
+        let age = match f[1].trim() {
+            "" => None,
+            a => Some(ctx.small_uint("age", a)?),
+        };
+        b.user(
+            id,
+            age,
+            non_empty(&f[2]),
+            non_empty(&f[3]),
+            non_empty(&f[4]),
+        );
+        Ok(())
+    })?;
+    b.source(path.to_path_buf());
+    Ok(())
+}
+
+/// Writes one `id, age, gender, occupation, zip` line per user joined by `sep`, after an
+/// optional header line.
+pub fn write_users(
+    ds: &crate::data::Dataset,
+    path: &Path,
+    sep: &str,
+    header: Option<&str>,
+) -> Result<()> {
+    let Some(info) = &ds.user_info else {
+        return Ok(());
+    };
+    write_text(path, |w| {
+        if let Some(h) = header {
+            writeln!(w, "{h}")?;
+        }
+        for u in 0..ds.n_users() {
+            let fields = [
+                ds.users.ext(u as u32).to_string(),
+                opt(&info.ages[u]),
+                opt(&info.genders[u]),
+                opt(&info.occupations[u]),
+                opt(&info.zips[u]),
+            ];
+            writeln!(w, "{}", fields.join(sep))?;
+        }
+        Ok(())
+    })
+}

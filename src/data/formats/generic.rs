@@ -182,23 +182,7 @@ pub fn read_side(dir: &Path, b: &mut DatasetBuilder) -> Result<()> {
     }
     let upath = dir.join("users.tsv");
     if upath.exists() {
-        for_each_record(&upath, Delimiter::Tab, true, |ctx, f| {
-            ctx.need_fields(f.len(), 5, Delimiter::Tab)?;
-            let id = ctx.id("user", &f[0])?;
-            let age = match f[1].trim() {
-                "" => None,
-                a => Some(ctx.small_uint("age", a)?),
-            };
-            b.user(
-                id,
-                age,
-                non_empty(&f[2]),
-                non_empty(&f[3]),
-                non_empty(&f[4]),
-            );
-            Ok(())
-        })?;
-        b.source(upath);
+        super::common::read_users(&upath, Delimiter::Tab, true, b)?;
     }
     Ok(())
 }
@@ -248,22 +232,11 @@ pub fn write_dir(ds: &Dataset, dir: &Path) -> Result<()> {
             Ok(())
         })?;
     }
-    if let Some(info) = &ds.user_info {
-        write_text(&dir.join("users.tsv"), |w| {
-            writeln!(w, "user\tage\tgender\toccupation\tzip")?;
-            for u in 0..ds.n_users() {
-                writeln!(
-                    w,
-                    "{}\t{}\t{}\t{}\t{}",
-                    ds.users.ext(u as u32),
-                    opt(&info.ages[u]),
-                    opt(&info.genders[u]),
-                    opt(&info.occupations[u]),
-                    opt(&info.zips[u])
-                )?;
-            }
-            Ok(())
-        })?;
-    }
+    super::common::write_users(
+        ds,
+        &dir.join("users.tsv"),
+        "\t",
+        Some("user\tage\tgender\toccupation\tzip"),
+    )?;
     Ok(())
 }

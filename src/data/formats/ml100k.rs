@@ -93,23 +93,7 @@ pub fn read_side(dir: &Path, b: &mut DatasetBuilder) -> Result<()> {
     }
     let upath = dir.join("u.user");
     if upath.exists() {
-        for_each_record(&upath, Delimiter::Pipe, false, |ctx, f| {
-            ctx.need_fields(f.len(), 5, Delimiter::Pipe)?;
-            let id = ctx.id("user id", &f[0])?;
-            let age = match f[1].trim() {
-                "" => None,
-                a => Some(ctx.small_uint("age", a)?),
-            };
-            b.user(
-                id,
-                age,
-                non_empty(&f[2]),
-                non_empty(&f[3]),
-                non_empty(&f[4]),
-            );
-            Ok(())
-        })?;
-        b.source(upath);
+        super::common::read_users(&upath, Delimiter::Pipe, false, b)?;
     }
     Ok(())
 }
@@ -169,21 +153,6 @@ pub fn write_dir(ds: &Dataset, dir: &Path) -> Result<()> {
             Ok(())
         })?;
     }
-    if let Some(info) = &ds.user_info {
-        write_text(&dir.join("u.user"), |w| {
-            for u in 0..ds.n_users() {
-                writeln!(
-                    w,
-                    "{}|{}|{}|{}|{}",
-                    ds.users.ext(u as u32),
-                    opt(&info.ages[u]),
-                    opt(&info.genders[u]),
-                    opt(&info.occupations[u]),
-                    opt(&info.zips[u])
-                )?;
-            }
-            Ok(())
-        })?;
-    }
+    super::common::write_users(ds, &dir.join("u.user"), "|", None)?;
     Ok(())
 }

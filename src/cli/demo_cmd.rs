@@ -86,6 +86,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         alpha: None,
         unobserved_weight: None,
         reg_exponent: None,
+        cg_steps: None,
         valid_frac: None,
         k: vec![10, 20],
         json: false,

@@ -71,6 +71,9 @@ pub struct TrainArgs {
     /// iALS exponent of the frequency-scaled regularisation.
     #[arg(long)]
     pub reg_exponent: Option<f32>,
+    /// iALS conjugate-gradient steps per row solve (0: exact Cholesky).
+    #[arg(long)]
+    pub cg_steps: Option<usize>,
     /// Fraction of training data held out for early stopping (0 disables).
     #[arg(long)]
     pub valid_frac: Option<f64>,
@@ -163,6 +166,9 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
     }
     if let Some(v) = a.reg_exponent {
         cfg.reg_exponent = v;
+    }
+    if let Some(v) = a.cg_steps {
+        cfg.cg_steps = v;
     }
     if let Some(v) = a.valid_frac {
         cfg.valid_frac = v;

@@ -111,22 +111,33 @@ impl Bpr {
 
     /// One SGD step on the triple (u, i, j); returns its loss before the step.
     pub fn step(&mut self, u: usize, i: usize, j: usize) -> f64 {
+        debug_assert_ne!(i, j);
         let d = self.cfg.factors;
         let (lr, reg) = (self.cfg.lr, self.cfg.reg);
-        let (pu, qi, qj) = (u * d, i * d, j * d);
+        let pu = &mut self.p[u * d..(u + 1) * d];
+        // Two distinct item rows, borrowed mutably at once.
+        let (qi, qj) = if i < j {
+            let (lo, hi) = self.q.split_at_mut(j * d);
+            (&mut lo[i * d..(i + 1) * d], &mut hi[..d])
+        } else {
+            let (lo, hi) = self.q.split_at_mut(i * d);
+            (&mut hi[..d], &mut lo[j * d..(j + 1) * d])
+        };
         let mut x = self.b[i] - self.b[j];
-        for f in 0..d {
-            x += self.p[pu + f] * (self.q[qi + f] - self.q[qj + f]);
+        for ((a, bi), bj) in pu.iter().zip(qi.iter()).zip(qj.iter()) {
+            x += a * (bi - bj);
         }
-        let loss = -(sigmoid(x).max(1e-12).ln()) as f64;
-        let g = sigmoid(-x);
+        // One exponential gives both the loss ln(1 + e^−x) and the gradient weight σ(−x).
+        let e = (-x).exp();
+        let loss = e.ln_1p() as f64;
+        let g = e / (1.0 + e);
         self.b[i] += lr * (g - reg * self.b[i]);
         self.b[j] += lr * (-g - reg * self.b[j]);
-        for f in 0..d {
-            let (a, bi, bj) = (self.p[pu + f], self.q[qi + f], self.q[qj + f]);
-            self.p[pu + f] += lr * (g * (bi - bj) - reg * a);
-            self.q[qi + f] += lr * (g * a - reg * bi);
-            self.q[qj + f] += lr * (-g * a - reg * bj);
+        for ((a, bi), bj) in pu.iter_mut().zip(qi.iter_mut()).zip(qj.iter_mut()) {
+            let (av, biv, bjv) = (*a, *bi, *bj);
+            *a += lr * (g * (biv - bjv) - reg * av);
+            *bi += lr * (g * av - reg * biv);
+            *bj += lr * (-g * av - reg * bjv);
         }
         loss
     }

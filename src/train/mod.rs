@@ -68,6 +68,8 @@ pub struct TrainConfig {
     pub unobserved_weight: f32,
     /// iALS: exponent of the frequency-scaled regularisation.
     pub reg_exponent: f32,
+    /// iALS: conjugate-gradient steps per row (0: exact Cholesky solves).
+    pub cg_steps: usize,
     /// Fraction of each user's training interactions held out for early stopping (0 disables).
     pub valid_frac: f64,
     /// Epochs without improvement before stopping.
@@ -89,6 +91,7 @@ impl TrainConfig {
             alpha: 1.0,
             unobserved_weight: 0.1,
             reg_exponent: 1.0,
+            cg_steps: 3,
             valid_frac: 0.1,
             patience: 3,
         };

@@ -166,7 +166,7 @@ pub fn sweep(k: usize) -> Vec<SearchParams> {
             mode: Mode::Probe,
         });
     }
-    for c in [10, 20, 40, 80, 120, 160, 240, 320, 640] {
+    for c in [10, 20, 40, 60, 80, 120, 160, 240, 320, 640] {
         v.push(SearchParams {
             k,
             probes: 0,

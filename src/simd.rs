@@ -360,6 +360,48 @@ mod x86 {
                 };
             }
             done = blocks * 8;
+        } else if w == 4 {
+            // Four vectors hold 8 items of 4 words: two rounds of (even, odd) permute-adds
+            // reduce each item's 4 lane counts to one.
+            let even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+            let odd = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
+            let blocks = out.len() / 8;
+            for b in 0..blocks {
+                let base = codes.as_ptr();
+                // SAFETY: b * 32 + 32 <= out.len() * 4 <= codes.len().
+                let (c1, c2, c3, c4) = unsafe {
+                    (
+                        _mm512_loadu_si512(base.add(b * 32) as *const _),
+                        _mm512_loadu_si512(base.add(b * 32 + 8) as *const _),
+                        _mm512_loadu_si512(base.add(b * 32 + 16) as *const _),
+                        _mm512_loadu_si512(base.add(b * 32 + 24) as *const _),
+                    )
+                };
+                let p1 = _mm512_popcnt_epi64(_mm512_xor_si512(c1, qv));
+                let p2 = _mm512_popcnt_epi64(_mm512_xor_si512(c2, qv));
+                let p3 = _mm512_popcnt_epi64(_mm512_xor_si512(c3, qv));
+                let p4 = _mm512_popcnt_epi64(_mm512_xor_si512(c4, qv));
+                let s12 = _mm512_add_epi64(
+                    _mm512_permutex2var_epi64(p1, even, p2),
+                    _mm512_permutex2var_epi64(p1, odd, p2),
+                );
+                let s34 = _mm512_add_epi64(
+                    _mm512_permutex2var_epi64(p3, even, p4),
+                    _mm512_permutex2var_epi64(p3, odd, p4),
+                );
+                let sum = _mm512_add_epi64(
+                    _mm512_permutex2var_epi64(s12, even, s34),
+                    _mm512_permutex2var_epi64(s12, odd, s34),
+                );
+                // SAFETY: b * 8 + 8 <= out.len().
+                unsafe {
+                    _mm256_storeu_si256(
+                        out.as_mut_ptr().add(b * 8) as *mut _,
+                        _mm512_cvtepi64_epi32(sum),
+                    )
+                };
+            }
+            done = blocks * 8;
         } else {
             let groups = out.len() / per;
             let mut lanes = [0u64; 8];

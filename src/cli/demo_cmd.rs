@@ -97,11 +97,12 @@ pub fn run(a: DemoArgs) -> Result<()> {
     let mut built = serve_cmd::build_index(&model, &IndexKnobs::with_seed(a.seed))?;
     crate::index::build::write(&mut built, &model_dir.join("index"))?;
     println!(
-        "{} items: {} tables x {} bits, {} norm range(s), 128-bit scan codes; {:.3} s, {:.1} bytes/item",
+        "{} items: {} tables x {} bits, {} norm range(s), {}-bit scan codes; {:.3} s, {:.1} bytes/item",
         built.meta.n_items,
         built.meta.tables,
         built.meta.bits,
         built.meta.ranges.len(),
+        64 * built.meta.words,
         built.meta.build_seconds,
         built.meta.bytes_per_item()
     );
@@ -109,7 +110,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
     let search = SearchArgs {
         mode: ModeArg::Scan,
         probes: 64,
-        max_candidates: 240,
+        max_candidates: 100,
     };
     let bench_args =
         |model: Option<PathBuf>, synthetic: Option<String>, queries: Option<usize>| BenchArgs {

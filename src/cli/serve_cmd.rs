@@ -59,7 +59,7 @@ pub struct SearchArgs {
     #[arg(long, default_value_t = 64)]
     pub probes: usize,
     /// Candidates re-ranked exactly per norm range, at most.
-    #[arg(long, default_value_t = 240)]
+    #[arg(long, default_value_t = 100)]
     pub max_candidates: usize,
 }
 
@@ -148,7 +148,7 @@ pub struct IndexKnobs {
     #[arg(long, default_value_t = 0)]
     pub norm_ranges: usize,
     /// Bits of the long codes of the Hamming scan (a multiple of 64).
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 256)]
     pub scan_bits: usize,
     /// Seed of the hyperplanes.
     #[arg(long, default_value_t = 42)]
@@ -162,7 +162,7 @@ impl IndexKnobs {
             bits: 0,
             tables: 8,
             norm_ranges: 0,
-            scan_bits: 128,
+            scan_bits: 256,
             seed,
         }
     }

@@ -30,7 +30,7 @@ impl Default for BuildConfig {
             bits: 0,
             tables: 8,
             ranges: 8,
-            scan_bits: 128,
+            scan_bits: 256,
             seed: 42,
         }
     }

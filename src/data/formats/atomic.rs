@@ -6,8 +6,7 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use super::common::{
-    fmt_rating, for_each_record, non_empty, opt, read_interactions, write_text, ColumnNames,
-    Columns, InterSpec,
+    for_each_record, non_empty, opt, read_interactions, write_text, ColumnNames, Columns, InterSpec,
 };
 use crate::data::dataset::{Dataset, DatasetBuilder};
 use crate::data::text::Delimiter;
@@ -166,23 +165,13 @@ fn header_of(path: &Path) -> Result<Vec<String>> {
 
 /// Writes `ds` as `NAME.inter`, `NAME.item` and `NAME.user` in `dir`.
 pub fn write_dir(ds: &Dataset, dir: &Path, name: &str) -> Result<()> {
-    write_text(&dir.join(format!("{name}.inter")), |w| {
-        writeln!(
-            w,
-            "user_id:token\titem_id:token\trating:float\ttimestamp:float"
-        )?;
-        for x in &ds.interactions {
-            writeln!(
-                w,
-                "{}\t{}\t{}\t{}",
-                ds.users.ext(x.user),
-                ds.items.ext(x.item),
-                fmt_rating(x.rating),
-                x.timestamp
-            )?;
-        }
-        Ok(())
-    })?;
+    super::common::write_ratings(
+        ds,
+        &dir.join(format!("{name}.inter")),
+        "\t",
+        Some("user_id:token\titem_id:token\trating:float\ttimestamp:float"),
+        false,
+    )?;
     if let Some(info) = &ds.item_info {
         write_text(&dir.join(format!("{name}.item")), |w| {
             writeln!(

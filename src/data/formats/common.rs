@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::data::dataset::DatasetBuilder;
-use crate::data::text::{Delimiter, LineReader};
+use crate::data::text::{csv_quote, Delimiter, LineReader};
 use crate::error::{Error, Result};
 use crate::progress;
 use crate::store::atomic::write_atomic;
@@ -305,6 +305,37 @@ pub fn write_users(
                 opt(&info.zips[u]),
             ];
             writeln!(w, "{}", fields.join(sep))?;
+        }
+        Ok(())
+    })
+}
+
+/// Writes every interaction as `user SEP item SEP rating SEP timestamp`, after an optional
+/// header; `csv` quotes ids as RFC 4180 requires.
+pub fn write_ratings(
+    ds: &crate::data::Dataset,
+    path: &Path,
+    sep: &str,
+    header: Option<&str>,
+    csv: bool,
+) -> Result<()> {
+    write_text(path, |w| {
+        if let Some(h) = header {
+            writeln!(w, "{h}")?;
+        }
+        for x in &ds.interactions {
+            let (u, i) = (ds.users.ext(x.user), ds.items.ext(x.item));
+            let (u, i) = if csv {
+                (csv_quote(u), csv_quote(i))
+            } else {
+                (u.into(), i.into())
+            };
+            writeln!(
+                w,
+                "{u}{sep}{i}{sep}{}{sep}{}",
+                fmt_rating(x.rating),
+                x.timestamp
+            )?;
         }
         Ok(())
     })

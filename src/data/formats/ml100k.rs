@@ -100,19 +100,7 @@ pub fn read_side(dir: &Path, b: &mut DatasetBuilder) -> Result<()> {
 
 /// Writes `ds` as `u.data`, `u.genre`, `u.item` and `u.user` into `dir`.
 pub fn write_dir(ds: &Dataset, dir: &Path) -> Result<()> {
-    write_text(&dir.join("u.data"), |w| {
-        for x in &ds.interactions {
-            writeln!(
-                w,
-                "{}\t{}\t{}\t{}",
-                ds.users.ext(x.user),
-                ds.items.ext(x.item),
-                super::common::fmt_rating(x.rating),
-                x.timestamp
-            )?;
-        }
-        Ok(())
-    })?;
+    super::common::write_ratings(ds, &dir.join("u.data"), "\t", None, false)?;
     if let Some(info) = &ds.item_info {
         let names: Vec<&str> = if ds.genre_names.is_empty() {
             GENRES.to_vec()

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::common::{fmt_rating, for_each_record, non_empty, opt, write_text, Columns, InterSpec};
+use super::common::{for_each_record, non_empty, opt, write_text, Columns, InterSpec};
 use crate::data::dataset::{Dataset, DatasetBuilder};
 use crate::data::text::{year_from_title, Delimiter};
 use crate::error::Result;
@@ -82,19 +82,7 @@ pub fn read_side(dir: &Path, b: &mut DatasetBuilder) -> Result<()> {
 
 /// Writes `ds` as `ratings.dat`, `movies.dat` and `users.dat`.
 pub fn write_dir(ds: &Dataset, dir: &Path) -> Result<()> {
-    write_text(&dir.join("ratings.dat"), |w| {
-        for x in &ds.interactions {
-            writeln!(
-                w,
-                "{}::{}::{}::{}",
-                ds.users.ext(x.user),
-                ds.items.ext(x.item),
-                fmt_rating(x.rating),
-                x.timestamp
-            )?;
-        }
-        Ok(())
-    })?;
+    super::common::write_ratings(ds, &dir.join("ratings.dat"), "::", None, false)?;
     if let Some(info) = &ds.item_info {
         write_text(&dir.join("movies.dat"), |w| {
             for i in 0..ds.n_items() {

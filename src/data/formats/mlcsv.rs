@@ -4,9 +4,7 @@
 
 use std::path::Path;
 
-use super::common::{
-    fmt_rating, for_each_record, non_empty, opt, write_text, ColumnNames, Columns, InterSpec,
-};
+use super::common::{for_each_record, non_empty, opt, write_text, ColumnNames, Columns, InterSpec};
 use crate::data::dataset::{Dataset, DatasetBuilder};
 use crate::data::text::{csv_quote, year_from_title, Delimiter};
 use crate::error::{Error, Result};
@@ -61,20 +59,13 @@ pub fn read_side(dir: &Path, b: &mut DatasetBuilder) -> Result<()> {
 
 /// Writes `ds` as `ratings.csv` and `movies.csv`.
 pub fn write_dir(ds: &Dataset, dir: &Path) -> Result<()> {
-    write_text(&dir.join("ratings.csv"), |w| {
-        writeln!(w, "userId,movieId,rating,timestamp")?;
-        for x in &ds.interactions {
-            writeln!(
-                w,
-                "{},{},{},{}",
-                csv_quote(ds.users.ext(x.user)),
-                csv_quote(ds.items.ext(x.item)),
-                fmt_rating(x.rating),
-                x.timestamp
-            )?;
-        }
-        Ok(())
-    })?;
+    super::common::write_ratings(
+        ds,
+        &dir.join("ratings.csv"),
+        ",",
+        Some("userId,movieId,rating,timestamp"),
+        true,
+    )?;
     if let Some(info) = &ds.item_info {
         write_text(&dir.join("movies.csv"), |w| {
             writeln!(w, "movieId,title,genres")?;

@@ -170,3 +170,33 @@ fn diverging_training_is_a_clear_error() {
         other => panic!("expected a divergence error, got {:?}", other.map(|_| ())),
     }
 }
+
+#[test]
+fn lightgcn_learns_planted_groups_and_is_deterministic() {
+    let (tr, te) = blocks();
+    let pop = popularity_ndcg(&tr, &te);
+    let mut cfg = TrainConfig::defaults(ModelKind::Lightgcn);
+    cfg.dim = 16;
+    cfg.epochs = 30;
+    cfg.batch = 512;
+    cfg.valid_frac = 0.0;
+    let a = train::fit(&cfg, &tr, &mut |_, _| {}).unwrap();
+    let got = ndcg(&a, &tr, &te);
+    println!("LightGCN NDCG@10 {got:.4}, popularity {pop:.4}");
+    assert!(
+        got > pop * 2.0 && got > 0.1,
+        "LightGCN {got} vs popularity {pop}"
+    );
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| train::fit(&cfg, &tr, &mut |_, _| {}).unwrap())
+    };
+    assert_eq!(
+        run(1).items,
+        a.items,
+        "same seed, same model, any thread count"
+    );
+}

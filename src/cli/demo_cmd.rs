@@ -87,6 +87,8 @@ pub fn run(a: DemoArgs) -> Result<()> {
         unobserved_weight: None,
         reg_exponent: None,
         cg_steps: None,
+        layers: None,
+        batch: None,
         valid_frac: None,
         k: vec![10, 20],
         json: false,

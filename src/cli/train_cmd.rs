@@ -74,6 +74,12 @@ pub struct TrainArgs {
     /// iALS conjugate-gradient steps per row solve (0: exact Cholesky).
     #[arg(long)]
     pub cg_steps: Option<usize>,
+    /// LightGCN propagation layers.
+    #[arg(long)]
+    pub layers: Option<usize>,
+    /// LightGCN triples per Adam step.
+    #[arg(long)]
+    pub batch: Option<usize>,
     /// Fraction of training data held out for early stopping (0 disables).
     #[arg(long)]
     pub valid_frac: Option<f64>,
@@ -169,6 +175,12 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
     }
     if let Some(v) = a.cg_steps {
         cfg.cg_steps = v;
+    }
+    if let Some(v) = a.layers {
+        cfg.layers = v;
+    }
+    if let Some(v) = a.batch {
+        cfg.batch = v;
     }
     if let Some(v) = a.valid_frac {
         cfg.valid_frac = v;

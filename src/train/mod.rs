@@ -5,6 +5,7 @@
 //! into extra columns so that serving is maximum-inner-product search whatever the model.
 
 pub mod bpr;
+pub mod graph;
 pub mod ials;
 pub mod mf;
 
@@ -27,6 +28,8 @@ pub enum ModelKind {
     Bpr,
     /// Explicit biased matrix factorisation (rating prediction).
     Mf,
+    /// LightGCN graph convolution trained with BPR (ranking).
+    Lightgcn,
 }
 
 impl ModelKind {
@@ -36,6 +39,7 @@ impl ModelKind {
             ModelKind::Ials => "ials",
             ModelKind::Bpr => "bpr",
             ModelKind::Mf => "mf",
+            ModelKind::Lightgcn => "lightgcn",
         }
     }
 
@@ -62,6 +66,10 @@ pub struct TrainConfig {
     pub reg_bias: f32,
     /// bpr: negative sampling.
     pub negatives: bpr::Negatives,
+    /// lightgcn: propagation layers.
+    pub layers: usize,
+    /// lightgcn: triples per Adam step.
+    pub batch: usize,
     /// iALS: confidence slope.
     pub alpha: f32,
     /// iALS: weight of unobserved pairs.
@@ -88,6 +96,8 @@ impl TrainConfig {
             lr: 0.0,
             reg_bias: 0.0,
             negatives: bpr::Negatives::Uniform,
+            layers: 3,
+            batch: 2048,
             alpha: 1.0,
             unobserved_weight: 0.1,
             reg_exponent: 1.0,
@@ -102,6 +112,14 @@ impl TrainConfig {
                 epochs: 150,
                 lr: 0.03,
                 reg: 0.02,
+                patience: 10,
+                ..base
+            },
+            ModelKind::Lightgcn => TrainConfig {
+                dim: 64,
+                epochs: 150,
+                lr: 0.005,
+                reg: 3e-3,
                 patience: 10,
                 ..base
             },
@@ -230,6 +248,18 @@ fn make(cfg: &TrainConfig, train: &Dataset) -> Result<Box<dyn Trainer>> {
             m,
             cfg.seed,
         )?)),
+        ModelKind::Lightgcn => Box::new(GraphTrainer::new_boxed(graph::LightGcn::new(
+            graph::LightGcnConfig {
+                factors: cfg.dim,
+                layers: cfg.layers,
+                lr: cfg.lr,
+                reg: cfg.reg,
+                batch: cfg.batch.max(1),
+                init_std: 0.1,
+            },
+            m,
+            cfg.seed,
+        )?)),
         ModelKind::Mf => Box::new(MfTrainer(mf::Mf::new(
             mf::MfConfig {
                 factors: cfg.dim,
@@ -261,6 +291,36 @@ impl Trainer for BprTrainer {
             user_bias: None,
             global_mean: None,
             folded_item_bias: true,
+            epochs: 0,
+            history: Vec::new(),
+            epoch_seconds: 0.0,
+        }
+    }
+}
+
+struct GraphTrainer(std::cell::RefCell<graph::LightGcn>);
+
+impl GraphTrainer {
+    fn new_boxed(g: graph::LightGcn) -> Self {
+        GraphTrainer(std::cell::RefCell::new(g))
+    }
+}
+
+impl Trainer for GraphTrainer {
+    fn epoch(&mut self) -> Result<f64> {
+        Ok(self.0.get_mut().epoch())
+    }
+
+    fn export(&self) -> Trained {
+        let (users, items, dim) = self.0.borrow_mut().export();
+        Trained {
+            kind: ModelKind::Lightgcn,
+            dim,
+            users,
+            items,
+            user_bias: None,
+            global_mean: None,
+            folded_item_bias: false,
             epochs: 0,
             history: Vec::new(),
             epoch_seconds: 0.0,

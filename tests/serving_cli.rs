@@ -1,0 +1,246 @@
+//! The serving commands end to end through the binary: outputs, and exit code 2 with one clear
+//! line for every kind of bad input the serving issue lists.
+
+use std::path::Path;
+use std::process::Command;
+
+fn lshrec(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lshrec"))
+        .args(args)
+        .output()
+        .expect("run lshrec");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ok(args: &[&str]) -> String {
+    let (code, out, err) = lshrec(args);
+    assert_eq!(code, 0, "{args:?}: {err}");
+    out
+}
+
+fn bad(args: &[&str], needle: &str) {
+    let (code, _, err) = lshrec(args);
+    assert_eq!(code, 2, "{args:?} should exit 2: {err}");
+    assert!(
+        err.starts_with("error: ") && err.contains(needle),
+        "{args:?}: {err}"
+    );
+}
+
+fn train(dir: &Path, name: &str, seed: &str) -> String {
+    let data = dir.join("data");
+    if !data.exists() {
+        ok(&[
+            "data",
+            "synth",
+            "--users",
+            "60",
+            "--items",
+            "120",
+            "--ratings",
+            "2400",
+            "--to",
+            "generic",
+            "--out",
+            data.to_str().unwrap(),
+        ]);
+    }
+    let m = dir.join(name);
+    ok(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--model",
+        "ials",
+        "--dim",
+        "8",
+        "--epochs",
+        "2",
+        "--seed",
+        seed,
+        "--out",
+        m.to_str().unwrap(),
+        "-q",
+    ]);
+    m.to_str().unwrap().to_string()
+}
+
+#[test]
+fn serving_commands_and_their_errors() {
+    let t = tempfile::tempdir().unwrap();
+    let m = train(t.path(), "m", "1");
+    let idx = t.path().join("idx");
+    let idx = idx.to_str().unwrap();
+    ok(&["index", "build", "--model", &m, "--out", idx]);
+
+    let out = ok(&[
+        "query", "--model", &m, "--index", idx, "--user", "7", "--k", "5", "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["recommendations"].as_array().unwrap().len(), 5);
+    assert_eq!(v["method"], "lsh");
+    ok(&["query", "--model", &m, "--user", "7"]);
+
+    bad(
+        &["query", "--model", &m, "--user", "nobody"],
+        "unknown user",
+    );
+    bad(
+        &["query", "--model", &m, "--user", "7", "--k", "0"],
+        "invalid k",
+    );
+    bad(
+        &["query", "--model", &m, "--user", "7", "--k", "121"],
+        "invalid k",
+    );
+    bad(
+        &["query", "--model", "/nonexistent", "--user", "7"],
+        "model",
+    );
+
+    for ext in ["tsv", "jsonl", "npy"] {
+        let p = t.path().join(format!("recs.{ext}"));
+        ok(&[
+            "recommend-all",
+            "--model",
+            &m,
+            "--index",
+            idx,
+            "--k",
+            "4",
+            "--out",
+            p.to_str().unwrap(),
+        ]);
+        let bytes = std::fs::read(&p).unwrap();
+        match ext {
+            "tsv" => assert_eq!(String::from_utf8_lossy(&bytes).lines().count(), 1 + 60 * 4),
+            "jsonl" => assert_eq!(String::from_utf8_lossy(&bytes).lines().count(), 60),
+            _ => assert!(String::from_utf8_lossy(&bytes[..80]).contains("'shape': (60, 4)")),
+        }
+    }
+    let shard = t.path().join("shard.tsv");
+    ok(&[
+        "recommend-all",
+        "--model",
+        &m,
+        "--exact",
+        "--k",
+        "3",
+        "--shard",
+        "1/4",
+        "--out",
+        shard.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(&shard).unwrap().lines().count(),
+        1 + 15 * 3
+    );
+    bad(
+        &[
+            "recommend-all",
+            "--model",
+            &m,
+            "--k",
+            "3",
+            "--shard",
+            "4/4",
+            "--out",
+            shard.to_str().unwrap(),
+        ],
+        "--shard",
+    );
+    bad(
+        &[
+            "recommend-all",
+            "--model",
+            &m,
+            "--k",
+            "3",
+            "--out",
+            "recs.parquet",
+        ],
+        "--out",
+    );
+
+    let out = ok(&[
+        "bench",
+        "--model",
+        &m,
+        "--index",
+        idx,
+        "--json",
+        "--latency-queries",
+        "5",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["rows"][0]["method"], "exact");
+    assert_eq!(v["rows"][0]["recall"], 1.0);
+    assert!(v["rows"][1]["recall"].as_f64().unwrap() > 0.5);
+
+    // An index built from another model is refused.
+    let other = train(t.path(), "other", "2");
+    bad(
+        &["query", "--model", &other, "--index", idx, "--user", "7"],
+        "another model",
+    );
+
+    // A truncated model file is refused before it is mapped.
+    let items = Path::new(&m).join("items.npy");
+    let b = std::fs::read(&items).unwrap();
+    std::fs::write(&items, &b[..b.len() - 7]).unwrap();
+    bad(&["query", "--model", &m, "--user", "7"], "items.npy");
+
+    // Embeddings from elsewhere: NaN and a dimension mismatch are refused.
+    let u = t.path().join("u.npy");
+    let i = t.path().join("i.npy");
+    lshrec::store::npy::write_f32(&u, &[2, 3], &[1.0, 0.0, 0.0, 0.0, 1.0, 0.0]).unwrap();
+    lshrec::store::npy::write_f32(&i, &[2, 4], &[1.0; 8]).unwrap();
+    bad(
+        &[
+            "query",
+            "--users",
+            u.to_str().unwrap(),
+            "--items",
+            i.to_str().unwrap(),
+            "--user",
+            "0",
+            "--k",
+            "1",
+        ],
+        "dimension",
+    );
+    lshrec::store::npy::write_f32(&i, &[2, 3], &[1.0, f32::NAN, 0.0, 0.0, 1.0, 0.0]).unwrap();
+    bad(
+        &[
+            "query",
+            "--users",
+            u.to_str().unwrap(),
+            "--items",
+            i.to_str().unwrap(),
+            "--user",
+            "0",
+            "--k",
+            "1",
+        ],
+        "not finite",
+    );
+    lshrec::store::npy::write_f32(&i, &[2, 3], &[1.0, 0.0, 0.0, 0.0, 1.0, 0.0]).unwrap();
+    let out = ok(&[
+        "query",
+        "--users",
+        u.to_str().unwrap(),
+        "--items",
+        i.to_str().unwrap(),
+        "--user",
+        "1",
+        "--k",
+        "1",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["recommendations"][0]["item"], "1");
+}

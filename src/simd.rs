@@ -91,20 +91,6 @@ pub fn hamming_scan(codes: &[u64], w: usize, query: &[u64], out: &mut [u32]) {
     hamming_scan_scalar(codes, w, query, out);
 }
 
-/// [`hamming_scan`] that also counts the distances into `hist` (`hist[d] += 1`), in one pass.
-pub fn hamming_scan_hist(
-    codes: &[u64],
-    w: usize,
-    query: &[u64],
-    out: &mut [u32],
-    hist: &mut [u32],
-) {
-    hamming_scan(codes, w, query, out);
-    for &d in out.iter() {
-        hist[d as usize] += 1;
-    }
-}
-
 /// Hints the CPU to fetch the cache lines of `row` (a no-op where unsupported).
 #[inline]
 pub fn prefetch(row: &[f32]) {
@@ -332,7 +318,22 @@ mod x86 {
         // SAFETY: `pat` holds 8 u64.
         let qv = unsafe { _mm512_loadu_si512(pat.as_ptr() as *const _) };
         let done;
-        if w == 2 {
+        if w == 1 {
+            let blocks = out.len() / 8;
+            for b in 0..blocks {
+                // SAFETY: b * 8 + 8 <= out.len() <= codes.len().
+                let c = unsafe { _mm512_loadu_si512(codes.as_ptr().add(b * 8) as *const _) };
+                let pc = _mm512_popcnt_epi64(_mm512_xor_si512(c, qv));
+                // SAFETY: b * 8 + 8 <= out.len().
+                unsafe {
+                    _mm256_storeu_si256(
+                        out.as_mut_ptr().add(b * 8) as *mut _,
+                        _mm512_cvtepi64_epi32(pc),
+                    )
+                };
+            }
+            done = blocks * 8;
+        } else if w == 2 {
             // Two vectors hold 8 items; sum their (even, odd) lane pairs in one permute-add.
             let even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
             let odd = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);

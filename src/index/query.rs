@@ -51,9 +51,9 @@ pub struct Scratch {
     heap: BinaryHeap<Pert>,
     probe_seq: Vec<(u16, u32)>,
     dists: Vec<u32>,
-    hist: Vec<u32>,
     qcode: Vec<u64>,
     cand: Vec<u32>,
+    sel: Vec<(u32, u32)>,
     /// Output of the last search, best first.
     pub out: Vec<Scored>,
     /// Candidates re-ranked by the last search.
@@ -76,9 +76,9 @@ impl Scratch {
             heap: BinaryHeap::new(),
             probe_seq: Vec::new(),
             dists: Vec::new(),
-            hist: Vec::new(),
             qcode: Vec::new(),
             cand: Vec::new(),
+            sel: Vec::new(),
             out: Vec::new(),
             candidates: 0,
             ranges_visited: 0,
@@ -184,30 +184,13 @@ impl Index {
                 Mode::Scan => {
                     let codes = self.codes(r);
                     let w = m.words;
-                    s.dists.resize(range.len, 0);
-                    s.hist.clear();
-                    s.hist.resize(64 * w + 2, 0);
-                    crate::simd::hamming_scan_hist(codes, w, &s.qcode, &mut s.dists, &mut s.hist);
-                    // Counting selection of the `budget` smallest distances.
-                    let (mut cut, mut acc) = (0usize, 0usize);
-                    while cut < s.hist.len() && acc + (s.hist[cut] as usize) < budget {
-                        acc += s.hist[cut] as usize;
-                        cut += 1;
-                    }
                     let order = &self.order()[range.start..range.start + range.len];
-                    let mut at_cut = budget - acc;
+                    s.dists.resize(range.len, 0);
+                    crate::simd::hamming_scan(codes, w, &s.qcode, &mut s.dists);
+                    select_smallest(&s.dists, budget, &mut s.sel);
                     s.cand.clear();
-                    for (pos, &x) in s.dists.iter().enumerate() {
-                        let x = x as usize;
-                        if x <= cut {
-                            if x < cut {
-                                s.cand.push(order[pos]);
-                            } else if at_cut > 0 {
-                                at_cut -= 1;
-                                s.cand.push(order[pos]);
-                            }
-                        }
-                    }
+                    s.cand
+                        .extend(s.sel.iter().map(|&(_, pos)| order[pos as usize]));
                     // Re-rank with the next rows prefetched: candidates are scattered in memory.
                     const AHEAD: usize = 8;
                     for j in 0..s.cand.len() {
@@ -307,6 +290,31 @@ impl Index {
     }
 }
 
+/// The `k` smallest `(dists[pos], pos)` pairs into `out` (unordered). A buffer collects values
+/// at or below a threshold; whenever it holds 2k entries it is cut back to the k smallest and the
+/// threshold drops to the k-th, so most codes cost one comparison.
+pub fn select_smallest(dists: &[u32], k: usize, out: &mut Vec<(u32, u32)>) {
+    out.clear();
+    if k == 0 {
+        return;
+    }
+    let mut tau = u32::MAX;
+    for (pos, &x) in dists.iter().enumerate() {
+        if x <= tau {
+            out.push((x, pos as u32));
+            if out.len() >= 2 * k {
+                out.select_nth_unstable(k - 1);
+                out.truncate(k);
+                tau = out.iter().map(|e| e.0).max().unwrap_or(u32::MAX);
+            }
+        }
+    }
+    if out.len() > k {
+        out.select_nth_unstable(k - 1);
+        out.truncate(k);
+    }
+}
+
 #[inline]
 fn rerank(items: &[f32], d: usize, q: &[f32], id: u32, s: &mut Scratch, budget: &mut usize) {
     let i = id as usize;
@@ -319,5 +327,24 @@ fn rerank(items: &[f32], d: usize, q: &[f32], id: u32, s: &mut Scratch, budget: 
     let score = crate::simd::dot(q, &items[i * d..(i + 1) * d]);
     if score >= s.top.threshold() {
         s.top.push(id, score);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn select_smallest_equals_sorting(d in proptest::collection::vec(0u32..40, 0..500), k in 1usize..60) {
+            let mut got = Vec::new();
+            select_smallest(&d, k, &mut got);
+            got.sort_unstable();
+            let mut want: Vec<(u32, u32)> = d.iter().enumerate().map(|(p, &x)| (x, p as u32)).collect();
+            want.sort_unstable();
+            want.truncate(k);
+            prop_assert_eq!(got, want);
+        }
     }
 }

@@ -1,18 +1,7 @@
 //! The binary's contract: exit code 0 on success, 2 on bad usage or input with one clear line.
 
-use std::process::Command;
-
-fn lshrec(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_lshrec"))
-        .args(args)
-        .output()
-        .expect("run lshrec");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::lshrec;
 
 #[test]
 fn bad_input_and_usage_exit_2_with_a_clear_line() {

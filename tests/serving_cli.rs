@@ -2,19 +2,9 @@
 //! line for every kind of bad input the serving issue lists.
 
 use std::path::Path;
-use std::process::Command;
 
-fn lshrec(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_lshrec"))
-        .args(args)
-        .output()
-        .expect("run lshrec");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::lshrec;
 
 fn ok(args: &[&str]) -> String {
     let (code, out, err) = lshrec(args);

@@ -161,15 +161,7 @@ impl LightGcn {
         let d = self.cfg.factors;
         let nu = self.n_users;
         let reg = self.cfg.reg;
-        propagate(
-            &self.adj,
-            &self.e0,
-            d,
-            self.cfg.layers,
-            &mut self.fin,
-            &mut self.cur,
-            &mut self.next,
-        );
+        self.final_embeddings();
         self.grad.fill(0.0);
         let scale = 1.0 / triples.len().max(1) as f32;
         let mut loss = 0f64;

@@ -302,18 +302,13 @@ impl super::Trainer for IalsTrainer {
     }
 
     fn export(&self) -> super::Trained {
-        super::Trained {
-            kind: super::ModelKind::Ials,
-            dim: self.0.cfg.factors,
-            users: self.0.users.clone(),
-            items: self.0.items.clone(),
-            user_bias: None,
-            global_mean: None,
-            folded_item_bias: false,
-            epochs: 0,
-            history: Vec::new(),
-            epoch_seconds: 0.0,
-        }
+        super::Trained::plain(
+            super::ModelKind::Ials,
+            self.0.users.clone(),
+            self.0.items.clone(),
+            self.0.cfg.factors,
+            false,
+        )
     }
 }
 

@@ -189,6 +189,28 @@ pub struct Trained {
 }
 
 impl Trained {
+    /// A ranking model's export: plain vectors, no biases, no history yet.
+    pub fn plain(
+        kind: ModelKind,
+        users: Vec<f32>,
+        items: Vec<f32>,
+        dim: usize,
+        folded_item_bias: bool,
+    ) -> Self {
+        Trained {
+            kind,
+            dim,
+            users,
+            items,
+            user_bias: None,
+            global_mean: None,
+            folded_item_bias,
+            epochs: 0,
+            history: Vec::new(),
+            epoch_seconds: 0.0,
+        }
+    }
+
     /// The predicted rating of a rating model (μ + b_u + users[u]·items[i]), or the plain score.
     pub fn predict(&self, u: usize, i: usize) -> f32 {
         let d = self.dim;
@@ -283,18 +305,7 @@ impl Trainer for BprTrainer {
 
     fn export(&self) -> Trained {
         let (users, items, dim) = self.0.export();
-        Trained {
-            kind: ModelKind::Bpr,
-            dim,
-            users,
-            items,
-            user_bias: None,
-            global_mean: None,
-            folded_item_bias: true,
-            epochs: 0,
-            history: Vec::new(),
-            epoch_seconds: 0.0,
-        }
+        Trained::plain(ModelKind::Bpr, users, items, dim, true)
     }
 }
 
@@ -313,18 +324,7 @@ impl Trainer for GraphTrainer {
 
     fn export(&self) -> Trained {
         let (users, items, dim) = self.0.borrow_mut().export();
-        Trained {
-            kind: ModelKind::Lightgcn,
-            dim,
-            users,
-            items,
-            user_bias: None,
-            global_mean: None,
-            folded_item_bias: false,
-            epochs: 0,
-            history: Vec::new(),
-            epoch_seconds: 0.0,
-        }
+        Trained::plain(ModelKind::Lightgcn, users, items, dim, false)
     }
 }
 

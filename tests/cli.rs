@@ -76,3 +76,106 @@ fn synth_stats_split_convert_pipeline() {
     let (code, _, err) = lshrec(&["--help"]);
     assert_eq!(code, 0, "{err}");
 }
+
+#[test]
+fn train_then_eval_for_rating_and_ranking_models() {
+    let t = tempfile::tempdir().unwrap();
+    let p = |n: &str| t.path().join(n).to_str().unwrap().to_string();
+    let ok = |args: &[&str]| {
+        let (code, out, err) = lshrec(args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        out
+    };
+    ok(&[
+        "data",
+        "synth",
+        "--users",
+        "80",
+        "--items",
+        "100",
+        "--ratings",
+        "3000",
+        "--to",
+        "ml-100k",
+        "--out",
+        &p("d"),
+    ]);
+    ok(&[
+        "data",
+        "split",
+        &p("d"),
+        "--method",
+        "random:0.2",
+        "--out",
+        &p("s"),
+    ]);
+    let (tr, te) = (p("s/train.tsv"), p("s/test.tsv"));
+    let out = ok(&[
+        "train",
+        "--train",
+        &tr,
+        "--test",
+        &te,
+        "--model",
+        "mf",
+        "--dim",
+        "8",
+        "--epochs",
+        "5",
+        "--out",
+        &p("mf"),
+        "-q",
+    ]);
+    assert!(out.contains("RMSE"), "{out}");
+    let out = ok(&[
+        "eval",
+        "--model",
+        &p("mf"),
+        "--train",
+        &tr,
+        "--test",
+        &te,
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let n_test = std::fs::read_to_string(&te).unwrap().lines().count() - 1;
+    assert!(v["rmse"].as_f64().unwrap() > 0.0 && v["n"] == n_test, "{v}");
+    ok(&[
+        "train",
+        "--train",
+        &tr,
+        "--test",
+        &te,
+        "--model",
+        "ials",
+        "--dim",
+        "8",
+        "--epochs",
+        "3",
+        "--min-rating",
+        "4",
+        "--out",
+        &p("ials"),
+        "-q",
+    ]);
+    let out = ok(&[
+        "eval",
+        "--model",
+        &p("ials"),
+        "--train",
+        &tr,
+        "--test",
+        &te,
+        "--min-rating",
+        "4",
+        "--per-user",
+        &p("per-user.tsv"),
+    ]);
+    assert!(out.contains("NDCG"), "{out}");
+    let per_user = std::fs::read_to_string(p("per-user.tsv")).unwrap();
+    assert!(
+        per_user.starts_with("user\tp@10\tr@10\tndcg@10"),
+        "{per_user}"
+    );
+    assert!(per_user.lines().count() > 10);
+}

@@ -419,6 +419,71 @@ fn to_model_csr(ds: &Dataset, model: &store::Model, n_users: usize, n_items: usi
     )
 }
 
+/// RMSE/MAE of a rating model on `te`: r̂ = μ + b_u + users[u]·items[i], clipped to the
+/// training range; a user or item the model does not know falls back to the baseline terms it
+/// has (μ + b_i, μ + b_u, or μ), never dropped.
+fn eval_ratings(
+    a: &EvalArgs,
+    model: &store::Model,
+    mu: f32,
+    tr: &Dataset,
+    te: &Dataset,
+) -> Result<()> {
+    let d = model.dim();
+    let item_index: std::collections::HashMap<&str, usize> = model
+        .meta
+        .item_ids
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.as_str(), i))
+        .collect();
+    let (lo, hi) = train::rating_range(tr);
+    let mut pred = Vec::with_capacity(te.interactions.len());
+    let mut truth = Vec::with_capacity(te.interactions.len());
+    let mut unknown = 0usize;
+    for x in &te.interactions {
+        let u = model.user(te.users.ext(x.user)).ok().map(|u| u as usize);
+        let i = item_index.get(te.items.ext(x.item)).copied();
+        let bu = u
+            .and_then(|u| model.user_bias.as_ref().map(|b| b.row(u)[0]))
+            .unwrap_or(0.0);
+        let p = match (u, i) {
+            (Some(u), Some(i)) => {
+                mu + bu + crate::simd::dot(model.users.row(u), model.items.row(i))
+            }
+            // The last item column is the folded bias b_i.
+            (None, Some(i)) if model.meta.folded_item_bias => mu + model.items.row(i)[d - 1],
+            _ => {
+                unknown += 1;
+                mu + bu
+            }
+        };
+        pred.push(p);
+        truth.push(x.rating);
+    }
+    let (rmse, mae) = eval::rmse_mae(&pred, &truth, lo, hi);
+    let report = eval::RatingReport {
+        rmse,
+        mae,
+        n: truth.len(),
+    };
+    let mut out = std::io::stdout().lock();
+    let res = if a.json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serialises")
+        )
+    } else {
+        writeln!(
+            out,
+            "rating prediction on {} test ratings (clipped to [{lo}, {hi}]): RMSE {rmse:.4}, MAE {mae:.4}; {unknown} with a user or item unknown to the model (baseline fallback)",
+            report.n
+        )
+    };
+    res.map_err(|e| Error::io("<stdout>", e))
+}
+
 /// Runs `lshrec eval`.
 pub fn run_eval(a: EvalArgs) -> Result<()> {
     check_ks(&a.k)?;
@@ -426,6 +491,9 @@ pub fn run_eval(a: EvalArgs) -> Result<()> {
     let model = store::Model::open(&a.model)?;
     let opts = data::LoadOptions::default();
     let (tr, te) = data::load_pair(&a.train, &a.test, &opts)?;
+    if let Some(mu) = model.meta.global_mean {
+        return eval_ratings(&a, &model, mu, &tr, &te);
+    }
     let r = min_rating.unwrap_or(f32::NEG_INFINITY);
     let (tr, te) = (tr.implicit(r), te.implicit(r));
     let (nu, ni, d) = (model.n_users(), model.n_items(), model.dim());

@@ -92,6 +92,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         valid_frac: None,
         k: vec![10, 20],
         json: false,
+        backend: crate::train::backend::BackendChoice::Cpu,
     })?;
 
     section("build the LSH index");

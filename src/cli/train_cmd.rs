@@ -89,6 +89,9 @@ pub struct TrainArgs {
     /// Machine-readable summary on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Where to train: `auto` uses a GPU when one is usable and says so when it falls back.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: train::backend::BackendChoice,
 }
 
 /// `lshrec eval`
@@ -149,6 +152,12 @@ struct TrainSummary<'a> {
 /// Runs `lshrec train`.
 pub fn run_train(a: TrainArgs) -> Result<()> {
     check_ks(&a.k)?;
+    let (_backend, note) = train::backend::select(a.backend)?;
+    if let Some(n) = note {
+        if !progress::is_quiet() {
+            eprintln!("{n}");
+        }
+    }
     let min_rating = super::check_min_rating(a.min_rating)?;
     let mut cfg = TrainConfig::defaults(a.model);
     cfg.seed = a.seed;

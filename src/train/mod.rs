@@ -4,6 +4,7 @@
 //! Every model exports plain vectors with `score(u, i) = users[u] · items[i]`; biases are folded
 //! into extra columns so that serving is maximum-inner-product search whatever the model.
 
+pub mod backend;
 pub mod bpr;
 pub mod graph;
 pub mod ials;

@@ -93,6 +93,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         k: vec![10, 20],
         json: false,
         backend: crate::train::backend::BackendChoice::Cpu,
+        weights: train_cmd::Weights::Binary,
     })?;
 
     section("build the LSH index");

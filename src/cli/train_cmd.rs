@@ -89,9 +89,20 @@ pub struct TrainArgs {
     /// Machine-readable summary on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Weights of the positives of ranking models: `binary` (1) or `rating` (rating − min + 1,
+    /// which iALS turns into a higher confidence for higher ratings; needs --min-rating).
+    #[arg(long, value_enum, default_value = "binary")]
+    pub weights: Weights,
     /// Where to train: `auto` uses a GPU when one is usable and says so when it falls back.
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: train::backend::BackendChoice,
+}
+
+/// `--weights`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Weights {
+    Binary,
+    Rating,
 }
 
 /// `lshrec eval`
@@ -152,6 +163,12 @@ struct TrainSummary<'a> {
 /// Runs `lshrec train`.
 pub fn run_train(a: TrainArgs) -> Result<()> {
     check_ks(&a.k)?;
+    if a.weights == Weights::Rating && a.min_rating.is_none() {
+        return Err(Error::invalid(
+            "--weights rating",
+            "needs --min-rating (the weight is rating − min + 1)",
+        ));
+    }
     let (_backend, note) = train::backend::select(a.backend)?;
     if let Some(n) = note {
         if !progress::is_quiet() {
@@ -217,6 +234,7 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
             let ds = data::load(d, &opts)?;
             let raw = ds.csr();
             let ds = match (a.model.is_ranking(), min_rating) {
+                (true, Some(r)) if a.weights == Weights::Rating => ds.implicit_weighted(r),
                 (true, Some(r)) => ds.implicit(r),
                 (true, None) => ds.implicit(f32::NEG_INFINITY),
                 (false, _) => ds,
@@ -238,6 +256,7 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
     };
     let reduce = |d: Dataset| match (a.model.is_ranking(), min_rating, a.data.is_some()) {
         (_, _, true) | (false, _, _) => d,
+        (true, Some(r), false) if a.weights == Weights::Rating => d.implicit_weighted(r),
         (true, Some(r), false) => d.implicit(r),
         (true, None, false) => d.implicit(f32::NEG_INFINITY),
     };

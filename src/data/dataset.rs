@@ -104,6 +104,24 @@ impl Dataset {
         d
     }
 
+    /// Like [`Dataset::implicit`], but each positive's weight grows with its rating:
+    /// `rating − min_rating + 1` (with `--min-rating 4`: 1 for a 4, 2 for a 5), for models whose
+    /// confidence uses the weight (iALS: c = 1 + alpha·w).
+    pub fn implicit_weighted(&self, min_rating: f32) -> Dataset {
+        let mut d = self.clone_meta();
+        d.interactions = self
+            .interactions
+            .iter()
+            .filter(|x| x.rating >= min_rating)
+            .map(|x| Interaction {
+                rating: x.rating - min_rating + 1.0,
+                ..*x
+            })
+            .collect();
+        d.has_ratings = false;
+        d
+    }
+
     /// A copy with the same ids and side information and no interactions.
     pub fn clone_meta(&self) -> Dataset {
         Dataset {
@@ -389,9 +407,16 @@ mod tests {
         let mut b = DatasetBuilder::new(true, false);
         b.push("1", "1", 5.0, 0);
         b.push("1", "2", 2.0, 0);
-        let d = b.finish(None, true).implicit(4.0);
+        let full = b.finish(None, true);
+        let d = full.implicit(4.0);
         assert_eq!(d.n_items(), 2);
         assert_eq!(d.interactions.len(), 1);
         assert_eq!(d.interactions[0].rating, 1.0);
+        let w = full.implicit_weighted(4.0);
+        assert_eq!(w.interactions.len(), 1);
+        assert_eq!(
+            w.interactions[0].rating, 2.0,
+            "a 5 at --min-rating 4 weighs 2"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! The binary's contract: exit code 0 on success, 2 on bad usage or input with one clear line.
 
 mod common;
-use common::lshrec;
+use common::{lshrec, ok};
 
 #[test]
 fn bad_input_and_usage_exit_2_with_a_clear_line() {
@@ -81,11 +81,6 @@ fn synth_stats_split_convert_pipeline() {
 fn train_then_eval_for_rating_and_ranking_models() {
     let t = tempfile::tempdir().unwrap();
     let p = |n: &str| t.path().join(n).to_str().unwrap().to_string();
-    let ok = |args: &[&str]| {
-        let (code, out, err) = lshrec(args);
-        assert_eq!(code, 0, "{args:?}: {err}");
-        out
-    };
     ok(&[
         "data",
         "synth",

@@ -4,13 +4,7 @@
 use std::path::Path;
 
 mod common;
-use common::lshrec;
-
-fn ok(args: &[&str]) -> String {
-    let (code, out, err) = lshrec(args);
-    assert_eq!(code, 0, "{args:?}: {err}");
-    out
-}
+use common::{lshrec, ok};
 
 fn bad(args: &[&str], needle: &str) {
     let (code, _, err) = lshrec(args);
@@ -187,37 +181,15 @@ fn serving_commands_and_their_errors() {
     // Embeddings from elsewhere: NaN and a dimension mismatch are refused.
     let u = t.path().join("u.npy");
     let i = t.path().join("i.npy");
+    let (us, is) = (u.to_str().unwrap(), i.to_str().unwrap());
+    let external = [
+        "query", "--users", us, "--items", is, "--user", "0", "--k", "1",
+    ];
     lshrec::store::npy::write_f32(&u, &[2, 3], &[1.0, 0.0, 0.0, 0.0, 1.0, 0.0]).unwrap();
     lshrec::store::npy::write_f32(&i, &[2, 4], &[1.0; 8]).unwrap();
-    bad(
-        &[
-            "query",
-            "--users",
-            u.to_str().unwrap(),
-            "--items",
-            i.to_str().unwrap(),
-            "--user",
-            "0",
-            "--k",
-            "1",
-        ],
-        "dimension",
-    );
+    bad(&external, "dimension");
     lshrec::store::npy::write_f32(&i, &[2, 3], &[1.0, f32::NAN, 0.0, 0.0, 1.0, 0.0]).unwrap();
-    bad(
-        &[
-            "query",
-            "--users",
-            u.to_str().unwrap(),
-            "--items",
-            i.to_str().unwrap(),
-            "--user",
-            "0",
-            "--k",
-            "1",
-        ],
-        "not finite",
-    );
+    bad(&external, "not finite");
     lshrec::store::npy::write_f32(&i, &[2, 3], &[1.0, 0.0, 0.0, 0.0, 1.0, 0.0]).unwrap();
     let out = ok(&[
         "query",

@@ -14,3 +14,11 @@ pub fn lshrec(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Runs `lshrec`, asserts exit code 0 and returns its stdout.
+#[allow(dead_code)] // not every test binary uses every helper
+pub fn ok(args: &[&str]) -> String {
+    let (code, out, err) = lshrec(args);
+    assert_eq!(code, 0, "{args:?}: {err}");
+    out
+}

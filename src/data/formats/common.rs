@@ -143,16 +143,14 @@ pub fn read_interactions(path: &Path, spec: &InterSpec<'_>, b: &mut DatasetBuild
         cols = Columns::from_header(path, &hf, names, strip)?;
     }
     let width = cols.width();
-    let mut bytes = 0u64;
     loop {
         if b.len().is_multiple_of(65536) {
-            bar.set_position(bytes);
+            bar.set_position(rdr.bytes_read());
         }
         let (line_no, line) = match rdr.next_line()? {
             Some(l) => l,
             None => break,
         };
-        bytes += line.len() as u64 + 1;
         if line.trim().is_empty() {
             continue;
         }

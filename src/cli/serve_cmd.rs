@@ -395,7 +395,7 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
                 .zip(s.row_values(u as usize))
                 .map(|(&i, &w)| Scored { item: i, score: w })
                 .collect();
-            v.sort_by(|x, y| y.score.total_cmp(&x.score).then(x.item.cmp(&y.item)));
+            v.sort_by(crate::score::topk::rank_order);
             v.truncate(10);
             v
         }

@@ -8,6 +8,19 @@ pub struct Scored {
     pub score: f32,
 }
 
+/// The ranking order, best first: [`better`] as an ordering. Scores compare as IEEE numbers, so
+/// −0.0 and +0.0 tie and fall back to the item id, as in the GPU scorer (a total order on bits
+/// would rank −0.0 below +0.0).
+pub fn rank_order(a: &Scored, b: &Scored) -> std::cmp::Ordering {
+    if better(*a, *b) {
+        std::cmp::Ordering::Less
+    } else if better(*b, *a) {
+        std::cmp::Ordering::Greater
+    } else {
+        std::cmp::Ordering::Equal
+    }
+}
+
 /// True when `a` ranks before `b`.
 #[inline]
 pub fn better(a: Scored, b: Scored) -> bool {
@@ -105,11 +118,7 @@ impl TopK {
     pub fn drain_sorted(&mut self, out: &mut Vec<Scored>) {
         out.clear();
         out.extend_from_slice(&self.heap);
-        out.sort_by(|a, b| {
-            b.score
-                .total_cmp(&a.score)
-                .then_with(|| a.item.cmp(&b.item))
-        });
+        out.sort_by(rank_order);
         self.heap.clear();
     }
 
@@ -132,11 +141,7 @@ pub fn naive_topk(scores: &[f32], exclude: &[u32], k: usize) -> Vec<Scored> {
             score: s,
         })
         .collect();
-    v.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then_with(|| a.item.cmp(&b.item))
-    });
+    v.sort_by(rank_order);
     v.truncate(k);
     v
 }

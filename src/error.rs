@@ -107,6 +107,26 @@ pub enum Error {
     /// The GPU backend was requested, but no usable device or driver is present.
     #[error("CUDA is unavailable: {reason}")]
     CudaUnavailable { reason: String },
+
+    /// NVRTC refused a kernel source.
+    #[error("kernel {file} failed to compile for {arch}:\n{log}")]
+    KernelCompile {
+        file: String,
+        arch: String,
+        log: String,
+    },
+
+    /// A CUDA driver call failed.
+    #[error("CUDA error during {during}: {reason}")]
+    Cuda { during: String, reason: String },
+
+    /// The data does not fit in the GPU's free memory.
+    #[error("{what} needs {need_mib} MiB of GPU memory, but the device has {free_mib} MiB free; use --backend cpu, a smaller --dim, or a larger card")]
+    GpuMemory {
+        what: String,
+        need_mib: u64,
+        free_mib: u64,
+    },
 }
 
 impl Error {
@@ -139,7 +159,12 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 2,
-            Error::Io { .. } | Error::CudaUnavailable { .. } | Error::Diverged { .. } => 1,
+            Error::Io { .. }
+            | Error::CudaUnavailable { .. }
+            | Error::Cuda { .. }
+            | Error::KernelCompile { .. }
+            | Error::GpuMemory { .. }
+            | Error::Diverged { .. } => 1,
             _ => 2,
         }
     }

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod gpu;
 pub mod index;
 pub mod progress;
 pub mod recommend;

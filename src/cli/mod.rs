@@ -4,6 +4,7 @@
 pub mod bench_cmd;
 pub mod data_cmd;
 pub mod demo_cmd;
+pub mod kernels_cmd;
 pub mod serve_cmd;
 pub mod train_cmd;
 
@@ -57,6 +58,9 @@ pub enum Command {
     Bench(bench_cmd::BenchArgs),
     /// The main job: fetch MovieLens-100K, train, evaluate, index, benchmark, recommend.
     Demo(demo_cmd::DemoArgs),
+    /// The CUDA kernels: list them, or compile them to PTX with NVRTC (no GPU needed).
+    #[command(subcommand)]
+    Kernels(kernels_cmd::KernelsCommand),
 }
 
 /// `lshrec data …`
@@ -241,5 +245,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::RecommendAll(a) => serve_cmd::run_recommend_all(a),
         Command::Bench(a) => bench_cmd::run(a),
         Command::Demo(a) => demo_cmd::run(a),
+        Command::Kernels(c) => kernels_cmd::run(c),
     }
 }

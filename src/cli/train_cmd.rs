@@ -169,7 +169,7 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
             "needs --min-rating (the weight is rating − min + 1)",
         ));
     }
-    let (_backend, note) = train::backend::select(a.backend)?;
+    let (backend, note) = train::backend::select(a.backend)?;
     if let Some(n) = note {
         if !progress::is_quiet() {
             eprintln!("{n}");
@@ -265,7 +265,7 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
 
     let bar = progress::count_bar(cfg.epochs as u64, &format!("{} epochs", a.model.name()));
     let start = std::time::Instant::now();
-    let trained = train::fit(&cfg, &train_ds, &mut |phase, log| {
+    let trained = train::fit_on(&backend, &cfg, &train_ds, &mut |phase, log| {
         bar.set_message(format!(
             "{} {phase}: epoch {} loss {:.4}{}",
             a.model.name(),

@@ -82,31 +82,39 @@ impl Bpr {
 
     /// One epoch of |positives| sampled triples; returns the mean BPR loss −ln σ(x_uij).
     pub fn epoch(&mut self) -> f64 {
-        let n_items = self.by_user.cols;
+        let mut triples = Vec::new();
+        let n = self.sample_epoch(&mut triples);
         let mut loss = 0f64;
+        for &(u, i, j) in &triples {
+            loss += self.step(u as usize, i as usize, j as usize);
+        }
+        loss / n.max(1) as f64
+    }
+
+    /// Samples one epoch's triples into `out` and returns the number of draws (a draw whose
+    /// user liked every tried negative yields no triple). Sampling never reads the parameters,
+    /// so drawing an epoch up front and then stepping equals interleaving the two; the GPU
+    /// trainer consumes the same triples.
+    pub fn sample_epoch(&mut self, out: &mut Vec<(u32, u32, u32)>) -> usize {
+        let n_items = self.by_user.cols;
         let n = self.pairs.len();
+        out.clear();
+        out.reserve(n);
         for _ in 0..n {
             let (u, i) = self.pairs[self.rng.below(n)];
-            let u = u as usize;
-            let i = i as usize;
             // A user who liked everything has no negative; skip after a few tries.
-            let mut j = usize::MAX;
             for _ in 0..32 {
                 let c = match &self.neg {
                     Some(t) => t.sample(&mut self.rng),
                     None => self.rng.below(n_items),
                 };
-                if !self.by_user.contains(u, c as u32) {
-                    j = c;
+                if !self.by_user.contains(u as usize, c as u32) {
+                    out.push((u, i, c as u32));
                     break;
                 }
             }
-            if j == usize::MAX {
-                continue;
-            }
-            loss += self.step(u, i, j);
         }
-        loss / n.max(1) as f64
+        n
     }
 
     /// One SGD step on the triple (u, i, j); returns its loss before the step.

@@ -105,6 +105,75 @@ pub fn propagate(
     out.iter_mut().for_each(|v| *v *= s);
 }
 
+/// BPR on the final embeddings `f` (N × d, users first): for each triple, with
+/// x = f_u·(f_i − f_j) and g = σ(−x)·scale, subtracts g(f_i − f_j) from `grad[u]`, g·f_u from
+/// `grad[i]` and adds g·f_u to `grad[j]`. Returns Σ ln(1 + e^−x). The CPU twin of the
+/// `lightgcn_bpr_grad_f32` kernel.
+pub fn bpr_grad(
+    f: &[f32],
+    d: usize,
+    n_users: usize,
+    triples: &[(u32, u32, u32)],
+    scale: f32,
+    grad: &mut [f32],
+) -> f64 {
+    let mut loss = 0f64;
+    for &(u, i, j) in triples {
+        let (u, i, j) = (u as usize, n_users + i as usize, n_users + j as usize);
+        let x: f32 = (0..d)
+            .map(|k| f[u * d + k] * (f[i * d + k] - f[j * d + k]))
+            .sum();
+        let e = (-x).exp();
+        loss += e.ln_1p() as f64;
+        let g = e / (1.0 + e) * scale;
+        for k in 0..d {
+            let (fu, fi, fj) = (f[u * d + k], f[i * d + k], f[j * d + k]);
+            grad[u * d + k] -= g * (fi - fj);
+            grad[i * d + k] -= g * fu;
+            grad[j * d + k] += g * fu;
+        }
+    }
+    loss
+}
+
+/// Adds `coef·e0[r]` to `grad[r]` for the user row and both item rows of every triple, and
+/// returns the penalty ½·coef·Σ|e0[r]|². The CPU twin of the `lightgcn_l2_f32` kernel.
+pub fn l2_rows(
+    e0: &[f32],
+    d: usize,
+    n_users: usize,
+    triples: &[(u32, u32, u32)],
+    coef: f32,
+    grad: &mut [f32],
+) -> f64 {
+    let mut l2 = 0f64;
+    for &(u, i, j) in triples {
+        for r in [u as usize, n_users + i as usize, n_users + j as usize] {
+            for k in 0..d {
+                let w = e0[r * d + k];
+                grad[r * d + k] += coef * w;
+                l2 += 0.5 * (coef * w * w) as f64;
+            }
+        }
+    }
+    l2
+}
+
+/// Adam's first and second moment decays.
+pub const ADAM_BETAS: (f32, f32) = (0.9, 0.999);
+
+/// One Adam step number `t` (from 1) over `w` with gradient `g`. The CPU twin of the `adam_f32`
+/// kernel.
+pub fn adam_step(t: i32, lr: f32, g: &[f32], m: &mut [f32], v: &mut [f32], w: &mut [f32]) {
+    let (b1, b2) = ADAM_BETAS;
+    let (c1, c2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
+    for ((w, g), (m, v)) in w.iter_mut().zip(g).zip(m.iter_mut().zip(v.iter_mut())) {
+        *m = b1 * *m + (1.0 - b1) * g;
+        *v = b2 * *v + (1.0 - b2) * g * g;
+        *w -= lr * (*m / c1) / ((*v / c2).sqrt() + 1e-8);
+    }
+}
+
 impl LightGcn {
     /// Initialises for positives `by_user`.
     pub fn new(cfg: LightGcnConfig, by_user: Csr, seed: u64) -> Result<Self> {
@@ -164,23 +233,7 @@ impl LightGcn {
         self.final_embeddings();
         self.grad.fill(0.0);
         let scale = 1.0 / triples.len().max(1) as f32;
-        let mut loss = 0f64;
-        for &(u, i, j) in triples {
-            let (u, i, j) = (u as usize, nu + i as usize, nu + j as usize);
-            let f = &self.fin;
-            let x: f32 = (0..d)
-                .map(|k| f[u * d + k] * (f[i * d + k] - f[j * d + k]))
-                .sum();
-            let e = (-x).exp();
-            loss += e.ln_1p() as f64;
-            let g = e / (1.0 + e) * scale;
-            for k in 0..d {
-                let (fu, fi, fj) = (f[u * d + k], f[i * d + k], f[j * d + k]);
-                self.grad[u * d + k] -= g * (fi - fj);
-                self.grad[i * d + k] -= g * fu;
-                self.grad[j * d + k] += g * fu;
-            }
-        }
+        let loss = bpr_grad(&self.fin, d, nu, triples, scale, &mut self.grad);
         // Back through the propagation: Â is symmetric, so the same mean of powers applies.
         let (mut cur, mut next) = (
             std::mem::take(&mut self.cur),
@@ -198,16 +251,7 @@ impl LightGcn {
             &mut next,
         );
         // L2 on the base embeddings of the rows in the batch.
-        let mut l2 = 0f64;
-        for &(u, i, j) in triples {
-            for r in [u as usize, nu + i as usize, nu + j as usize] {
-                for k in 0..d {
-                    let w = self.e0[r * d + k];
-                    g0[r * d + k] += reg * scale * w;
-                    l2 += 0.5 * (reg * scale * w * w) as f64;
-                }
-            }
-        }
+        let l2 = l2_rows(&self.e0, d, nu, triples, reg * scale, &mut g0);
         self.grad = g0;
         self.fin = g_fin;
         self.cur = cur;
@@ -217,23 +261,11 @@ impl LightGcn {
 
     /// One epoch of mini-batch Adam over all positives; returns the mean batch loss.
     pub fn epoch(&mut self) -> f64 {
-        let n_items = self.by_user.cols;
-        let n = self.pairs.len();
-        let batches = n.div_ceil(self.cfg.batch.max(1));
+        let batches = self.batches_per_epoch();
         let mut total = 0f64;
         for _ in 0..batches {
             let mut triples = std::mem::take(&mut self.triples);
-            triples.clear();
-            for _ in 0..self.cfg.batch.min(n) {
-                let (u, i) = self.pairs[self.rng.below(n)];
-                for _ in 0..32 {
-                    let j = self.rng.below(n_items) as u32;
-                    if !self.by_user.contains(u as usize, j) {
-                        triples.push((u, i, j));
-                        break;
-                    }
-                }
-            }
+            self.sample_batch(&mut triples);
             total += self.loss_and_grad(&triples);
             self.triples = triples;
             self.adam();
@@ -241,22 +273,49 @@ impl LightGcn {
         total / batches.max(1) as f64
     }
 
-    fn adam(&mut self) {
-        const B1: f32 = 0.9;
-        const B2: f32 = 0.999;
-        self.t += 1;
-        let (c1, c2) = (1.0 - B1.powi(self.t), 1.0 - B2.powi(self.t));
-        let lr = self.cfg.lr;
-        for ((w, g), (m, v)) in self
-            .e0
-            .iter_mut()
-            .zip(&self.grad)
-            .zip(self.m.iter_mut().zip(self.v.iter_mut()))
-        {
-            *m = B1 * *m + (1.0 - B1) * g;
-            *v = B2 * *v + (1.0 - B2) * g * g;
-            *w -= lr * (*m / c1) / ((*v / c2).sqrt() + 1e-8);
+    /// Mini-batches per epoch.
+    pub fn batches_per_epoch(&self) -> usize {
+        self.pairs.len().div_ceil(self.cfg.batch.max(1))
+    }
+
+    /// Samples the next batch of (user, positive, negative) triples into `out` (the GPU
+    /// trainer consumes the same batches).
+    pub fn sample_batch(&mut self, out: &mut Vec<(u32, u32, u32)>) {
+        let n_items = self.by_user.cols;
+        let n = self.pairs.len();
+        out.clear();
+        for _ in 0..self.cfg.batch.min(n) {
+            let (u, i) = self.pairs[self.rng.below(n)];
+            for _ in 0..32 {
+                let j = self.rng.below(n_items) as u32;
+                if !self.by_user.contains(u as usize, j) {
+                    out.push((u, i, j));
+                    break;
+                }
+            }
         }
+    }
+
+    /// The normalised adjacency.
+    pub fn adjacency(&self) -> &Csr {
+        &self.adj
+    }
+
+    /// Users in the node table (items follow).
+    pub fn n_users(&self) -> usize {
+        self.n_users
+    }
+
+    fn adam(&mut self) {
+        self.t += 1;
+        adam_step(
+            self.t,
+            self.cfg.lr,
+            &self.grad,
+            &mut self.m,
+            &mut self.v,
+            &mut self.e0,
+        );
     }
 
     /// Serving vectors (users, items, dim): the final embeddings.

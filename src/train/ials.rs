@@ -123,34 +123,45 @@ impl Ials {
 
     /// The training loss (weighted squared error plus regularisation), via the Gram trick.
     pub fn loss(&self) -> f64 {
-        let d = self.cfg.factors;
-        let w0 = self.cfg.unobserved_weight as f64;
-        let g = gram(&self.items, d);
-        let gr: Vec<f32> = (0..d * d).map(|k| g[(k / d, k % d)]).collect();
-        let n_items = self.by_user.cols;
-        (0..self.by_user.rows)
-            .into_par_iter()
-            .map(|u| {
-                let x = &self.users[u * d..(u + 1) * d];
-                // xᵀ G x, with G row-major.
-                let all: f64 = (0..d)
-                    .map(|a| x[a] as f64 * crate::simd::dot(&gr[a * d..(a + 1) * d], x) as f64)
-                    .sum();
-                let mut l = w0 * all;
-                for (&i, &r) in self.by_user.row(u).iter().zip(self.by_user.row_values(u)) {
-                    let y = &self.items[i as usize * d..(i as usize + 1) * d];
-                    let s: f64 = x.iter().zip(y).map(|(a, b)| (a * b) as f64).sum();
-                    let c = 1.0 + self.cfg.alpha as f64 * r as f64;
-                    l += c * (1.0 - s) * (1.0 - s) - w0 * s * s;
-                }
-                let lam = reg_for(&self.cfg, self.by_user.degree(u), n_items) as f64;
-                l + lam * x.iter().map(|v| (v * v) as f64).sum::<f64>()
-            })
-            .sum()
+        loss(&self.cfg, &self.users, &self.items, &self.by_user)
+    }
+
+    /// The interactions by user.
+    pub fn by_user(&self) -> &Csr {
+        &self.by_user
     }
 }
 
-fn reg_for(cfg: &IalsConfig, degree: usize, n_other: usize) -> f32 {
+/// The iALS training loss of `users` and `items` on `by_user` (also used by the GPU trainer).
+pub fn loss(cfg: &IalsConfig, users: &[f32], items: &[f32], by_user: &Csr) -> f64 {
+    let d = cfg.factors;
+    let w0 = cfg.unobserved_weight as f64;
+    let g = gram(items, d);
+    let gr: Vec<f32> = (0..d * d).map(|k| g[(k / d, k % d)]).collect();
+    let n_items = by_user.cols;
+    (0..by_user.rows)
+        .into_par_iter()
+        .map(|u| {
+            let x = &users[u * d..(u + 1) * d];
+            // xᵀ G x, with G row-major.
+            let all: f64 = (0..d)
+                .map(|a| x[a] as f64 * crate::simd::dot(&gr[a * d..(a + 1) * d], x) as f64)
+                .sum();
+            let mut l = w0 * all;
+            for (&i, &r) in by_user.row(u).iter().zip(by_user.row_values(u)) {
+                let y = &items[i as usize * d..(i as usize + 1) * d];
+                let s: f64 = x.iter().zip(y).map(|(a, b)| (a * b) as f64).sum();
+                let c = 1.0 + cfg.alpha as f64 * r as f64;
+                l += c * (1.0 - s) * (1.0 - s) - w0 * s * s;
+            }
+            let lam = reg_for(cfg, by_user.degree(u), n_items) as f64;
+            l + lam * x.iter().map(|v| (v * v) as f64).sum::<f64>()
+        })
+        .sum()
+}
+
+/// λ_r = reg·(|N(r)| + w0·n_other)^ν.
+pub fn reg_for(cfg: &IalsConfig, degree: usize, n_other: usize) -> f32 {
     let base = degree as f32 + cfg.unobserved_weight * n_other as f32;
     cfg.reg * base.powf(cfg.reg_exponent)
 }
@@ -211,7 +222,8 @@ fn solve_side(cfg: &IalsConfig, fixed: &[f32], rows: &Csr, n_other: usize, out: 
 /// `A p = w0·G p + Σ (c − w0) y (y·p) + λ p`, never formed, so a step costs O(d² + |N|·d)
 /// instead of the O(|N|·d² + d³) of forming and factorising A. Warm-started from the row's
 /// previous value; rows are independent, so the result does not depend on the thread count.
-fn solve_side_cg(
+/// `w0g` is `w0·G`, row-major. The CPU twin of the `ials_cg_f32` kernel.
+pub fn solve_side_cg(
     cfg: &IalsConfig,
     w0g: &[f32],
     fixed: &[f32],
@@ -279,19 +291,23 @@ fn solve_side_cg(
 /// [`super::Trainer`] adapter.
 pub struct IalsTrainer(Ials);
 
+/// The iALS hyperparameters of a training configuration.
+pub fn config(cfg: &super::TrainConfig) -> IalsConfig {
+    IalsConfig {
+        factors: cfg.dim,
+        reg: cfg.reg,
+        alpha: cfg.alpha,
+        unobserved_weight: cfg.unobserved_weight,
+        reg_exponent: cfg.reg_exponent,
+        init_std: 0.1,
+        cg_steps: cfg.cg_steps,
+    }
+}
+
 impl IalsTrainer {
     /// A trainer for `cfg` on `by_user`.
     pub fn new(cfg: &super::TrainConfig, by_user: Csr) -> Result<Self> {
-        let c = IalsConfig {
-            factors: cfg.dim,
-            reg: cfg.reg,
-            alpha: cfg.alpha,
-            unobserved_weight: cfg.unobserved_weight,
-            reg_exponent: cfg.reg_exponent,
-            init_std: 0.1,
-            cg_steps: cfg.cg_steps,
-        };
-        Ok(IalsTrainer(Ials::new(c, by_user, cfg.seed)?))
+        Ok(IalsTrainer(Ials::new(config(cfg), by_user, cfg.seed)?))
     }
 }
 
@@ -301,14 +317,14 @@ impl super::Trainer for IalsTrainer {
         Ok(self.0.loss())
     }
 
-    fn export(&self) -> super::Trained {
-        super::Trained::plain(
+    fn export(&self) -> Result<super::Trained> {
+        Ok(super::Trained::plain(
             super::ModelKind::Ials,
             self.0.users.clone(),
             self.0.items.clone(),
             self.0.cfg.factors,
             false,
-        )
+        ))
     }
 }
 

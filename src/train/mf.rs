@@ -91,13 +91,20 @@ impl Mf {
 
     /// One SGD epoch; returns the mean squared error seen during the epoch.
     pub fn epoch(&mut self) -> f64 {
-        self.rng.shuffle(&mut self.triples);
+        self.shuffle_epoch();
         let mut se = 0f64;
         for k in 0..self.triples.len() {
             let (u, i, r) = self.triples[k];
             se += self.step(u as usize, i as usize, r);
         }
         se / self.triples.len().max(1) as f64
+    }
+
+    /// Draws the next epoch's visiting order and returns it (the GPU trainer consumes the same
+    /// order as the CPU one).
+    pub fn shuffle_epoch(&mut self) -> &[(u32, u32, f32)] {
+        self.rng.shuffle(&mut self.triples);
+        &self.triples
     }
 
     /// One SGD step on ½(r − r̂)² + L2; returns the squared error before the step.

@@ -18,6 +18,7 @@ use crate::data::split::{split, SplitMethod};
 use crate::data::{Csr, Dataset};
 use crate::error::{Error, Result};
 use crate::eval;
+pub use backend::Backend;
 
 /// The models lshrec trains.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
@@ -212,6 +213,16 @@ impl Trained {
         }
     }
 
+    /// An MF model's export: folded vectors plus the user biases and the global mean.
+    pub fn mf(m: &mf::Mf) -> Self {
+        let (users, items, dim, bu) = m.export();
+        Trained {
+            user_bias: Some(bu),
+            global_mean: Some(m.mu),
+            ..Trained::plain(ModelKind::Mf, users, items, dim, true)
+        }
+    }
+
     /// The predicted rating of a rating model (μ + b_u + users[u]·items[i]), or the plain score.
     pub fn predict(&self, u: usize, i: usize) -> f32 {
         let d = self.dim;
@@ -252,48 +263,60 @@ impl Trained {
 pub trait Trainer {
     /// Runs one epoch and returns the training loss.
     fn epoch(&mut self) -> Result<f64>;
-    /// The current model, exported.
-    fn export(&self) -> Trained;
+    /// The current model, exported (a GPU trainer copies it back from the device).
+    fn export(&self) -> Result<Trained>;
 }
 
-fn make(cfg: &TrainConfig, train: &Dataset) -> Result<Box<dyn Trainer>> {
+/// The BPR hyperparameters of a training configuration.
+pub fn bpr_config(cfg: &TrainConfig) -> bpr::BprConfig {
+    bpr::BprConfig {
+        factors: cfg.dim,
+        lr: cfg.lr,
+        reg: cfg.reg,
+        negatives: cfg.negatives,
+        init_std: 0.1,
+    }
+}
+
+/// The LightGCN hyperparameters of a training configuration.
+pub fn lightgcn_config(cfg: &TrainConfig) -> graph::LightGcnConfig {
+    graph::LightGcnConfig {
+        factors: cfg.dim,
+        layers: cfg.layers,
+        lr: cfg.lr,
+        reg: cfg.reg,
+        batch: cfg.batch.max(1),
+        init_std: 0.1,
+    }
+}
+
+/// The MF hyperparameters of a training configuration.
+pub fn mf_config(cfg: &TrainConfig) -> mf::MfConfig {
+    mf::MfConfig {
+        factors: cfg.dim,
+        lr: cfg.lr,
+        reg: cfg.reg,
+        reg_bias: cfg.reg_bias,
+        init_std: 0.1,
+    }
+}
+
+fn make(cfg: &TrainConfig, train: &Dataset, backend: &Backend) -> Result<Box<dyn Trainer>> {
     let m = train.csr();
+    #[cfg(feature = "cuda")]
+    if let Backend::Cuda(gpu) = backend {
+        return crate::gpu::cuda::trainer(gpu, cfg, m);
+    }
+    let _ = backend;
     Ok(match cfg.kind {
         ModelKind::Ials => Box::new(ials::IalsTrainer::new(cfg, m)?),
-        ModelKind::Bpr => Box::new(BprTrainer(bpr::Bpr::new(
-            bpr::BprConfig {
-                factors: cfg.dim,
-                lr: cfg.lr,
-                reg: cfg.reg,
-                negatives: cfg.negatives,
-                init_std: 0.1,
-            },
-            m,
-            cfg.seed,
-        )?)),
+        ModelKind::Bpr => Box::new(BprTrainer(bpr::Bpr::new(bpr_config(cfg), m, cfg.seed)?)),
         ModelKind::Lightgcn => Box::new(GraphTrainer::new_boxed(graph::LightGcn::new(
-            graph::LightGcnConfig {
-                factors: cfg.dim,
-                layers: cfg.layers,
-                lr: cfg.lr,
-                reg: cfg.reg,
-                batch: cfg.batch.max(1),
-                init_std: 0.1,
-            },
+            lightgcn_config(cfg),
             m,
             cfg.seed,
         )?)),
-        ModelKind::Mf => Box::new(MfTrainer(mf::Mf::new(
-            mf::MfConfig {
-                factors: cfg.dim,
-                lr: cfg.lr,
-                reg: cfg.reg,
-                reg_bias: cfg.reg_bias,
-                init_std: 0.1,
-            },
-            &m,
-            cfg.seed,
-        )?)),
+        ModelKind::Mf => Box::new(MfTrainer(mf::Mf::new(mf_config(cfg), &m, cfg.seed)?)),
     })
 }
 
@@ -304,9 +327,9 @@ impl Trainer for BprTrainer {
         Ok(self.0.epoch())
     }
 
-    fn export(&self) -> Trained {
+    fn export(&self) -> Result<Trained> {
         let (users, items, dim) = self.0.export();
-        Trained::plain(ModelKind::Bpr, users, items, dim, true)
+        Ok(Trained::plain(ModelKind::Bpr, users, items, dim, true))
     }
 }
 
@@ -323,9 +346,15 @@ impl Trainer for GraphTrainer {
         Ok(self.0.get_mut().epoch())
     }
 
-    fn export(&self) -> Trained {
+    fn export(&self) -> Result<Trained> {
         let (users, items, dim) = self.0.borrow_mut().export();
-        Trained::plain(ModelKind::Lightgcn, users, items, dim, false)
+        Ok(Trained::plain(
+            ModelKind::Lightgcn,
+            users,
+            items,
+            dim,
+            false,
+        ))
     }
 }
 
@@ -336,20 +365,8 @@ impl Trainer for MfTrainer {
         Ok(self.0.epoch())
     }
 
-    fn export(&self) -> Trained {
-        let (users, items, dim, bu) = self.0.export();
-        Trained {
-            kind: ModelKind::Mf,
-            dim,
-            users,
-            items,
-            user_bias: Some(bu),
-            global_mean: Some(self.0.mu),
-            folded_item_bias: true,
-            epochs: 0,
-            history: Vec::new(),
-            epoch_seconds: 0.0,
-        }
+    fn export(&self) -> Result<Trained> {
+        Ok(Trained::mf(&self.0))
     }
 }
 
@@ -381,6 +398,17 @@ pub fn fit(
     train: &Dataset,
     on_epoch: &mut dyn FnMut(&str, &EpochLog),
 ) -> Result<Trained> {
+    fit_on(&Backend::Cpu, cfg, train, on_epoch)
+}
+
+/// [`fit`] on a chosen backend. Both backends start from the same initial vectors and draw the
+/// same samples, and write the same model files.
+pub fn fit_on(
+    backend: &Backend,
+    cfg: &TrainConfig,
+    train: &Dataset,
+    on_epoch: &mut dyn FnMut(&str, &EpochLog),
+) -> Result<Trained> {
     cfg.validate()?;
     if train.interactions.is_empty() {
         return Err(Error::invalid(
@@ -405,17 +433,17 @@ pub fn fit(
         if !valid.interactions.is_empty() {
             let sub_csr = sub.csr();
             let valid_csr = valid.csr();
-            let mut t = make(cfg, &sub)?;
+            let mut t = make(cfg, &sub, backend)?;
             let (mut best, mut best_epoch, mut since) = (f64::NEG_INFINITY, 0, 0);
             for e in 1..=cfg.epochs {
                 let start = Instant::now();
                 let loss = check_loss(t.epoch()?, e, cfg.lr)?;
                 let score = if cfg.kind.is_ranking() {
-                    let m = t.export();
+                    let m = t.export()?;
                     validate(&m.users, &m.items, m.dim, &sub_csr, &valid_csr)?
                 } else {
                     let (lo, hi) = rating_range(&sub);
-                    -t.export().rating_metrics(&valid, lo, hi).rmse
+                    -t.export()?.rating_metrics(&valid, lo, hi).rmse
                 };
                 let log = EpochLog {
                     epoch: e,
@@ -439,7 +467,7 @@ pub fn fit(
             epochs = best_epoch.max(1);
         }
     }
-    let mut t = make(cfg, train)?;
+    let mut t = make(cfg, train, backend)?;
     let start = Instant::now();
     for e in 1..=epochs {
         let s = Instant::now();
@@ -454,7 +482,7 @@ pub fn fit(
             },
         );
     }
-    let mut out = t.export();
+    let mut out = t.export()?;
     out.epochs = epochs;
     out.epoch_seconds = start.elapsed().as_secs_f64() / epochs as f64;
     out.history = history;

@@ -1,15 +1,10 @@
-//! Compute backends for training: the CPU (rayon, faer) and NVIDIA GPUs (cudarc, behind the
-//! `cuda` cargo feature, with dynamic loading so that builds and tests need no CUDA at all).
+//! Compute backends for training: the CPU (rayon, faer) and NVIDIA GPUs (hand-written kernels
+//! launched through cudarc, behind the `cuda` cargo feature, with dynamic loading so that builds
+//! and tests need no CUDA at all; see [`crate::gpu`]).
 //!
 //! `--backend auto` probes for a driver without panicking (cudarc's context constructor panics
 //! when libcuda is missing, so the library's presence is checked first and the device count is
 //! read under `catch_unwind`) and falls back to the CPU with one informational line.
-//!
-//! Status: the GPU training kernels are not written yet (`kernels/` holds none), so the CUDA
-//! backend reports itself unavailable even where a GPU exists, and `auto` trains on the CPU.
-
-#[cfg(feature = "cuda")]
-mod cuda;
 
 use crate::error::{Error, Result};
 
@@ -23,41 +18,69 @@ pub enum BackendChoice {
 }
 
 /// The backend a run uses.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum Backend {
     Cpu,
+    /// An opened GPU with its kernels (compiled on first use).
+    #[cfg(feature = "cuda")]
+    Cuda(std::sync::Arc<crate::gpu::cuda::Gpu>),
 }
 
-/// Why the GPU cannot be used here, or `Ok` with the device's name.
-pub fn probe_gpu() -> Result<String> {
-    #[cfg(feature = "cuda")]
-    {
-        cuda::probe()
+impl Backend {
+    /// A short description for logs and model metadata.
+    pub fn describe(&self) -> String {
+        match self {
+            Backend::Cpu => format!("cpu ({} threads)", rayon::current_num_threads()),
+            #[cfg(feature = "cuda")]
+            Backend::Cuda(g) => format!("cuda ({})", g.name()),
+        }
     }
-    #[cfg(not(feature = "cuda"))]
-    {
-        Err(Error::CudaNotCompiled)
+
+    /// True for the CPU.
+    pub fn is_cpu(&self) -> bool {
+        matches!(self, Backend::Cpu)
     }
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn open_gpu() -> Result<Backend> {
+    Ok(Backend::Cuda(crate::gpu::cuda::Gpu::open()?))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn open_gpu() -> Result<Backend> {
+    Err(Error::CudaNotCompiled)
 }
 
 /// Resolves a choice into a backend, plus an informational line when `auto` fell back.
 pub fn select(choice: BackendChoice) -> Result<(Backend, Option<String>)> {
     match choice {
         BackendChoice::Cpu => Ok((Backend::Cpu, None)),
-        BackendChoice::Cuda => match probe_gpu() {
-            Ok(name) => Err(Error::CudaUnavailable {
-                reason: format!("found {name}, but lshrec's GPU training kernels are not written yet; use --backend cpu"),
-            }),
-            Err(e) => Err(e),
+        BackendChoice::Cuda => open_gpu().map(|b| (b, None)),
+        BackendChoice::Auto => match open_gpu() {
+            Ok(b) => {
+                let note = format!("note: training on the GPU: {}", b.describe());
+                Ok((b, Some(note)))
+            }
+            Err(e) => {
+                let why = match e {
+                    Error::CudaNotCompiled => {
+                        "this build has no CUDA backend (cargo feature `cuda`)".to_string()
+                    }
+                    e => e.to_string(),
+                };
+                Ok((
+                    Backend::Cpu,
+                    Some(format!("note: training on the CPU: {why}")),
+                ))
+            }
         },
-        BackendChoice::Auto => {
-            let why = match probe_gpu() {
-                Ok(name) => format!("found {name}, but the GPU training kernels are not written yet"),
-                Err(Error::CudaNotCompiled) => "this build has no CUDA backend (cargo feature `cuda`)".into(),
-                Err(e) => e.to_string(),
-            };
-            Ok((Backend::Cpu, Some(format!("note: training on the CPU: {why}"))))
-        }
     }
 }
 
@@ -67,15 +90,21 @@ mod tests {
 
     #[test]
     fn choices_resolve_without_panicking() {
-        assert_eq!(select(BackendChoice::Cpu).unwrap(), (Backend::Cpu, None));
+        let (b, note) = select(BackendChoice::Cpu).unwrap();
+        assert!(b.is_cpu() && note.is_none());
         let (b, note) = select(BackendChoice::Auto).unwrap();
-        assert_eq!(b, Backend::Cpu);
-        assert!(note.unwrap().starts_with("note: training on the CPU"));
-        // No usable GPU backend exists yet in any build: `cuda` is always a clear error.
-        let e = select(BackendChoice::Cuda).unwrap_err();
-        #[cfg(not(feature = "cuda"))]
-        assert!(matches!(e, Error::CudaNotCompiled), "{e}");
-        #[cfg(feature = "cuda")]
-        assert!(matches!(e, Error::CudaUnavailable { .. }), "{e}");
+        let note = note.unwrap();
+        match select(BackendChoice::Cuda) {
+            // A machine with a usable GPU (and the feature): auto picks it too.
+            Ok(_) => assert!(!b.is_cpu() && note.starts_with("note: training on the GPU")),
+            Err(e) => {
+                assert!(b.is_cpu());
+                assert!(note.starts_with("note: training on the CPU"), "{note}");
+                #[cfg(not(feature = "cuda"))]
+                assert!(matches!(e, Error::CudaNotCompiled), "{e}");
+                #[cfg(feature = "cuda")]
+                assert!(matches!(e, Error::CudaUnavailable { .. }), "{e}");
+            }
+        }
     }
 }

@@ -1,0 +1,529 @@
+//! Every CUDA kernel in `kernels/*.cu`, run on the host by the emulation harness
+//! (`kernels/emu`: the same source files compiled by the host C++ compiler, real threads per
+//! block, a real barrier for `__syncthreads`), at the launch shape the GPU path uses, and
+//! compared with its CPU twin in `src/`.
+
+use lshrec::data::Csr;
+use lshrec::gpu::shapes::{self, Shape};
+use lshrec::rng::Rng;
+use lshrec_kernel_emu::{launch, Args};
+use proptest::prelude::*;
+
+fn run(name: &str, shape: Shape, args: Args) {
+    // SAFETY: every call below passes host buffers sized for the kernel's reads and writes at
+    // this shape, in the kernel's parameter order.
+    unsafe { launch(name, shape.grid, shape.block, &args) }.unwrap();
+}
+
+fn normals(r: &mut Rng, n: usize, std: f32) -> Vec<f32> {
+    (0..n).map(|_| std * r.normal() as f32).collect()
+}
+
+fn close(a: &[f32], b: &[f32], tol: f32, what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (k, (x, y)) in a.iter().zip(b).enumerate() {
+        let scale = 1.0f32.max(x.abs()).max(y.abs());
+        assert!((x - y).abs() <= tol * scale, "{what}[{k}]: {x} vs {y}");
+    }
+}
+
+fn indptr32(m: &Csr) -> Vec<u32> {
+    m.indptr.iter().map(|&x| x as u32).collect()
+}
+
+/// A batch whose rows never repeat, so Hogwild races cannot occur and the GPU step must equal
+/// the sequential CPU steps exactly.
+fn disjoint(n: usize, users: usize, items: usize, r: &mut Rng) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
+    let mut u: Vec<u32> = (0..users as u32).collect();
+    let mut it: Vec<u32> = (0..items as u32).collect();
+    r.shuffle(&mut u);
+    r.shuffle(&mut it);
+    (u[..n].to_vec(), it[..n].to_vec(), it[n..2 * n].to_vec())
+}
+
+#[test]
+fn mf_sgd_step_matches_cpu_steps() {
+    use lshrec::train::mf::{Mf, MfConfig};
+    let mut r = Rng::new(1);
+    let (nu, ni, n, d) = (300, 400, 150, 20);
+    let (us, is, _) = disjoint(n, nu, ni, &mut r);
+    let ratings: Vec<f32> = (0..n).map(|_| 1.0 + r.below(5) as f32).collect();
+    let triples: Vec<(u32, u32, f32)> = (0..n).map(|t| (us[t], is[t], ratings[t])).collect();
+    let cfg = MfConfig {
+        factors: d,
+        lr: 0.05,
+        reg: 0.1,
+        reg_bias: 0.02,
+        init_std: 0.3,
+    };
+    let mut cpu = Mf::new(cfg.clone(), &Csr::from_triples(nu, ni, &triples), 5).unwrap();
+    cpu.bu = normals(&mut r, nu, 0.1);
+    cpu.bi = normals(&mut r, ni, 0.1);
+    let (mut p, mut q, mut bu, mut bi) =
+        (cpu.p.clone(), cpu.q.clone(), cpu.bu.clone(), cpu.bi.clone());
+    let mut sq = 0f32;
+    run(
+        "mf_sgd_step_f32",
+        shapes::elementwise(n),
+        Args::new()
+            .ptr(us.as_ptr())
+            .ptr(is.as_ptr())
+            .ptr(ratings.as_ptr())
+            .i32(n as i32)
+            .i32(d as i32)
+            .f32(cfg.lr)
+            .f32(cfg.reg)
+            .f32(cfg.reg_bias)
+            .f32(cpu.mu)
+            .ptr(p.as_mut_ptr())
+            .ptr(q.as_mut_ptr())
+            .ptr(bu.as_mut_ptr())
+            .ptr(bi.as_mut_ptr())
+            .ptr(&mut sq as *mut f32),
+    );
+    let mut want = 0f64;
+    for &(u, i, rt) in &triples {
+        want += cpu.step(u as usize, i as usize, rt);
+    }
+    close(&p, &cpu.p, 1e-6, "p");
+    close(&q, &cpu.q, 1e-6, "q");
+    close(&bu, &cpu.bu, 1e-6, "bu");
+    close(&bi, &cpu.bi, 1e-6, "bi");
+    close(&[sq], &[want as f32], 1e-5, "squared error");
+}
+
+#[test]
+fn bpr_sgd_step_matches_cpu_steps() {
+    use lshrec::train::bpr::{Bpr, BprConfig, Negatives};
+    let mut r = Rng::new(2);
+    let (nu, ni, n, d) = (200, 500, 120, 33);
+    let (us, is, js) = disjoint(n, nu, ni, &mut r);
+    let pos: Vec<(u32, u32, f32)> = (0..n).map(|t| (us[t], is[t], 1.0)).collect();
+    let cfg = BprConfig {
+        factors: d,
+        lr: 0.05,
+        reg: 0.01,
+        negatives: Negatives::Uniform,
+        init_std: 0.3,
+    };
+    let mut cpu = Bpr::new(cfg, Csr::from_triples(nu, ni, &pos), 3).unwrap();
+    cpu.b = normals(&mut r, ni, 0.2);
+    let (mut p, mut q, mut b) = (cpu.p.clone(), cpu.q.clone(), cpu.b.clone());
+    let mut loss = 0f32;
+    run(
+        "bpr_sgd_step_f32",
+        shapes::elementwise(n),
+        Args::new()
+            .ptr(us.as_ptr())
+            .ptr(is.as_ptr())
+            .ptr(js.as_ptr())
+            .i32(n as i32)
+            .i32(d as i32)
+            .f32(0.05)
+            .f32(0.01)
+            .ptr(p.as_mut_ptr())
+            .ptr(q.as_mut_ptr())
+            .ptr(b.as_mut_ptr())
+            .ptr(&mut loss as *mut f32),
+    );
+    let mut want = 0f64;
+    for t in 0..n {
+        want += cpu.step(us[t] as usize, is[t] as usize, js[t] as usize);
+    }
+    close(&p, &cpu.p, 1e-5, "p");
+    close(&q, &cpu.q, 1e-5, "q");
+    close(&b, &cpu.b, 1e-5, "b");
+    close(&[loss], &[want as f32], 1e-4, "loss");
+}
+
+/// Runs the two Gram kernels as the GPU path does; returns scale·YᵀY (d × d, row-major).
+fn gram_kernels(y: &[f32], n: usize, d: usize, scale: f32) -> Vec<f32> {
+    let splits = shapes::gram_splits(n);
+    let mut partial = vec![f32::NAN; splits * d * d];
+    run(
+        "gram_partial_f32",
+        shapes::gram(d, n),
+        Args::new()
+            .ptr(y.as_ptr())
+            .i32(n as i32)
+            .i32(d as i32)
+            .ptr(partial.as_mut_ptr()),
+    );
+    let mut g = vec![0f32; d * d];
+    run(
+        "gram_reduce_f32",
+        shapes::elementwise(d * d),
+        Args::new()
+            .ptr(partial.as_ptr())
+            .i32(splits as i32)
+            .i32((d * d) as i32)
+            .f32(scale)
+            .ptr(g.as_mut_ptr()),
+    );
+    g
+}
+
+#[test]
+fn gram_kernels_match_faer() {
+    let mut r = Rng::new(3);
+    for (n, d) in [(1500, 40), (70, 7), (2100, 64)] {
+        let y = normals(&mut r, n * d, 1.0);
+        let g = gram_kernels(&y, n, d, 0.5);
+        let want = lshrec::train::ials::gram(&y, d);
+        let want: Vec<f32> = (0..d * d).map(|k| 0.5 * want[(k / d, k % d)]).collect();
+        close(&g, &want, 1e-4, &format!("gram n={n} d={d}"));
+    }
+}
+
+#[test]
+fn ials_cg_matches_the_cpu_solver() {
+    use lshrec::train::ials::{gram, solve_side_cg, IalsConfig};
+    let mut r = Rng::new(4);
+    let (rows, n_other, d) = (40, 60, 24);
+    let mut triples = Vec::new();
+    for u in 0..rows as u32 {
+        // Degrees 0 (no interactions) up to 40, above the block size (32), to cover chunking.
+        for _ in 0..(u as usize % 41) {
+            triples.push((u, r.below(n_other) as u32, 1.0 + r.below(5) as f32));
+        }
+    }
+    let m = Csr::from_triples(rows, n_other, &triples);
+    let fixed = normals(&mut r, n_other * d, 0.3);
+    let cfg = IalsConfig {
+        factors: d,
+        reg: 0.01,
+        alpha: 0.7,
+        unobserved_weight: 0.2,
+        reg_exponent: 1.0,
+        init_std: 0.1,
+        cg_steps: 3,
+    };
+    let g = gram(&fixed, d);
+    let w0g: Vec<f32> = (0..d * d)
+        .map(|k| cfg.unobserved_weight * g[(k / d, k % d)])
+        .collect();
+    let x0 = normals(&mut r, rows * d, 0.1);
+    let mut want = x0.clone();
+    solve_side_cg(&cfg, &w0g, &fixed, &m, n_other, &mut want);
+    let mut got = x0.clone();
+    let ip = indptr32(&m);
+    run(
+        "ials_cg_f32",
+        shapes::ials_rows(rows, d),
+        Args::new()
+            .ptr(w0g.as_ptr())
+            .ptr(fixed.as_ptr())
+            .ptr(ip.as_ptr())
+            .ptr(m.indices.as_ptr())
+            .ptr(m.values.as_ptr())
+            .i32(rows as i32)
+            .i32(d as i32)
+            .i32(n_other as i32)
+            .f32(cfg.alpha)
+            .f32(cfg.unobserved_weight)
+            .f32(cfg.reg)
+            .f32(cfg.reg_exponent)
+            .i32(cfg.cg_steps as i32)
+            .ptr(got.as_mut_ptr()),
+    );
+    close(&got, &want, 2e-3, "x");
+    assert_ne!(got, x0, "the solve moved the rows");
+}
+
+fn random_graph(r: &mut Rng, nu: usize, ni: usize, per_user: usize) -> Csr {
+    let mut t = Vec::new();
+    for u in 0..nu as u32 {
+        for _ in 0..per_user {
+            t.push((u, r.below(ni) as u32, 1.0));
+        }
+    }
+    lshrec::train::graph::normalized_adjacency(&Csr::from_triples(nu, ni, &t))
+}
+
+fn spmm_kernel(adj: &Csr, x: &[f32], d: usize) -> Vec<f32> {
+    let ip = indptr32(adj);
+    let mut out = vec![f32::NAN; adj.rows * d];
+    run(
+        "spmm_csr_f32",
+        shapes::spmm(adj.rows),
+        Args::new()
+            .ptr(ip.as_ptr())
+            .ptr(adj.indices.as_ptr())
+            .ptr(adj.values.as_ptr())
+            .i32(adj.rows as i32)
+            .i32(d as i32)
+            .ptr(x.as_ptr())
+            .ptr(out.as_mut_ptr()),
+    );
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    /// Forward (Â·x) and backward (Âᵀ·g, the same kernel on the transpose's CSR) against the
+    /// CPU SpMM.
+    #[test]
+    fn spmm_matches_cpu(seed in 0u64..1000, nu in 1usize..40, ni in 1usize..50, d in 1usize..70) {
+        let mut r = Rng::new(seed);
+        let adj = random_graph(&mut r, nu, ni, 3);
+        let x = normals(&mut r, adj.rows * d, 1.0);
+        let mut want = vec![0f32; adj.rows * d];
+        lshrec::train::graph::spmm(&adj, &x, d, &mut want);
+        close(&spmm_kernel(&adj, &x, d), &want, 1e-5, "forward");
+        let t = adj.transpose();
+        lshrec::train::graph::spmm(&t, &x, d, &mut want);
+        close(&spmm_kernel(&t, &x, d), &want, 1e-5, "backward");
+    }
+
+    #[test]
+    fn hamming_scan_matches_scalar(seed in 0u64..1000, n in 1usize..300, words in 1usize..6, nq in 1usize..4) {
+        let mut r = Rng::new(seed);
+        let codes: Vec<u64> = (0..n * words).map(|_| r.next_u64()).collect();
+        let queries: Vec<u64> = (0..nq * words).map(|_| r.next_u64()).collect();
+        let mut got = vec![u32::MAX; nq * n];
+        run(
+            "hamming_scan_u64",
+            shapes::elementwise(nq * n),
+            Args::new()
+                .ptr(codes.as_ptr())
+                .i32(n as i32)
+                .i32(words as i32)
+                .ptr(queries.as_ptr())
+                .i32(nq as i32)
+                .ptr(got.as_mut_ptr()),
+        );
+        for q in 0..nq {
+            let mut want = vec![0u32; n];
+            lshrec::simd::hamming_scan_scalar(&codes, words, &queries[q * words..(q + 1) * words], &mut want);
+            prop_assert_eq!(&got[q * n..(q + 1) * n], &want[..]);
+        }
+    }
+
+    /// Integer-valued vectors make every score exact, so ids (ties by lower id), scores, seen
+    /// masking and short lists must equal the CPU scorer's exactly.
+    #[test]
+    fn score_topk_matches_exact_scorer(seed in 0u64..1000, nu in 1usize..20, ni in 1usize..400,
+                                       d in 1usize..70, k_frac in 0.0f64..1.0, seen_every in 1usize..9) {
+        let mut r = Rng::new(seed);
+        let k = 1 + ((ni.min(shapes::TOPK_MAX) - 1) as f64 * k_frac) as usize;
+        let users: Vec<f32> = (0..nu * d).map(|_| r.below(5) as f32 - 2.0).collect();
+        let items: Vec<f32> = (0..ni * d).map(|_| r.below(5) as f32 - 2.0).collect();
+        let seen: Vec<Vec<u32>> = (0..nu)
+            .map(|u| (0..ni as u32).filter(|i| seen_every > 1 && (*i as usize + u).is_multiple_of(seen_every)).collect())
+            .collect();
+        let mut ip = vec![0u32];
+        let mut idx = Vec::new();
+        for s in &seen {
+            idx.extend_from_slice(s);
+            ip.push(idx.len() as u32);
+        }
+        idx.push(0); // never an empty buffer
+        let mut ids = vec![0u32; nu * k];
+        let mut scores = vec![0f32; nu * k];
+        run(
+            "score_topk_f32",
+            shapes::score(nu),
+            Args::new()
+                .ptr(users.as_ptr())
+                .i32(nu as i32)
+                .ptr(items.as_ptr())
+                .i32(ni as i32)
+                .i32(d as i32)
+                .ptr(ip.as_ptr())
+                .ptr(idx.as_ptr())
+                .i32(k as i32)
+                .ptr(ids.as_mut_ptr())
+                .ptr(scores.as_mut_ptr()),
+        );
+        let want = lshrec::score::topk_exact(&users, &items, d, k, &|u| seen[u].as_slice()).unwrap();
+        for u in 0..nu {
+            let got: Vec<(u32, f32)> = (0..k)
+                .map(|s| (ids[u * k + s], scores[u * k + s]))
+                .filter(|x| x.0 != u32::MAX)
+                .collect();
+            let exp: Vec<(u32, f32)> = want[u].iter().map(|s| (s.item, s.score)).collect();
+            prop_assert_eq!(got, exp, "user {} k {}", u, k);
+            for s in want[u].len()..k {
+                prop_assert_eq!(scores[u * k + s], f32::NEG_INFINITY);
+            }
+        }
+    }
+}
+
+#[test]
+fn lightgcn_step_kernels_match_cpu() {
+    use lshrec::train::graph::{adam_step, bpr_grad, l2_rows, ADAM_BETAS};
+    let mut r = Rng::new(6);
+    let (nu, ni, d, n) = (30, 40, 36, 200);
+    let nodes = nu + ni;
+    let f = normals(&mut r, nodes * d, 0.5);
+    // Rows repeat across triples: the kernels' atomics must not lose updates.
+    let us: Vec<u32> = (0..n).map(|_| r.below(nu) as u32).collect();
+    let is: Vec<u32> = (0..n).map(|_| r.below(ni) as u32).collect();
+    let js: Vec<u32> = (0..n).map(|_| r.below(ni) as u32).collect();
+    let triples: Vec<(u32, u32, u32)> = (0..n).map(|t| (us[t], is[t], js[t])).collect();
+    let scale = 1.0 / n as f32;
+    let mut want = vec![0f32; nodes * d];
+    let want_loss = bpr_grad(&f, d, nu, &triples, scale, &mut want);
+    let mut got = vec![0f32; nodes * d];
+    let mut loss = 0f32;
+    run(
+        "lightgcn_bpr_grad_f32",
+        shapes::elementwise(n),
+        Args::new()
+            .ptr(us.as_ptr())
+            .ptr(is.as_ptr())
+            .ptr(js.as_ptr())
+            .i32(n as i32)
+            .i32(d as i32)
+            .i32(nu as i32)
+            .f32(scale)
+            .ptr(f.as_ptr())
+            .ptr(got.as_mut_ptr())
+            .ptr(&mut loss as *mut f32),
+    );
+    close(&got, &want, 1e-5, "bpr gradient");
+    close(&[loss], &[want_loss as f32], 1e-4, "bpr loss");
+
+    let coef = 0.01 * scale;
+    let want_penalty = l2_rows(&f, d, nu, &triples, coef, &mut want);
+    let mut penalty = 0f32;
+    run(
+        "lightgcn_l2_f32",
+        shapes::elementwise(n),
+        Args::new()
+            .ptr(us.as_ptr())
+            .ptr(is.as_ptr())
+            .ptr(js.as_ptr())
+            .i32(n as i32)
+            .i32(d as i32)
+            .i32(nu as i32)
+            .f32(coef)
+            .ptr(f.as_ptr())
+            .ptr(got.as_mut_ptr())
+            .ptr(&mut penalty as *mut f32),
+    );
+    close(&got, &want, 1e-5, "l2 gradient");
+    close(&[penalty], &[want_penalty as f32], 1e-4, "l2 penalty");
+
+    // Three Adam steps from the same state.
+    let (mut m1, mut v1, mut w1) = (vec![0f32; nodes * d], vec![0f32; nodes * d], f.clone());
+    let (mut m2, mut v2, mut w2) = (m1.clone(), v1.clone(), w1.clone());
+    for t in 1..=3 {
+        adam_step(t, 0.01, &want, &mut m1, &mut v1, &mut w1);
+        let (b1, b2) = ADAM_BETAS;
+        run(
+            "adam_f32",
+            shapes::elementwise(nodes * d),
+            Args::new()
+                .i32((nodes * d) as i32)
+                .f32(0.01)
+                .f32(b1)
+                .f32(b2)
+                .f32(1.0 - b1.powi(t))
+                .f32(1.0 - b2.powi(t))
+                .ptr(want.as_ptr())
+                .ptr(m2.as_mut_ptr())
+                .ptr(v2.as_mut_ptr())
+                .ptr(w2.as_mut_ptr()),
+        );
+    }
+    close(&w2, &w1, 1e-6, "adam weights");
+    close(&m2, &m1, 1e-6, "adam m");
+
+    // The layer sum and mean of the propagation.
+    let x = normals(&mut r, 50, 1.0);
+    let mut y = normals(&mut r, 50, 1.0);
+    let want_y: Vec<f32> = x.iter().zip(&y).map(|(a, b)| 0.25 * a + 0.5 * b).collect();
+    run(
+        "axpby_f32",
+        shapes::elementwise(50),
+        Args::new()
+            .i32(50)
+            .f32(0.25)
+            .ptr(x.as_ptr())
+            .f32(0.5)
+            .ptr(y.as_mut_ptr()),
+    );
+    close(&y, &want_y, 0.0, "axpby");
+}
+
+#[test]
+fn lsh_hash_matches_the_index_builder() {
+    use lshrec::index::build::transform_item;
+    use lshrec::index::hash::{hyperplanes, pack, project_rows};
+    let mut r = Rng::new(7);
+    let (n, d, words) = (90, 13, 2);
+    let d1 = d + 1;
+    let x = normals(&mut r, n * d, 1.0);
+    let norms: Vec<f32> = x
+        .chunks(d)
+        .map(|v| v.iter().map(|a| a * a).sum::<f32>().sqrt())
+        .collect();
+    // Per-row range maxima at or above the row's norm, as the index's norm ranges give.
+    let range_max: Vec<f32> = norms.iter().map(|v| v * (1.0 + r.f32())).collect();
+    let planes = hyperplanes(64 * words, d1, 9, 0);
+    for transformed in [true, false] {
+        let mut rows = vec![0f32; n * d1];
+        for i in 0..n {
+            if transformed {
+                transform_item(
+                    &x[i * d..(i + 1) * d],
+                    range_max[i],
+                    &mut rows[i * d1..(i + 1) * d1],
+                );
+            } else {
+                rows[i * d1..i * d1 + d].copy_from_slice(&x[i * d..(i + 1) * d]);
+            }
+        }
+        let proj = project_rows(&rows, d1, &planes);
+        let mut want = vec![0u64; n * words];
+        for i in 0..n {
+            pack(
+                &proj[i * 64 * words..(i + 1) * 64 * words],
+                &mut want[i * words..(i + 1) * words],
+            );
+        }
+        let mut got = vec![0u64; n * words];
+        let args = Args::new().ptr(x.as_ptr());
+        let args = if transformed {
+            args.ptr(range_max.as_ptr())
+        } else {
+            args.null()
+        };
+        run(
+            "lsh_hash_f32",
+            shapes::elementwise(n * words),
+            args.i32(n as i32)
+                .i32(d as i32)
+                .i32(d1 as i32)
+                .ptr(planes.as_ptr())
+                .i32(words as i32)
+                .ptr(got.as_mut_ptr()),
+        );
+        // Bits may differ only where the projection is within rounding of zero.
+        for i in 0..n {
+            for b in 0..64 * words {
+                let (g, w) = (
+                    got[i * words + b / 64] >> (b % 64) & 1,
+                    want[i * words + b / 64] >> (b % 64) & 1,
+                );
+                let p = proj[i * 64 * words + b];
+                assert!(
+                    g == w || p.abs() < 1e-4,
+                    "row {i} bit {b}: {g} vs {w} (projection {p})"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn unknown_kernels_and_bad_shapes_are_refused() {
+    // SAFETY: both calls are refused before any kernel runs.
+    let e = unsafe { launch("no_such_kernel", (1, 1, 1), (32, 1, 1), &Args::new()) };
+    assert!(e.unwrap_err().contains("no kernel"));
+    let e = unsafe { launch("axpby_f32", (1, 1, 1), (2048, 1, 1), &Args::new()) };
+    assert!(e.unwrap_err().contains("shape"));
+}

@@ -15,6 +15,37 @@ pub enum Method<'a> {
 }
 
 /// Top-`k` lists for `users` (dense ids), excluding each user's seen items unless `keep_seen`.
+/// The top-`k` items for an ad-hoc query vector (a folded-in or cold-start user), skipping the
+/// sorted item rows `exclude`.
+pub fn recommend_vector(
+    model: &Model,
+    query: &[f32],
+    exclude: &[u32],
+    k: usize,
+    method: Method<'_>,
+) -> Result<Vec<Scored>> {
+    check_k(k, model.n_items())?;
+    let d = model.dim();
+    if query.len() != d {
+        return Err(Error::Mismatch {
+            what: "query vector".into(),
+            expected: d.to_string(),
+            found: query.len().to_string(),
+        });
+    }
+    let items = model.items.as_slice();
+    match method {
+        Method::Exact => Ok(topk_exact(query, items, d, k, &|_| exclude)?.remove(0)),
+        Method::Lsh(index, params) => {
+            index.check_model(model.meta.fingerprint(), model.n_items(), d)?;
+            let p = SearchParams { k, ..params };
+            let mut s = Scratch::new(model.n_items());
+            index.search(items, query, exclude, &p, &mut s);
+            Ok(s.out.clone())
+        }
+    }
+}
+
 pub fn recommend(
     model: &Model,
     users: &[u32],

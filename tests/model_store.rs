@@ -36,6 +36,8 @@ fn tiny_model(dir: &Path) {
         seed: 42,
         metrics: vec![("ndcg@10".into(), 0.5)],
         catalogue: store::model::catalogue(&ds),
+        item_features: vec!["genre:A".into(), "genre:B".into()],
+        user_features: vec![],
         files: vec![],
         written_by: String::new(),
     };
@@ -47,6 +49,8 @@ fn tiny_model(dir: &Path) {
             items: &t.items,
             user_bias: Some(&vec![0.5; ds.n_users()]),
             seen: Some(&csr),
+            item_feature_map: Some(&vec![0.25; 2 * t.dim]),
+            user_feature_map: None,
         },
     )
     .unwrap();
@@ -67,6 +71,8 @@ fn round_trip() {
     assert_eq!(m.seen.as_ref().unwrap().rows, 60);
     assert_eq!(m.user_bias.as_ref().unwrap().row(3), &[0.5]);
     assert!(m.title(0).starts_with("Synthetic Movie 1 ("));
+    assert_eq!(m.item_features.as_ref().unwrap().row(1), &[0.25; 8]);
+    assert!(m.user_features.is_none());
     // No temporary files are left behind.
     for e in std::fs::read_dir(t.path()).unwrap() {
         let n = e.unwrap().file_name().to_string_lossy().into_owned();
@@ -95,12 +101,19 @@ fn corrupted_files_are_refused() {
         ("users.npy", "flipped data byte"),
         ("seen.bin", "flipped data byte"),
         ("user_bias.npy", "flipped data byte"),
+        ("item_features.npy", "flipped data byte"),
         ("model.bin", "flipped metadata byte"),
     ] {
         let e = corrupt(file, last);
         assert!(matches!(e, Error::Corrupt { .. }), "{file} {what}: {e}");
     }
-    for file in ["items.npy", "users.npy", "seen.bin", "model.bin"] {
+    for file in [
+        "items.npy",
+        "users.npy",
+        "seen.bin",
+        "model.bin",
+        "item_features.npy",
+    ] {
         let e = corrupt(file, |b| b.truncate(b.len() - 5));
         assert!(matches!(e, Error::Corrupt { .. }), "{file} truncated: {e}");
         let e = corrupt(file, |b| b.truncate(3));

@@ -50,8 +50,23 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             let (tr, te) = data::split::split(&ds, method, seed);
             data::formats::generic::write_ratings(&tr, &out.join("train.tsv"))?;
             data::formats::generic::write_ratings(&te, &out.join("test.tsv"))?;
+            // The catalogue and demographics travel with the split, so that `--train/--test`
+            // runs see every item (also never-rated ones) and their side features.
+            data::formats::generic::write_side(&ds, &out)?;
+            let mut extra = String::new();
+            if let SplitMethod::ColdItems { frac } = method {
+                let cold = data::split::cold_items(&ds, frac, seed);
+                let path = out.join("cold_items.txt");
+                crate::store::atomic::write_atomic(&path, |w| {
+                    for &i in &cold {
+                        writeln!(w, "{}", ds.items.ext(i))?;
+                    }
+                    Ok(())
+                })?;
+                extra = format!(", {} cold items listed in {}", cold.len(), path.display());
+            }
             eprintln!(
-                "wrote {} train and {} test interactions to {}",
+                "wrote {} train and {} test interactions to {}{extra}",
                 tr.interactions.len(),
                 te.interactions.len(),
                 out.display()

@@ -92,6 +92,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         valid_frac: None,
         k: vec![10, 20],
         json: false,
+        map_ridge: crate::train::coldstart::MAP_RIDGE,
         backend: crate::train::backend::BackendChoice::Cpu,
         weights: train_cmd::Weights::Binary,
     })?;

@@ -2,6 +2,7 @@
 //! starts, then dispatched. `main.rs` only maps errors to exit codes.
 
 pub mod bench_cmd;
+pub mod cold_cmd;
 pub mod data_cmd;
 pub mod demo_cmd;
 pub mod kernels_cmd;
@@ -50,8 +51,12 @@ pub enum Command {
     /// Build LSH indexes.
     #[command(subcommand)]
     Index(serve_cmd::IndexCommand),
-    /// One user's top-K recommendations, with titles, beside their own history.
+    /// One user's top-K recommendations, with titles, beside their own history; or a new
+    /// user's, from liked items (--liked) and/or demographics.
     Query(serve_cmd::QueryArgs),
+    /// A vector for a new item known only by its genres and year (item cold start), ready for
+    /// `index append`.
+    EmbedItem(cold_cmd::EmbedItemArgs),
     /// Batch-score every user (or one shard of them) into a file.
     RecommendAll(serve_cmd::RecommendAllArgs),
     /// Measure users/s and recall@K of exact scoring and LSH settings, in one run.
@@ -242,6 +247,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(a) => train_cmd::run_eval(a),
         Command::Index(c) => serve_cmd::run_index(c),
         Command::Query(a) => serve_cmd::run_query(a),
+        Command::EmbedItem(a) => cold_cmd::run_embed_item(a),
         Command::RecommendAll(a) => serve_cmd::run_recommend_all(a),
         Command::Bench(a) => bench_cmd::run(a),
         Command::Demo(a) => demo_cmd::run(a),

@@ -305,8 +305,21 @@ pub struct QueryArgs {
     #[arg(long)]
     pub index: Option<PathBuf>,
     /// The user's id, as in your data.
-    #[arg(long)]
-    pub user: String,
+    #[arg(long, required_unless_present_any = ["liked", "age", "gender", "occupation"], conflicts_with = "liked")]
+    pub user: Option<String>,
+    /// A new user, by the items they liked (ids as in your data, comma-separated): their vector
+    /// is folded in with the item vectors fixed (the iALS user step).
+    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    pub liked: Vec<String>,
+    /// A new user's age in years (with the model's user-feature map; alone or with --liked).
+    #[arg(long, conflicts_with = "user")]
+    pub age: Option<u16>,
+    /// A new user's gender, as in the training users file (e.g. M, F).
+    #[arg(long, conflicts_with = "user")]
+    pub gender: Option<String>,
+    /// A new user's occupation, as in the training users file (e.g. writer).
+    #[arg(long, conflicts_with = "user")]
+    pub occupation: Option<String>,
     #[arg(long, default_value_t = 10)]
     pub k: usize,
     /// Score exactly even when an index is given.
@@ -372,7 +385,6 @@ fn describe(model: &Model, idx: Option<&Index>, list: &[Scored]) -> Vec<Rec> {
 /// Runs `lshrec query`.
 pub fn run_query(a: QueryArgs) -> Result<()> {
     let model = a.model.open()?;
-    let u = model.user(&a.user)?;
     let idx = if a.exact {
         None
     } else {
@@ -383,24 +395,42 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
         None => Method::Exact,
     };
     let start = std::time::Instant::now();
-    let recs = recommend(&model, &[u], a.k, method, a.keep_seen)?.remove(0);
+    let (label, recs, history) = match &a.user {
+        Some(user) => {
+            let u = model.user(user)?;
+            let recs = recommend(&model, &[u], a.k, method, a.keep_seen)?.remove(0);
+            (format!("user {user}"), recs, user_history(&model, u))
+        }
+        None => {
+            let mut liked = a
+                .liked
+                .iter()
+                .map(|id| model.item(id.trim()))
+                .collect::<Result<Vec<u32>>>()?;
+            let prior =
+                model.demographic_vector(a.age, a.gender.as_deref(), a.occupation.as_deref())?;
+            let q = crate::train::coldstart::fold_in(
+                model.items.as_slice(),
+                model.dim(),
+                &liked,
+                prior.as_deref(),
+                model.fold_in_config(),
+            )?;
+            let history: Vec<Scored> = liked
+                .iter()
+                .map(|&i| Scored {
+                    item: i,
+                    score: 1.0,
+                })
+                .collect();
+            liked.sort_unstable();
+            let exclude: &[u32] = if a.keep_seen { &[] } else { &liked };
+            let recs = crate::recommend::recommend_vector(&model, &q, exclude, a.k, method)?;
+            ("a new user (folded in)".to_string(), recs, history)
+        }
+    };
     let micros = start.elapsed().as_secs_f64() * 1e6;
     let recs = describe(&model, idx.as_ref(), &recs);
-    // The user's own training items, highest weight first.
-    let history: Vec<Scored> = match &model.seen {
-        Some(s) => {
-            let mut v: Vec<Scored> = s
-                .row(u as usize)
-                .iter()
-                .zip(s.row_values(u as usize))
-                .map(|(&i, &w)| Scored { item: i, score: w })
-                .collect();
-            v.sort_by(crate::score::topk::rank_order);
-            v.truncate(10);
-            v
-        }
-        None => Vec::new(),
-    };
     let history = describe(&model, None, &history);
     let mut out = std::io::stdout().lock();
     let res = if a.json {
@@ -416,7 +446,7 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
             out,
             "{}",
             serde_json::to_string_pretty(&J {
-                user: &a.user,
+                user: a.user.as_deref().unwrap_or("(new)"),
                 method: if idx.is_some() { "lsh" } else { "exact" },
                 micros,
                 recommendations: &recs,
@@ -426,9 +456,8 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
         )
     } else {
         let mut s = format!(
-            "top {} for user {} ({}, {:.0} µs)\n",
+            "top {} for {label} ({}, {:.0} µs)\n",
             a.k,
-            a.user,
             if idx.is_some() { "LSH" } else { "exact" },
             micros
         );
@@ -444,7 +473,11 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
             ));
         }
         if !history.is_empty() {
-            s.push_str("\nthe user's top-rated training items (up to 10):\n");
+            s.push_str(if a.user.is_some() {
+                "\nthe user's top-rated training items (up to 10):\n"
+            } else {
+                "\nliked:\n"
+            });
             for r in &history {
                 s.push_str(&format!(
                     "     {}  [{}]\n",
@@ -458,6 +491,24 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
         write!(out, "{s}")
     };
     res.map_err(|e| Error::io("<stdout>", e))
+}
+
+/// A user's own training items, highest weight first (up to 10).
+fn user_history(model: &Model, u: u32) -> Vec<Scored> {
+    match &model.seen {
+        Some(s) => {
+            let mut v: Vec<Scored> = s
+                .row(u as usize)
+                .iter()
+                .zip(s.row_values(u as usize))
+                .map(|(&i, &w)| Scored { item: i, score: w })
+                .collect();
+            v.sort_by(crate::score::topk::rank_order);
+            v.truncate(10);
+            v
+        }
+        None => Vec::new(),
+    }
 }
 
 /// `lshrec recommend-all`

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::eval::{self, RankingReport};
 use crate::progress;
 use crate::store::{self, ModelMeta, ModelParts};
-use crate::train::{self, ModelKind, TrainConfig};
+use crate::train::{self, coldstart, ModelKind, TrainConfig};
 
 /// `lshrec train`
 #[derive(Debug, Args)]
@@ -93,6 +93,10 @@ pub struct TrainArgs {
     /// which iALS turns into a higher confidence for higher ratings; needs --min-rating).
     #[arg(long, value_enum, default_value = "binary")]
     pub weights: Weights,
+    /// Ridge strength of the cold-start feature maps (item genres/decade and user demographics
+    /// to vectors, stored as item_features.npy / user_features.npy).
+    #[arg(long, default_value_t = coldstart::MAP_RIDGE)]
+    pub map_ridge: f32,
     /// Where to train: `auto` uses a GPU when one is usable and says so when it falls back.
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: train::backend::BackendChoice,
@@ -132,6 +136,11 @@ pub struct EvalArgs {
     /// Write per-user metrics (TSV) here.
     #[arg(long)]
     pub per_user: Option<PathBuf>,
+    /// Item cold start (protocol P3): the held-out items, one id per line (as written by
+    /// `data split --method cold-items:0.1`). Their vectors come from their genres and year
+    /// through the model's feature map, and each user ranks only these items.
+    #[arg(long, value_name = "FILE")]
+    pub cold_items: Option<PathBuf>,
 }
 
 fn check_ks(ks: &[usize]) -> Result<()> {
@@ -313,7 +322,45 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
             metrics.push((format!("hr@{}", m.k), m.hit_rate));
         }
     }
+    // Cold-start maps: ridge from side features to the trained vectors, fitted on the rows that
+    // had training interactions.
+    let item_feats = data::features::items(&train_ds);
+    let user_feats = data::features::users(&train_ds);
+    let by_item = train_csr.transpose();
+    let fold = coldstart::FoldIn {
+        alpha: cfg.alpha,
+        unobserved_weight: cfg.unobserved_weight,
+        reg: cfg.reg,
+    };
+    let ridge = a.map_ridge;
+    if !(ridge.is_finite() && ridge > 0.0) {
+        return Err(Error::invalid("--map-ridge", "must be a positive number"));
+    }
+    let item_map = match &item_feats {
+        Some(f) => Some(coldstart::fit_map_implicit(
+            &f.rows,
+            &by_item,
+            &trained.users,
+            trained.dim,
+            fold,
+            ridge,
+        )?),
+        None => None,
+    };
+    let user_map = match &user_feats {
+        Some(f) => Some(coldstart::fit_map_implicit(
+            &f.rows,
+            &train_csr,
+            &trained.items,
+            trained.dim,
+            fold,
+            ridge,
+        )?),
+        None => None,
+    };
     let meta = ModelMeta {
+        item_features: item_feats.map(|f| f.names).unwrap_or_default(),
+        user_features: user_feats.map(|f| f.names).unwrap_or_default(),
         kind: a.model.name().to_string(),
         dim: trained.dim,
         n_users: train_ds.n_users(),
@@ -337,6 +384,8 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
             items: &trained.items,
             user_bias: trained.user_bias.as_deref(),
             seen: Some(&seen_with_ratings(&train_csr, &raw)),
+            item_feature_map: item_map.as_deref(),
+            user_feature_map: user_map.as_deref(),
         },
     )?;
     let summary = TrainSummary {
@@ -404,6 +453,114 @@ type MappedCsr = (Csr, Vec<(String, u32)>, Vec<(String, u32)>);
 
 /// Maps a dataset's interactions into the model's dense ids. Unknown users or items are
 /// appended as extra rows/columns (so test-only users and items still count in the metrics).
+/// The item cold-start view of an evaluation: only the listed items, with feature vectors.
+struct ColdSubset {
+    items: Vec<f32>,
+    train: Csr,
+    test: Csr,
+    note: String,
+}
+
+/// Reads the cold-item list at `path`, embeds each item from its genres and year (looked up in
+/// `ds`, the evaluation data with its side files) through the model's feature map, and restricts
+/// `train`/`test` to those items (columns renumbered in list order). Feature values the model
+/// never saw (say, a decade only cold movies have) are left out and counted in the note.
+fn cold_subset(
+    model: &store::Model,
+    ds: &Dataset,
+    path: &Path,
+    column: &dyn Fn(&str) -> Option<u32>,
+    train: &Csr,
+    test: &Csr,
+) -> Result<ColdSubset> {
+    let map = model.item_features.as_ref().ok_or_else(|| {
+        Error::invalid(
+            "--cold-items",
+            "the model has no item feature map (it was trained on data without genres or years)",
+        )
+    })?;
+    let d = model.dim();
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut cols: Vec<u32> = Vec::new();
+    let mut items = Vec::new();
+    let (mut unknown_features, mut no_features) = (0usize, 0usize);
+    for (ln, line) in text.lines().enumerate() {
+        let id = line.trim();
+        if id.is_empty() || id.starts_with('#') {
+            continue;
+        }
+        let col = column(id).ok_or_else(|| Error::Parse {
+            path: path.to_path_buf(),
+            line: ln + 1,
+            field: "item".into(),
+            found: id.into(),
+            expected: "an item id of the model or the test file".into(),
+        })?;
+        let (genres, year) = match ds.items.get(id) {
+            Some(i) => (
+                ds.genres_of(i),
+                ds.item_info.as_ref().and_then(|x| x.years[i as usize]),
+            ),
+            None => (Vec::new(), None),
+        };
+        let pairs = crate::data::features::item_pairs(&genres, year);
+        let known: Vec<(String, f32)> = pairs
+            .iter()
+            .filter(|(n, _)| model.meta.item_features.contains(n))
+            .cloned()
+            .collect();
+        unknown_features += pairs.len() - known.len();
+        no_features += known.is_empty() as usize;
+        let resolved = crate::data::features::resolve(&model.meta.item_features, &known)?;
+        items.extend(train::coldstart::embed(&resolved, map.as_slice(), d));
+        cols.push(col);
+    }
+    if cols.is_empty() {
+        return Err(Error::EmptyFile {
+            path: path.to_path_buf(),
+            expected: "one cold item id per line".into(),
+        });
+    }
+    let mut pos = std::collections::HashMap::new();
+    for (k, &c) in cols.iter().enumerate() {
+        if pos.insert(c, k as u32).is_some() {
+            return Err(Error::invalid(
+                "--cold-items",
+                format!("{} lists item column {c} twice", path.display()),
+            ));
+        }
+    }
+    let restrict = |m: &Csr| -> (Csr, usize) {
+        let mut t = Vec::new();
+        let mut dropped = 0;
+        for r in 0..m.rows {
+            for (c, v) in m.row(r).iter().zip(m.row_values(r)) {
+                match pos.get(c) {
+                    Some(&k) => t.push((r as u32, k, *v)),
+                    None => dropped += 1,
+                }
+            }
+        }
+        (Csr::from_triples(m.rows, cols.len(), &t), dropped)
+    };
+    let (train, _) = restrict(train);
+    let (test, dropped) = restrict(test);
+    let note = format!(
+        "cold start: ranked only the {} items of {} (vectors from genres and year; {} feature values unknown to the model, {} items without any known feature; {} test interactions on other items ignored)",
+        cols.len(),
+        path.display(),
+        unknown_features,
+        no_features,
+        dropped
+    );
+    Ok(ColdSubset {
+        items,
+        train,
+        test,
+        note,
+    })
+}
+
 fn to_model_csr(ds: &Dataset, model: &store::Model, n_users: usize, n_items: usize) -> MappedCsr {
     let mut triples = Vec::with_capacity(ds.interactions.len());
     let mut new_users: Vec<(String, u32)> = Vec::new();
@@ -545,6 +702,22 @@ pub fn run_eval(a: EvalArgs) -> Result<()> {
     let cols = items.len() / d;
     let train_csr = pad(&train_csr, rows, cols);
     let test_csr = pad(&test_csr, rows, cols);
+    let (items, train_csr, test_csr, cold_note) = match &a.cold_items {
+        None => (items, train_csr, test_csr, None),
+        Some(path) => {
+            let column = |id: &str| -> Option<u32> {
+                model
+                    .meta
+                    .item_ids
+                    .iter()
+                    .position(|x| x == id)
+                    .map(|i| i as u32)
+                    .or_else(|| new_items.iter().find(|(s, _)| s == id).map(|x| x.1))
+            };
+            let c = cold_subset(&model, &tr, path, &column, &train_csr, &test_csr)?;
+            (c.items, c.train, c.test, Some(c.note))
+        }
+    };
     let report = eval::ranking(&users, &items, d, &train_csr, &test_csr, &a.k)?;
     if let Some(p) = &a.per_user {
         let user_name = |u: u32| -> String {
@@ -585,6 +758,8 @@ pub fn run_eval(a: EvalArgs) -> Result<()> {
             model: &'a Path,
             users_unknown_to_model: usize,
             items_unknown_to_model: usize,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            cold_items: Option<&'a str>,
             #[serde(flatten)]
             report: &'a RankingReport,
         }
@@ -595,15 +770,26 @@ pub fn run_eval(a: EvalArgs) -> Result<()> {
                 model: &a.model,
                 users_unknown_to_model: new_users.len(),
                 items_unknown_to_model: new_items.len(),
+                cold_items: cold_note.as_deref(),
                 report: &report
             })
             .expect("report serialises")
         )
     } else {
+        let (cold, table) = match &cold_note {
+            Some(n) => (
+                format!("{n}\n"),
+                report.table().replacen(
+                    "ranking over all items",
+                    "ranking over the cold items only",
+                    1,
+                ),
+            ),
+            None => (String::new(), report.table()),
+        };
         writeln!(
             out,
-            "{}{} test users and {} test items unknown to the model (evaluated with zero vectors)",
-            report.table(),
+            "{cold}{table}{} test users and {} test items unknown to the model (evaluated with zero vectors)",
             new_users.len(),
             new_items.len()
         )

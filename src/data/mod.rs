@@ -3,6 +3,7 @@
 
 pub mod csr;
 pub mod dataset;
+pub mod features;
 pub mod formats;
 pub mod ids;
 pub mod split;

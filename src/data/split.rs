@@ -20,17 +20,21 @@ pub enum SplitMethod {
     LeaveLast { n: usize },
     /// Fold `fold` of a seeded `k`-way partition of the rows is the test set.
     KFold { k: usize, fold: usize },
+    /// Item cold start (protocol P3: `cold-items:0.1`): a seeded `round(frac·n)` of the items
+    /// with interactions go to test with every interaction they have; train never sees them.
+    ColdItems { frac: f64 },
 }
 
 impl FromStr for SplitMethod {
     type Err = Error;
 
-    /// Parses `random:0.2`, `per-user:0.2[:MIN]`, `leave-last:1` or `kfold:5[:FOLD]`.
+    /// Parses `random:0.2`, `per-user:0.2[:MIN]`, `leave-last:1`, `kfold:5[:FOLD]` or
+    /// `cold-items:0.1`.
     fn from_str(s: &str) -> Result<Self> {
         let bad = |reason: &str| {
             Error::invalid(
                 "split",
-                format!("{s:?}: {reason}; expected random:F, per-user:F[:MIN], leave-last:N or kfold:K[:FOLD]"),
+                format!("{s:?}: {reason}; expected random:F, per-user:F[:MIN], leave-last:N, kfold:K[:FOLD] or cold-items:F"),
             )
         };
         let parts: Vec<&str> = s.split(':').collect();
@@ -78,10 +82,29 @@ impl FromStr for SplitMethod {
                 }
                 SplitMethod::KFold { k, fold }
             }
+            "cold-items" => SplitMethod::ColdItems {
+                frac: frac(parts.get(1))?,
+            },
             _ => return Err(bad("unknown method")),
         };
         Ok(m)
     }
+}
+
+/// The items a `cold-items:frac` split holds out: a seeded `round(frac·n)` of the `n` items
+/// with interactions, sorted by dense id.
+pub fn cold_items(ds: &Dataset, frac: f64, seed: u64) -> Vec<u32> {
+    let mut has = vec![false; ds.n_items()];
+    for x in &ds.interactions {
+        has[x.item as usize] = true;
+    }
+    let mut items: Vec<u32> = (0..ds.n_items() as u32)
+        .filter(|&i| has[i as usize])
+        .collect();
+    Rng::new(seed).shuffle(&mut items);
+    items.truncate((frac * items.len() as f64).round() as usize);
+    items.sort_unstable();
+    items
 }
 
 /// Splits `ds` into (train, test), which share its ids and side information.
@@ -117,6 +140,16 @@ pub fn split(ds: &Dataset, method: SplitMethod, seed: u64) -> (Dataset, Dataset)
                     is_test[i] = true;
                 }
             });
+        }
+        SplitMethod::ColdItems { frac } => {
+            let cold = cold_items(ds, frac, seed);
+            let mut is_cold = vec![false; ds.n_items()];
+            for &i in &cold {
+                is_cold[i as usize] = true;
+            }
+            for (t, x) in is_test.iter_mut().zip(xs) {
+                *t = is_cold[x.item as usize];
+            }
         }
         SplitMethod::LeaveLast { n } => {
             // Interactions are sorted by (user, timestamp, item): the last n rows of a user are

@@ -75,7 +75,8 @@ fn counts<'a>(it: impl Iterator<Item = &'a str>) -> Vec<(String, usize)> {
     v
 }
 
-fn age_bucket(a: u16) -> &'static str {
+/// The MovieLens age bucket of an age in years.
+pub fn age_bucket(a: u16) -> &'static str {
     match a {
         0..=17 => "<18",
         18..=24 => "18-24",

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 /// First bytes of `model.bin`.
 pub const MODEL_MAGIC: &[u8; 8] = b"LSHRECMD";
 /// Version of the `model.bin` layout; bumped on any incompatible change.
-pub const MODEL_VERSION: u32 = 1;
+pub const MODEL_VERSION: u32 = 2;
 /// First bytes of `seen.bin`.
 pub const SEEN_MAGIC: &[u8; 8] = b"LSHRSEEN";
 /// Version of the `seen.bin` layout.
@@ -30,6 +30,10 @@ pub const ITEMS_FILE: &str = "items.npy";
 pub const USER_BIAS_FILE: &str = "user_bias.npy";
 pub const SEEN_FILE: &str = "seen.bin";
 pub const META_FILE: &str = "model.bin";
+/// Cold-start map from item features to serving vectors (features × dim).
+pub const ITEM_FEATURES_FILE: &str = "item_features.npy";
+/// Cold-start map from user features to serving vectors (features × dim).
+pub const USER_FEATURES_FILE: &str = "user_features.npy";
 
 /// Length and checksum of one file of the model directory.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +74,12 @@ pub struct ModelMeta {
     pub metrics: Vec<(String, f64)>,
     /// Titles, genres and years, when the dataset had them.
     pub catalogue: Vec<CatalogueEntry>,
+    /// Names of the item features (`genre:Comedy`, `decade:1990`, …), the rows of
+    /// `item_features.npy`; empty when the data had no item side information.
+    pub item_features: Vec<String>,
+    /// Names of the user features (`age:25-34`, `gender:F`, `occupation:writer`), the rows of
+    /// `user_features.npy`.
+    pub user_features: Vec<String>,
     /// Every array file and its checksum.
     pub files: Vec<FileEntry>,
     /// lshrec version that wrote the model.

@@ -18,6 +18,10 @@ pub struct Model {
     pub items: Matrix,
     pub user_bias: Option<Matrix>,
     pub seen: Option<Csr>,
+    /// Cold-start maps: item and user feature vectors (rows named by `meta.item_features` and
+    /// `meta.user_features`).
+    pub item_features: Option<Matrix>,
+    pub user_features: Option<Matrix>,
     user_index: HashMap<String, u32>,
 }
 
@@ -180,14 +184,22 @@ impl Model {
             }
             None => None,
         };
-        Ok(Model::assemble(
-            Some(dir.to_path_buf()),
-            meta,
-            users,
-            items,
-            user_bias,
-            seen,
-        ))
+        let feature_map = |names: &Vec<String>, file: &str| -> Result<Option<Matrix>> {
+            match (meta.file(file), names.is_empty()) {
+                (None, true) => Ok(None),
+                (Some(_), false) => Ok(Some(open_npy(dir, &meta, file, names.len(), d)?)),
+                _ => Err(Error::corrupt(
+                    dir.join(file),
+                    "feature names and the feature file disagree",
+                )),
+            }
+        };
+        let item_features = feature_map(&meta.item_features, ITEM_FEATURES_FILE)?;
+        let user_features = feature_map(&meta.user_features, USER_FEATURES_FILE)?;
+        let mut m = Model::assemble(Some(dir.to_path_buf()), meta, users, items, user_bias, seen);
+        m.item_features = item_features;
+        m.user_features = user_features;
+        Ok(m)
     }
 
     fn assemble(
@@ -211,6 +223,8 @@ impl Model {
             items,
             user_bias,
             seen,
+            item_features: None,
+            user_features: None,
             user_index,
         }
     }
@@ -287,6 +301,8 @@ impl Model {
             seed: 0,
             metrics: Vec::new(),
             catalogue: Vec::new(),
+            item_features: Vec::new(),
+            user_features: Vec::new(),
             // The input files' checksums: an index built on these embeddings records them.
             files,
             written_by: String::new(),
@@ -303,6 +319,80 @@ impl Model {
                 id: id.to_string(),
                 known: self.meta.n_users,
             })
+    }
+
+    /// The dense id of external item id `id` (a linear scan of the id map: for one-off lookups
+    /// such as a new user's liked items).
+    pub fn item(&self, id: &str) -> Result<u32> {
+        self.meta
+            .item_ids
+            .iter()
+            .position(|x| x == id)
+            .map(|i| i as u32)
+            .ok_or_else(|| Error::UnknownItem {
+                id: id.to_string(),
+                known: self.meta.n_items,
+            })
+    }
+
+    /// The fold-in constants of this model: its own iALS confidence, unobserved weight and
+    /// regularisation when it is an iALS model, iALS's defaults otherwise.
+    pub fn fold_in_config(&self) -> crate::train::coldstart::FoldIn {
+        let mut c = crate::train::coldstart::FoldIn::default();
+        if self.meta.kind == "ials" {
+            if let Ok(cfg) = serde_json::from_str::<crate::train::TrainConfig>(&self.meta.config) {
+                c.alpha = cfg.alpha;
+                c.unobserved_weight = cfg.unobserved_weight;
+                c.reg = cfg.reg;
+            }
+        }
+        c
+    }
+
+    /// The cold-start vector of a user with demographics `age`, `gender`, `occupation` (the
+    /// sum of their feature vectors), or `None` when none is given.
+    pub fn demographic_vector(
+        &self,
+        age: Option<u16>,
+        gender: Option<&str>,
+        occupation: Option<&str>,
+    ) -> Result<Option<Vec<f32>>> {
+        let pairs = crate::data::features::user_pairs(age, gender, occupation);
+        if pairs.is_empty() {
+            return Ok(None);
+        }
+        let map = self.user_features.as_ref().ok_or_else(|| {
+            Error::invalid(
+                "demographics",
+                "this model was trained without user side information (no users file)",
+            )
+        })?;
+        let resolved = crate::data::features::resolve(&self.meta.user_features, &pairs)?;
+        Ok(Some(crate::train::coldstart::embed(
+            &resolved,
+            map.as_slice(),
+            self.dim(),
+        )))
+    }
+
+    /// The cold-start vector of a new item with `genres` and `year`.
+    pub fn item_vector(&self, genres: &[&str], year: Option<u16>) -> Result<Vec<f32>> {
+        let pairs = crate::data::features::item_pairs(genres, year);
+        if pairs.is_empty() {
+            return Err(Error::invalid("embed-item", "give --genres and/or --year"));
+        }
+        let map = self.item_features.as_ref().ok_or_else(|| {
+            Error::invalid(
+                "embed-item",
+                "this model was trained without item side information (no genres or years)",
+            )
+        })?;
+        let resolved = crate::data::features::resolve(&self.meta.item_features, &pairs)?;
+        Ok(crate::train::coldstart::embed(
+            &resolved,
+            map.as_slice(),
+            self.dim(),
+        ))
     }
 
     /// Number of users.

@@ -20,6 +20,9 @@ pub struct ModelParts<'a> {
     pub user_bias: Option<&'a [f32]>,
     /// Training interactions by user (excluded at serving time).
     pub seen: Option<&'a Csr>,
+    /// Cold-start maps (`meta.item_features.len() × dim`, `meta.user_features.len() × dim`).
+    pub item_feature_map: Option<&'a [f32]>,
+    pub user_feature_map: Option<&'a [f32]>,
 }
 
 /// Serialises the seen-items CSR.
@@ -97,6 +100,33 @@ pub fn save(dir: &Path, parts: ModelParts<'_>) -> Result<()> {
         .push(npy_entry(dir, ITEMS_FILE, &[ni, d], parts.items)?);
     if let Some(b) = parts.user_bias {
         meta.files.push(npy_entry(dir, USER_BIAS_FILE, &[nu], b)?);
+    }
+    for (names, map, file) in [
+        (
+            &meta.item_features,
+            parts.item_feature_map,
+            ITEM_FEATURES_FILE,
+        ),
+        (
+            &meta.user_features,
+            parts.user_feature_map,
+            USER_FEATURES_FILE,
+        ),
+    ] {
+        match map {
+            Some(m) if m.len() == names.len() * d && !names.is_empty() => {
+                let e = npy_entry(dir, file, &[names.len(), d], m)?;
+                meta.files.push(e);
+            }
+            None if names.is_empty() => {}
+            _ => {
+                return Err(Error::Mismatch {
+                    what: format!("{file} shape"),
+                    expected: format!("{} features × {d}", names.len()),
+                    found: format!("{} values", map.map_or(0, |m| m.len())),
+                })
+            }
+        }
     }
     if let Some(seen) = parts.seen {
         meta.files

@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod bpr;
+pub mod coldstart;
 pub mod graph;
 pub mod ials;
 pub mod mf;

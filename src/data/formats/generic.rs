@@ -216,6 +216,12 @@ pub fn write_ratings(ds: &Dataset, path: &Path) -> Result<()> {
 /// Writes `ratings.tsv` plus `items.tsv` and `users.tsv` side files into `dir`.
 pub fn write_dir(ds: &Dataset, dir: &Path) -> Result<()> {
     write_ratings(ds, &dir.join("ratings.tsv"))?;
+    write_side(ds, dir)
+}
+
+/// Writes the `items.tsv` and `users.tsv` side files (whichever the dataset has) into `dir`,
+/// where the generic reader finds them next to any ratings file.
+pub fn write_side(ds: &Dataset, dir: &Path) -> Result<()> {
     if let Some(info) = &ds.item_info {
         write_text(&dir.join("items.tsv"), |w| {
             writeln!(w, "item\ttitle\tgenres\tyear")?;

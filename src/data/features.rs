@@ -1,0 +1,176 @@
+//! Side features as sparse rows: item genres and release decade, user age bucket, gender and
+//! occupation. Each distinct value is one feature with a name (`genre:Comedy`, `decade:1990`,
+//! `age:25-34`, `gender:F`, `occupation:writer`); an entity's row lists its features with
+//! weights. Training, the stored cold-start maps and `embed-item` / fold-in all build rows
+//! through the functions here, so a feature means the same thing everywhere.
+//!
+//! Weights: the genres of an item share a unit of weight (each 1/√g for g genres, so the
+//! genre part has norm 1 whatever g), the decade weighs 1; each user feature weighs 1.
+
+use std::collections::HashMap;
+
+use super::stats::age_bucket;
+use super::{Csr, Dataset};
+use crate::error::{Error, Result};
+
+/// Named features and each entity's row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Features {
+    /// Feature names, in column order.
+    pub names: Vec<String>,
+    /// entity × feature weights.
+    pub rows: Csr,
+}
+
+fn decade(year: u16) -> String {
+    format!("decade:{}", year / 10 * 10)
+}
+
+/// The (name, weight) pairs of an item with `genres` and `year`.
+pub fn item_pairs(genres: &[&str], year: Option<u16>) -> Vec<(String, f32)> {
+    let mut v: Vec<(String, f32)> = Vec::new();
+    let w = 1.0 / (genres.len().max(1) as f32).sqrt();
+    for g in genres {
+        v.push((format!("genre:{g}"), w));
+    }
+    if let Some(y) = year {
+        v.push((decade(y), 1.0));
+    }
+    v
+}
+
+/// The (name, weight) pairs of a user.
+pub fn user_pairs(
+    age: Option<u16>,
+    gender: Option<&str>,
+    occupation: Option<&str>,
+) -> Vec<(String, f32)> {
+    let mut v = Vec::new();
+    if let Some(a) = age {
+        v.push((format!("age:{}", age_bucket(a)), 1.0));
+    }
+    if let Some(g) = gender.filter(|g| !g.is_empty()) {
+        v.push((format!("gender:{g}"), 1.0));
+    }
+    if let Some(o) = occupation.filter(|o| !o.is_empty()) {
+        v.push((format!("occupation:{o}"), 1.0));
+    }
+    v
+}
+
+fn assemble(per_row: Vec<Vec<(String, f32)>>) -> Option<Features> {
+    let mut index: HashMap<String, u32> = HashMap::new();
+    let mut names: Vec<String> = per_row.iter().flatten().map(|(n, _)| n.clone()).collect();
+    names.sort();
+    names.dedup();
+    if names.is_empty() {
+        return None;
+    }
+    for (k, n) in names.iter().enumerate() {
+        index.insert(n.clone(), k as u32);
+    }
+    let triples: Vec<(u32, u32, f32)> = per_row
+        .iter()
+        .enumerate()
+        .flat_map(|(r, pairs)| {
+            let index = &index;
+            pairs.iter().map(move |(n, w)| (r as u32, index[n], *w))
+        })
+        .collect();
+    Some(Features {
+        rows: Csr::from_triples(per_row.len(), names.len(), &triples),
+        names,
+    })
+}
+
+/// Item features (genres, decade) of every item, or `None` when the dataset has none.
+pub fn items(ds: &Dataset) -> Option<Features> {
+    let info = ds.item_info.as_ref()?;
+    assemble(
+        (0..ds.n_items())
+            .map(|i| item_pairs(&ds.genres_of(i as u32), info.years[i]))
+            .collect(),
+    )
+}
+
+/// User features (age bucket, gender, occupation) of every user, or `None` without
+/// demographics.
+pub fn users(ds: &Dataset) -> Option<Features> {
+    let info = ds.user_info.as_ref()?;
+    assemble(
+        (0..ds.n_users())
+            .map(|u| {
+                user_pairs(
+                    info.ages[u],
+                    info.genders[u].as_deref(),
+                    info.occupations[u].as_deref(),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// Resolves named pairs against a stored feature list, refusing unknown values with the list of
+/// known ones for that kind (`genre`, `decade`, …).
+pub fn resolve(names: &[String], pairs: &[(String, f32)]) -> Result<Vec<(usize, f32)>> {
+    pairs
+        .iter()
+        .map(|(n, w)| match names.iter().position(|x| x == n) {
+            Some(k) => Ok((k, *w)),
+            None => {
+                let kind = n.split(':').next().unwrap_or("");
+                let known: Vec<&str> = names
+                    .iter()
+                    .filter_map(|x| x.strip_prefix(&format!("{kind}:")))
+                    .collect();
+                Err(Error::invalid(
+                    kind.to_string(),
+                    format!(
+                        "{:?} is not a {kind} the model knows; known: {}",
+                        n.split_once(':').map(|x| x.1).unwrap_or(n),
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                ))
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_names_and_weights() {
+        let p = item_pairs(&["Comedy", "Romance"], Some(1996));
+        assert_eq!(p[0].0, "genre:Comedy");
+        assert!((p[0].1 - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-6);
+        assert_eq!(p[2], ("decade:1990".to_string(), 1.0));
+        let u = user_pairs(Some(23), Some("F"), Some("writer"));
+        assert_eq!(
+            u.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
+            ["age:18-24", "gender:F", "occupation:writer"]
+        );
+        let f = assemble(vec![p.clone(), vec![], item_pairs(&["Drama"], None)]).unwrap();
+        assert_eq!(
+            f.names,
+            [
+                "decade:1990",
+                "genre:Comedy",
+                "genre:Drama",
+                "genre:Romance"
+            ]
+        );
+        assert_eq!(f.rows.row(0), &[0, 1, 3]);
+        assert_eq!(f.rows.row(1), &[] as &[u32]);
+        assert_eq!(f.rows.row_values(2), &[1.0]);
+        let r = resolve(&f.names, &item_pairs(&["Drama"], Some(1999))).unwrap();
+        assert_eq!(r, vec![(2, 1.0), (0, 1.0)]);
+        let e = resolve(&f.names, &item_pairs(&["Western"], None)).unwrap_err();
+        assert!(e.to_string().contains("Comedy, Drama, Romance"), "{e}");
+    }
+}

@@ -1,0 +1,296 @@
+//! Cold start end to end: a cold-item split, training with the feature maps, protocol P3 through
+//! `eval --cold-items`, `embed-item`, and new users folded in by `query --liked` and
+//! demographics.
+
+mod common;
+use common::{lshrec, ok};
+
+use lshrec::data::{features, synth};
+use lshrec::train::{self, coldstart, ModelKind, TrainConfig};
+
+/// On synthetic data whose tastes are planted through genres, the cold vector of a genre ranks
+/// the warm items of that genre above the others (mean AUC over genres, by cosine).
+#[test]
+fn cold_item_vectors_rank_items_sharing_their_genres_first() {
+    let cfg = synth::SynthConfig {
+        users: 600,
+        items: 500,
+        ratings: 30_000,
+        seed: 5,
+        zipf: 0.5,
+        ..Default::default()
+    };
+    println!("synthetic seed {}", cfg.seed);
+    let ds = synth::generate(&cfg).unwrap().0.implicit(4.0);
+    let mut tc = TrainConfig::defaults(ModelKind::Ials);
+    tc.dim = 16;
+    tc.valid_frac = 0.0;
+    let t = train::fit(&tc, &ds, &mut |_, _| {}).unwrap();
+    let f = features::items(&ds).unwrap();
+    let by_item = ds.csr().transpose();
+    let d = t.dim;
+    let map = coldstart::fit_map_implicit(
+        &f.rows,
+        &by_item,
+        &t.users,
+        d,
+        coldstart::FoldIn::default(),
+        coldstart::MAP_RIDGE,
+    )
+    .unwrap();
+    let cos = |a: &[f32], b: &[f32]| {
+        let n = (lshrec::simd::dot(a, a) * lshrec::simd::dot(b, b)).sqrt();
+        if n > 0.0 {
+            lshrec::simd::dot(a, b) / n
+        } else {
+            0.0
+        }
+    };
+    let mut aucs = Vec::new();
+    for g in &ds.genre_names {
+        let has: Vec<bool> = (0..ds.n_items())
+            .map(|i| ds.genres_of(i as u32).contains(&g.as_str()))
+            .collect();
+        let n_has = has.iter().filter(|&&x| x).count();
+        if n_has < 20 || n_has > ds.n_items() - 20 {
+            continue;
+        }
+        let pairs = features::resolve(&f.names, &features::item_pairs(&[g], None)).unwrap();
+        let c = coldstart::embed(&pairs, &map, d);
+        let s: Vec<f32> = (0..ds.n_items())
+            .map(|i| cos(&c, &t.items[i * d..(i + 1) * d]))
+            .collect();
+        let (mut wins, mut pairs_n) = (0f64, 0f64);
+        for i in (0..ds.n_items()).filter(|&i| has[i]) {
+            for j in (0..ds.n_items()).filter(|&j| !has[j]) {
+                wins += if s[i] > s[j] {
+                    1.0
+                } else if s[i] == s[j] {
+                    0.5
+                } else {
+                    0.0
+                };
+                pairs_n += 1.0;
+            }
+        }
+        aucs.push(wins / pairs_n);
+    }
+    let mean = aucs.iter().sum::<f64>() / aucs.len() as f64;
+    println!(
+        "genre AUC over {} genres: mean {mean:.3}, min {:.3}",
+        aucs.len(),
+        aucs.iter().cloned().fold(1.0, f64::min)
+    );
+    assert!(aucs.len() >= 5);
+    assert!(mean > 0.75, "mean AUC {mean}");
+}
+
+#[test]
+fn p3_pipeline_embed_item_and_fold_in() {
+    let t = tempfile::tempdir().unwrap();
+    let p = |s: &str| t.path().join(s).to_string_lossy().into_owned();
+    ok(&[
+        "data",
+        "synth",
+        "--users",
+        "300",
+        "--items",
+        "400",
+        "--ratings",
+        "15000",
+        "--seed",
+        "3",
+        "--out",
+        &p("s"),
+    ]);
+    ok(&[
+        "data",
+        "split",
+        &p("s"),
+        "--method",
+        "cold-items:0.1",
+        "--min-rating",
+        "4",
+        "--seed",
+        "1",
+        "--out",
+        &p("p3"),
+    ]);
+    let cold = std::fs::read_to_string(p("p3/cold_items.txt")).unwrap();
+    assert!(cold.lines().count() > 10, "{cold}");
+    assert!(
+        std::path::Path::new(&p("p3/items.tsv")).exists()
+            && std::path::Path::new(&p("p3/users.tsv")).exists()
+    );
+    ok(&[
+        "train",
+        "--train",
+        &p("p3/train.tsv"),
+        "--test",
+        &p("p3/test.tsv"),
+        "--model",
+        "ials",
+        "--dim",
+        "16",
+        "--out",
+        &p("m"),
+        "--quiet",
+    ]);
+    let out = ok(&[
+        "eval",
+        "--model",
+        &p("m"),
+        "--train",
+        &p("p3/train.tsv"),
+        "--test",
+        &p("p3/test.tsv"),
+        "--cold-items",
+        &p("p3/cold_items.txt"),
+        "--json",
+    ]);
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        j["cold_items"]
+            .as_str()
+            .unwrap()
+            .contains("ranked only the"),
+        "{out}"
+    );
+    let ndcg = j["at"][0]["ndcg"].as_f64().unwrap();
+    let n_cold = cold.lines().count() as f64;
+    // The expected NDCG@10 of a random order of the cold items, from the test file.
+    let mut rel: std::collections::HashMap<String, usize> = Default::default();
+    for l in std::fs::read_to_string(p("p3/test.tsv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+    {
+        *rel.entry(l.split('\t').next().unwrap().to_string())
+            .or_default() += 1;
+    }
+    let disc = |k: usize| 1.0 / ((k + 2) as f64).log2();
+    let random = rel
+        .values()
+        .map(|&r| {
+            let dcg: f64 = (0..10).map(|k| disc(k) * r as f64 / n_cold).sum();
+            dcg / (0..r.min(10)).map(disc).sum::<f64>()
+        })
+        .sum::<f64>()
+        / rel.len() as f64;
+    println!("P3 NDCG@10 on synthetic data: {ndcg:.4} over {n_cold} cold items (random order: {random:.4})");
+    assert!(ndcg > 1.5 * random, "{out}");
+
+    // A bad cold list names the file and line.
+    std::fs::write(
+        p("bad.txt"),
+        format!("{}\nno-such-item\n", cold.lines().next().unwrap()),
+    )
+    .unwrap();
+    let (code, _, err) = lshrec(&[
+        "eval",
+        "--model",
+        &p("m"),
+        "--train",
+        &p("p3/train.tsv"),
+        "--test",
+        &p("p3/test.tsv"),
+        "--cold-items",
+        &p("bad.txt"),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("bad.txt:2") && err.contains("no-such-item"),
+        "{err}"
+    );
+
+    // embed-item writes a vector that index append accepts.
+    let out = ok(&[
+        "embed-item",
+        "--model",
+        &p("m"),
+        "--genres",
+        "Comedy,Romance",
+        "--year",
+        "1996",
+        "--out",
+        &p("new.npy"),
+        "--json",
+    ]);
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["vector"].as_array().unwrap().len(), 16);
+    ok(&["index", "build", "--model", &p("m"), "--out", &p("idx")]);
+    std::fs::write(p("ids.txt"), "brand-new\n").unwrap();
+    ok(&[
+        "index",
+        "append",
+        "--index",
+        &p("idx"),
+        "--model",
+        &p("m"),
+        "--vectors",
+        &p("new.npy"),
+        "--ids",
+        &p("ids.txt"),
+    ]);
+    let (code, _, err) = lshrec(&["embed-item", "--model", &p("m"), "--genres", "Nope"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("Comedy"), "lists the known genres: {err}");
+
+    // A new user: liked items, demographics, or both.
+    let liked: Vec<String> = std::fs::read_to_string(p("p3/train.tsv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .take(3)
+        .map(|l| l.split('\t').nth(1).unwrap().to_string())
+        .collect();
+    let out = ok(&[
+        "query",
+        "--model",
+        &p("m"),
+        "--liked",
+        &liked.join(","),
+        "--k",
+        "5",
+        "--json",
+    ]);
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let recs: Vec<&str> = j["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["item"].as_str().unwrap())
+        .collect();
+    assert_eq!(recs.len(), 5);
+    assert!(
+        recs.iter().all(|r| !liked.contains(&r.to_string())),
+        "liked items are excluded"
+    );
+    let users = std::fs::read_to_string(p("p3/users.tsv")).unwrap();
+    let first: Vec<&str> = users.lines().nth(1).unwrap().split('\t').collect();
+    ok(&[
+        "query",
+        "--model",
+        &p("m"),
+        "--age",
+        first[1],
+        "--gender",
+        first[2],
+        "--occupation",
+        first[3],
+        "--k",
+        "5",
+    ]);
+    let (code, _, err) = lshrec(&[
+        "query",
+        "--model",
+        &p("m"),
+        "--liked",
+        "no-such-item",
+        "--k",
+        "5",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = lshrec(&["query", "--model", &p("m"), "--k", "5"]);
+    assert_eq!(code, 2, "needs --user, --liked or demographics: {err}");
+}

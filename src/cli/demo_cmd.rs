@@ -93,6 +93,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         k: vec![10, 20],
         json: false,
         map_ridge: crate::train::coldstart::MAP_RIDGE,
+        features: super::train_cmd::FeatureChoice::None,
         backend: crate::train::backend::BackendChoice::Cpu,
         weights: train_cmd::Weights::Binary,
     })?;

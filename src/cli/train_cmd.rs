@@ -93,6 +93,11 @@ pub struct TrainArgs {
     /// which iALS turns into a higher confidence for higher ratings; needs --min-rating).
     #[arg(long, value_enum, default_value = "binary")]
     pub weights: Weights,
+    /// Side features trained into bpr, lightgcn and mf (LightFM style: an item's vector is its
+    /// id embedding plus its genre and decade embeddings; a user's, plus age bucket, gender and
+    /// occupation). Data without side files trains without them, with a note.
+    #[arg(long, value_enum, default_value = "none")]
+    pub features: FeatureChoice,
     /// Ridge strength of the cold-start feature maps (item genres/decade and user demographics
     /// to vectors, stored as item_features.npy / user_features.npy).
     #[arg(long, default_value_t = coldstart::MAP_RIDGE)]
@@ -100,6 +105,15 @@ pub struct TrainArgs {
     /// Where to train: `auto` uses a GPU when one is usable and says so when it falls back.
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: train::backend::BackendChoice,
+}
+
+/// `--features`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FeatureChoice {
+    None,
+    Items,
+    Users,
+    All,
 }
 
 /// `--weights`
@@ -220,6 +234,14 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
     if let Some(v) = a.valid_frac {
         cfg.valid_frac = v;
     }
+    cfg.item_features = matches!(a.features, FeatureChoice::Items | FeatureChoice::All);
+    cfg.user_features = matches!(a.features, FeatureChoice::Users | FeatureChoice::All);
+    if a.features != FeatureChoice::None && a.model == ModelKind::Ials {
+        return Err(Error::invalid(
+            "--features",
+            "iALS trains without side features (bpr, lightgcn and mf take them); its cold-start maps use them anyway",
+        ));
+    }
     let split_method: Option<SplitMethod> = match (&a.split, a.eval) {
         (Some(s), _) => Some(s.parse()?),
         (None, true) if a.model.is_ranking() => Some(SplitMethod::PerUser { frac: 0.2, min: 5 }),
@@ -272,6 +294,22 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
     let train_ds = reduce(train_ds);
     let test_ds = test_ds.map(reduce);
 
+    for (want, has, what) in [
+        (
+            cfg.item_features,
+            train_ds.item_info.is_some(),
+            "item features (no genres or years in the data)",
+        ),
+        (
+            cfg.user_features,
+            train_ds.user_info.is_some(),
+            "user features (no demographics in the data)",
+        ),
+    ] {
+        if want && !has && !progress::is_quiet() {
+            eprintln!("note: training without {what}");
+        }
+    }
     let bar = progress::count_bar(cfg.epochs as u64, &format!("{} epochs", a.model.name()));
     let start = std::time::Instant::now();
     let trained = train::fit_on(&backend, &cfg, &train_ds, &mut |phase, log| {

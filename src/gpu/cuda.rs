@@ -537,6 +537,12 @@ impl Gpu {
 
 /// A GPU trainer for `cfg.kind` on `m`.
 pub fn trainer(gpu: &Arc<Gpu>, cfg: &TrainConfig, m: Csr) -> Result<Box<dyn Trainer>> {
+    if cfg.item_features || cfg.user_features {
+        return Err(Error::invalid(
+            "--features",
+            "side features train on the CPU only; use --backend cpu",
+        ));
+    }
     if cfg.dim > shapes::MAX_DIM {
         return Err(Error::invalid(
             "--dim",

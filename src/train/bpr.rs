@@ -6,6 +6,7 @@
 //! rejecting the user's own positives. SGD runs on one thread in a seeded order, so the model is
 //! bit-identical for a seed whatever the thread count.
 
+use super::side::{Side, Sides};
 use crate::data::Csr;
 use crate::error::Result;
 use crate::rng::{AliasTable, Rng};
@@ -39,6 +40,11 @@ pub struct Bpr {
     pairs: Vec<(u32, u32)>,
     neg: Option<AliasTable>,
     rng: Rng,
+    /// Side features (LightFM style): user features of width d, item features of width d + 1
+    /// (the last column adds to the item bias).
+    pub user_side: Option<Side>,
+    pub item_side: Option<Side>,
+    scratch: Vec<f32>,
 }
 
 #[inline]
@@ -76,8 +82,97 @@ impl Bpr {
             pairs,
             neg,
             rng: Rng::stream(seed, 9),
+            user_side: None,
+            item_side: None,
+            scratch: Vec::new(),
             cfg,
         })
+    }
+
+    /// Adds side features (drawn from their own seeded stream, so the id embeddings and the
+    /// samples stay those of the plain model).
+    pub fn with_sides(mut self, sides: Sides, seed: u64) -> Self {
+        let d = self.cfg.factors;
+        let mut r = Rng::stream(seed, 21);
+        self.user_side = sides
+            .users
+            .map(|f| Side::new(f, d, self.cfg.init_std, &mut r));
+        self.item_side = sides
+            .items
+            .map(|f| Side::new(f, d + 1, self.cfg.init_std, &mut r));
+        self
+    }
+
+    fn has_sides(&self) -> bool {
+        self.user_side.is_some() || self.item_side.is_some()
+    }
+
+    /// Row `u`'s effective user vector (width d) and rows `i`'s effective item vectors
+    /// `[q_i + Σ z, b_i + Σ c]` (width d + 1), into `out` (3d + 2 values: u, i, j).
+    fn effective(&self, u: usize, i: usize, j: usize, out: &mut [f32]) {
+        let d = self.cfg.factors;
+        let (pu, rest) = out.split_at_mut(d);
+        let (vi, vj) = rest.split_at_mut(d + 1);
+        pu.copy_from_slice(&self.p[u * d..(u + 1) * d]);
+        for (v, r) in [(&mut *vi, i), (&mut *vj, j)] {
+            v[..d].copy_from_slice(&self.q[r * d..(r + 1) * d]);
+            v[d] = self.b[r];
+        }
+        if let Some(s) = &self.user_side {
+            s.add(u, pu);
+        }
+        if let Some(s) = &self.item_side {
+            s.add(i, vi);
+            s.add(j, vj);
+        }
+    }
+
+    /// One SGD step on (u, i, j) with side features: the gradient of the effective vectors
+    /// reaches the id embeddings and every feature embedding of the three rows.
+    fn step_sides(&mut self, u: usize, i: usize, j: usize) -> f64 {
+        let d = self.cfg.factors;
+        let (lr, reg) = (self.cfg.lr, self.cfg.reg);
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.resize(6 * d + 4, 0.0);
+        let (eff, grads) = buf.split_at_mut(3 * d + 2);
+        self.effective(u, i, j, eff);
+        let (pu, rest) = eff.split_at(d);
+        let (vi, vj) = rest.split_at(d + 1);
+        let mut x = vi[d] - vj[d];
+        for f in 0..d {
+            x += pu[f] * (vi[f] - vj[f]);
+        }
+        let e = (-x).exp();
+        let loss = e.ln_1p() as f64;
+        let g = e / (1.0 + e);
+        // Ascent directions of the effective vectors.
+        let (gu, rest) = grads.split_at_mut(d);
+        let (gi, gj) = rest.split_at_mut(d + 1);
+        for f in 0..d {
+            gu[f] = g * (vi[f] - vj[f]);
+            gi[f] = g * pu[f];
+            gj[f] = -g * pu[f];
+        }
+        gi[d] = g;
+        gj[d] = -g;
+        for (a, g) in self.p[u * d..(u + 1) * d].iter_mut().zip(gu.iter()) {
+            *a += lr * (g - reg * *a);
+        }
+        for (r, gr) in [(i, &*gi), (j, &*gj)] {
+            for (v, g) in self.q[r * d..(r + 1) * d].iter_mut().zip(gr.iter()) {
+                *v += lr * (g - reg * *v);
+            }
+            self.b[r] += lr * (gr[d] - reg * self.b[r]);
+        }
+        if let Some(s) = &mut self.user_side {
+            s.sgd(u, gu, lr, reg);
+        }
+        if let Some(s) = &mut self.item_side {
+            s.sgd(i, gi, lr, reg);
+            s.sgd(j, gj, lr, reg);
+        }
+        self.scratch = buf;
+        loss
     }
 
     /// One epoch of |positives| sampled triples; returns the mean BPR loss −ln σ(x_uij).
@@ -120,6 +215,9 @@ impl Bpr {
     /// One SGD step on the triple (u, i, j); returns its loss before the step.
     pub fn step(&mut self, u: usize, i: usize, j: usize) -> f64 {
         debug_assert_ne!(i, j);
+        if self.has_sides() {
+            return self.step_sides(u, i, j);
+        }
         let d = self.cfg.factors;
         let (lr, reg) = (self.cfg.lr, self.cfg.reg);
         let pu = &mut self.p[u * d..(u + 1) * d];
@@ -158,12 +256,20 @@ impl Bpr {
         let mut users = vec![0f32; nu * d1];
         let mut items = vec![0f32; ni * d1];
         for u in 0..nu {
-            users[u * d1..u * d1 + d].copy_from_slice(&self.p[u * d..(u + 1) * d]);
-            users[u * d1 + d] = 1.0;
+            let row = &mut users[u * d1..(u + 1) * d1];
+            row[..d].copy_from_slice(&self.p[u * d..(u + 1) * d]);
+            if let Some(s) = &self.user_side {
+                s.add(u, &mut row[..d]);
+            }
+            row[d] = 1.0;
         }
         for i in 0..ni {
-            items[i * d1..i * d1 + d].copy_from_slice(&self.q[i * d..(i + 1) * d]);
-            items[i * d1 + d] = self.b[i];
+            let row = &mut items[i * d1..(i + 1) * d1];
+            row[..d].copy_from_slice(&self.q[i * d..(i + 1) * d]);
+            row[d] = self.b[i];
+            if let Some(s) = &self.item_side {
+                s.add(i, row);
+            }
         }
         (users, items, d1)
     }
@@ -171,9 +277,13 @@ impl Bpr {
     /// The loss −ln σ(x_uij) of one triple (for finite-difference tests).
     pub fn triple_loss(&self, u: usize, i: usize, j: usize) -> f64 {
         let d = self.cfg.factors;
-        let mut x = self.b[i] - self.b[j];
+        let mut eff = vec![0f32; 3 * d + 2];
+        self.effective(u, i, j, &mut eff);
+        let (pu, rest) = eff.split_at(d);
+        let (vi, vj) = rest.split_at(d + 1);
+        let mut x = vi[d] - vj[d];
         for f in 0..d {
-            x += self.p[u * d + f] * (self.q[i * d + f] - self.q[j * d + f]);
+            x += pu[f] * (vi[f] - vj[f]);
         }
         -(sigmoid(x) as f64).ln()
     }
@@ -193,7 +303,81 @@ mod tests {
             pairs: Vec::new(),
             neg: None,
             rng: Rng::new(0),
+            user_side: m.user_side.clone(),
+            item_side: m.item_side.clone(),
+            scratch: Vec::new(),
         }
+    }
+
+    /// With side features, a step (reg = 0) moves each feature embedding by −lr × its
+    /// finite-difference gradient too.
+    #[test]
+    fn step_with_sides_follows_finite_difference_gradient() {
+        let by_user = Csr::from_triples(2, 3, &[(0, 0, 1.0), (1, 2, 1.0)]);
+        let cfg = BprConfig {
+            factors: 3,
+            lr: 1e-3,
+            reg: 0.0,
+            negatives: Negatives::Uniform,
+            init_std: 0.5,
+        };
+        // Items 0 and 1 share feature 0; item 1 also has feature 1 (weight 0.5); user 0 has
+        // feature 0.
+        let sides = Sides {
+            users: Some(Csr::from_triples(2, 1, &[(0, 0, 1.0)])),
+            items: Some(Csr::from_triples(
+                3,
+                2,
+                &[(0, 0, 1.0), (1, 0, 1.0), (1, 1, 0.5)],
+            )),
+        };
+        let m = Bpr::new(cfg, by_user, 3).unwrap().with_sides(sides, 3);
+        let (u, i, j, h) = (0, 0, 1, 1e-3f32);
+        let mut stepped = copy(&m);
+        stepped.step(u, i, j);
+        for side in 0..2 {
+            let len = if side == 0 {
+                m.user_side.as_ref().unwrap().z.len()
+            } else {
+                m.item_side.as_ref().unwrap().z.len()
+            };
+            for k in 0..len {
+                let shifted = |delta: f32| {
+                    let mut x = copy(&m);
+                    let s = if side == 0 {
+                        x.user_side.as_mut()
+                    } else {
+                        x.item_side.as_mut()
+                    };
+                    s.unwrap().z[k] += delta;
+                    x.triple_loss(u, i, j)
+                };
+                let grad = (shifted(h) - shifted(-h)) / (2.0 * h as f64);
+                let (a, b) = if side == 0 {
+                    (
+                        stepped.user_side.as_ref().unwrap().z[k],
+                        m.user_side.as_ref().unwrap().z[k],
+                    )
+                } else {
+                    (
+                        stepped.item_side.as_ref().unwrap().z[k],
+                        m.item_side.as_ref().unwrap().z[k],
+                    )
+                };
+                let moved = (a - b) as f64;
+                assert!(
+                    (moved + 1e-3 * grad).abs() < 1e-6,
+                    "side {side} z[{k}]: moved {moved}, expected {}",
+                    -1e-3 * grad
+                );
+            }
+        }
+        // The exported vectors carry the features: score = effective dot product.
+        let (us, its, d1) = m.export();
+        let s: f32 = (0..d1)
+            .map(|f| us[u * d1 + f] * (its[i * d1 + f] - its[j * d1 + f]))
+            .sum();
+        assert!(((-(1.0 / (1.0 + (-s).exp())).ln()) as f64 - m.triple_loss(u, i, j)).abs() < 1e-5);
     }
 
     /// One SGD step with reg = 0 moves every parameter by −lr × the finite-difference gradient.

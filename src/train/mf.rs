@@ -8,6 +8,7 @@
 //! SGD visits the ratings in a seeded random order on one thread, so the model is bit-identical
 //! for a seed whatever the thread count (parallel Hogwild SGD would not be).
 
+use super::side::{Side, Sides};
 use crate::data::Csr;
 use crate::error::Result;
 use crate::rng::Rng;
@@ -37,6 +38,11 @@ pub struct Mf {
     n_items: usize,
     user_seen: Vec<bool>,
     item_seen: Vec<bool>,
+    /// Side features (LightFM style): user features of width d, item features of width d + 1
+    /// (the last column adds to the item bias).
+    pub user_side: Option<Side>,
+    pub item_side: Option<Side>,
+    scratch: Vec<f32>,
 }
 
 impl Mf {
@@ -74,13 +80,88 @@ impl Mf {
             n_items: by_user.cols,
             user_seen,
             item_seen,
+            user_side: None,
+            item_side: None,
+            scratch: Vec::new(),
             cfg,
         })
+    }
+
+    /// Adds side features (their embeddings drawn from their own seeded stream).
+    pub fn with_sides(mut self, sides: Sides, seed: u64) -> Self {
+        let d = self.cfg.factors;
+        let mut r = Rng::stream(seed, 21);
+        self.user_side = sides
+            .users
+            .map(|f| Side::new(f, d, self.cfg.init_std, &mut r));
+        self.item_side = sides
+            .items
+            .map(|f| Side::new(f, d + 1, self.cfg.init_std, &mut r));
+        self
+    }
+
+    /// The effective user vector (d) and item vector `[q + Σ z, b_i + Σ c]` (d + 1) into `out`.
+    fn effective(&self, u: usize, i: usize, out: &mut [f32]) {
+        let d = self.cfg.factors;
+        let (pu, qi) = out.split_at_mut(d);
+        pu.copy_from_slice(&self.p[u * d..(u + 1) * d]);
+        qi[..d].copy_from_slice(&self.q[i * d..(i + 1) * d]);
+        qi[d] = self.bi[i];
+        if let Some(s) = &self.user_side {
+            s.add(u, pu);
+        }
+        if let Some(s) = &self.item_side {
+            s.add(i, qi);
+        }
+    }
+
+    /// One SGD step with side features; returns the squared error before the step.
+    fn step_sides(&mut self, u: usize, i: usize, r: f32) -> f64 {
+        let d = self.cfg.factors;
+        let (lr, reg, rb) = (self.cfg.lr, self.cfg.reg, self.cfg.reg_bias);
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.resize(4 * d + 2, 0.0);
+        let (eff, grads) = buf.split_at_mut(2 * d + 1);
+        self.effective(u, i, eff);
+        let (pu, qi) = eff.split_at(d);
+        let dot: f32 = pu.iter().zip(&qi[..d]).map(|(a, b)| a * b).sum();
+        let e = r - (self.mu + self.bu[u] + qi[d] + dot);
+        let (gu, gi) = grads.split_at_mut(d);
+        for f in 0..d {
+            gu[f] = e * qi[f];
+            gi[f] = e * pu[f];
+        }
+        gi[d] = e;
+        self.bu[u] += lr * (e - rb * self.bu[u]);
+        self.bi[i] += lr * (e - rb * self.bi[i]);
+        for f in 0..d {
+            let (a, b) = (self.p[u * d + f], self.q[i * d + f]);
+            self.p[u * d + f] += lr * (gu[f] - reg * a);
+            self.q[i * d + f] += lr * (gi[f] - reg * b);
+        }
+        if let Some(s) = &mut self.user_side {
+            s.sgd(u, gu, lr, reg);
+        }
+        if let Some(s) = &mut self.item_side {
+            s.sgd(i, gi, lr, reg);
+        }
+        self.scratch = buf;
+        (e * e) as f64
     }
 
     /// Predicted rating (unclipped).
     pub fn predict(&self, u: usize, i: usize) -> f32 {
         let d = self.cfg.factors;
+        if self.user_side.is_some() || self.item_side.is_some() {
+            let mut eff = vec![0f32; 2 * d + 1];
+            self.effective(u, i, &mut eff);
+            let dot: f32 = eff[..d]
+                .iter()
+                .zip(&eff[d..2 * d])
+                .map(|(a, b)| a * b)
+                .sum();
+            return self.mu + self.bu[u] + eff[2 * d] + dot;
+        }
         let dot: f32 = self.p[u * d..(u + 1) * d]
             .iter()
             .zip(&self.q[i * d..(i + 1) * d])
@@ -109,6 +190,9 @@ impl Mf {
 
     /// One SGD step on ½(r − r̂)² + L2; returns the squared error before the step.
     pub fn step(&mut self, u: usize, i: usize, r: f32) -> f64 {
+        if self.user_side.is_some() || self.item_side.is_some() {
+            return self.step_sides(u, i, r);
+        }
         let d = self.cfg.factors;
         let (lr, reg, rb) = (self.cfg.lr, self.cfg.reg, self.cfg.reg_bias);
         let e = r - self.predict(u, i);
@@ -135,17 +219,27 @@ impl Mf {
         let mut users = vec![0f32; self.n_users * d1];
         let mut items = vec![0f32; self.n_items * d1];
         let mut bu = vec![0f32; self.n_users];
+        // Rows without training ratings keep only what their side features give (zero without
+        // them): their id embeddings never trained.
         for u in 0..self.n_users {
-            users[u * d1 + d] = 1.0;
+            let row = &mut users[u * d1..(u + 1) * d1];
+            row[d] = 1.0;
             if self.user_seen[u] {
-                users[u * d1..u * d1 + d].copy_from_slice(&self.p[u * d..(u + 1) * d]);
+                row[..d].copy_from_slice(&self.p[u * d..(u + 1) * d]);
                 bu[u] = self.bu[u];
+            }
+            if let Some(s) = &self.user_side {
+                s.add(u, &mut row[..d]);
             }
         }
         for i in 0..self.n_items {
+            let row = &mut items[i * d1..(i + 1) * d1];
             if self.item_seen[i] {
-                items[i * d1..i * d1 + d].copy_from_slice(&self.q[i * d..(i + 1) * d]);
-                items[i * d1 + d] = self.bi[i];
+                row[..d].copy_from_slice(&self.q[i * d..(i + 1) * d]);
+                row[d] = self.bi[i];
+            }
+            if let Some(s) = &self.item_side {
+                s.add(i, row);
             }
         }
         (users, items, d1, bu)

@@ -10,6 +10,7 @@ pub mod coldstart;
 pub mod graph;
 pub mod ials;
 pub mod mf;
+pub mod side;
 
 use std::time::Instant;
 
@@ -85,6 +86,12 @@ pub struct TrainConfig {
     pub valid_frac: f64,
     /// Epochs without improvement before stopping.
     pub patience: usize,
+    /// bpr, lightgcn, mf: train with item side features (genres, decade), LightFM style.
+    #[serde(default)]
+    pub item_features: bool,
+    /// bpr, lightgcn, mf: train with user side features (age bucket, gender, occupation).
+    #[serde(default)]
+    pub user_features: bool,
 }
 
 impl TrainConfig {
@@ -107,6 +114,8 @@ impl TrainConfig {
             cg_steps: 3,
             valid_frac: 0.1,
             patience: 3,
+            item_features: false,
+            user_features: false,
         };
         match kind {
             ModelKind::Ials => base,
@@ -268,6 +277,20 @@ pub trait Trainer {
     fn export(&self) -> Result<Trained>;
 }
 
+/// The side features `cfg` asks for that `train` has.
+pub fn sides(cfg: &TrainConfig, train: &Dataset) -> side::Sides {
+    side::Sides {
+        users: cfg
+            .user_features
+            .then(|| crate::data::features::users(train).map(|f| f.rows))
+            .flatten(),
+        items: cfg
+            .item_features
+            .then(|| crate::data::features::items(train).map(|f| f.rows))
+            .flatten(),
+    }
+}
+
 /// The BPR hyperparameters of a training configuration.
 pub fn bpr_config(cfg: &TrainConfig) -> bpr::BprConfig {
     bpr::BprConfig {
@@ -311,13 +334,16 @@ fn make(cfg: &TrainConfig, train: &Dataset, backend: &Backend) -> Result<Box<dyn
     let _ = backend;
     Ok(match cfg.kind {
         ModelKind::Ials => Box::new(ials::IalsTrainer::new(cfg, m)?),
-        ModelKind::Bpr => Box::new(BprTrainer(bpr::Bpr::new(bpr_config(cfg), m, cfg.seed)?)),
-        ModelKind::Lightgcn => Box::new(GraphTrainer::new_boxed(graph::LightGcn::new(
-            lightgcn_config(cfg),
-            m,
-            cfg.seed,
-        )?)),
-        ModelKind::Mf => Box::new(MfTrainer(mf::Mf::new(mf_config(cfg), &m, cfg.seed)?)),
+        ModelKind::Bpr => Box::new(BprTrainer(
+            bpr::Bpr::new(bpr_config(cfg), m, cfg.seed)?.with_sides(sides(cfg, train), cfg.seed),
+        )),
+        ModelKind::Lightgcn => Box::new(GraphTrainer::new_boxed(
+            graph::LightGcn::new(lightgcn_config(cfg), m, cfg.seed)?
+                .with_sides(sides(cfg, train), cfg.seed),
+        )),
+        ModelKind::Mf => Box::new(MfTrainer(
+            mf::Mf::new(mf_config(cfg), &m, cfg.seed)?.with_sides(sides(cfg, train), cfg.seed),
+        )),
     })
 }
 

@@ -105,6 +105,8 @@ fn bpr_learns_planted_groups_and_is_deterministic() {
     let pop = popularity_ndcg(&tr, &te);
     let mut cfg = TrainConfig::defaults(ModelKind::Bpr);
     cfg.dim = 16;
+    cfg.epochs = 150;
+    cfg.patience = 10;
     let a = train::fit(&cfg, &tr, &mut |_, _| {}).unwrap();
     let got = ndcg(&a, &tr, &te);
     println!("BPR NDCG@10 {got:.4}, popularity {pop:.4}");

@@ -94,6 +94,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         json: false,
         map_ridge: crate::train::coldstart::MAP_RIDGE,
         features: super::train_cmd::FeatureChoice::None,
+        patience: None,
         backend: crate::train::backend::BackendChoice::Cpu,
         weights: train_cmd::Weights::Binary,
     })?;

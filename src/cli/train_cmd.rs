@@ -98,6 +98,10 @@ pub struct TrainArgs {
     /// occupation). Data without side files trains without them, with a note.
     #[arg(long, value_enum, default_value = "none")]
     pub features: FeatureChoice,
+    /// Early stopping: epochs without a better validation score before stopping (default: the
+    /// model's).
+    #[arg(long)]
+    pub patience: Option<usize>,
     /// Ridge strength of the cold-start feature maps (item genres/decade and user demographics
     /// to vectors, stored as item_features.npy / user_features.npy).
     #[arg(long, default_value_t = coldstart::MAP_RIDGE)]
@@ -233,6 +237,9 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
     }
     if let Some(v) = a.valid_frac {
         cfg.valid_frac = v;
+    }
+    if let Some(v) = a.patience {
+        cfg.patience = v.max(1);
     }
     cfg.item_features = matches!(a.features, FeatureChoice::Items | FeatureChoice::All);
     cfg.user_features = matches!(a.features, FeatureChoice::Users | FeatureChoice::All);

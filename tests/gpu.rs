@@ -161,6 +161,9 @@ mod on_gpu {
             cfg.dim = 16;
             cfg.epochs = if kind == ModelKind::Ials { 8 } else { 30 };
             cfg.valid_frac = 0.0;
+            // Side features train on the CPU only.
+            cfg.item_features = false;
+            cfg.user_features = false;
             let (a, b) = if kind == ModelKind::Mf {
                 (&tr, &te)
             } else {

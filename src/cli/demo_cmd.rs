@@ -93,8 +93,10 @@ pub fn run(a: DemoArgs) -> Result<()> {
         k: vec![10, 20],
         json: false,
         map_ridge: crate::train::coldstart::MAP_RIDGE,
-        features: super::train_cmd::FeatureChoice::None,
+        features: None,
         patience: None,
+        loss: crate::train::graph::PairLoss::Bpr,
+        neg_per_pos: 1,
         backend: crate::train::backend::BackendChoice::Cpu,
         weights: train_cmd::Weights::Binary,
     })?;

@@ -95,9 +95,16 @@ pub struct TrainArgs {
     pub weights: Weights,
     /// Side features trained into bpr, lightgcn and mf (LightFM style: an item's vector is its
     /// id embedding plus its genre and decade embeddings; a user's, plus age bucket, gender and
-    /// occupation). Data without side files trains without them, with a note.
-    #[arg(long, value_enum, default_value = "none")]
-    pub features: FeatureChoice,
+    /// occupation). Default: each model's choice on a validation split (mf: items, lightgcn:
+    /// all, bpr and ials: none). Data without side files trains without them, with a note.
+    #[arg(long, value_enum)]
+    pub features: Option<FeatureChoice>,
+    /// lightgcn: the pairwise loss, `bpr` (ln(1 + e^−x)) or `margin` (max(0, 1 − x)).
+    #[arg(long, value_enum, default_value = "bpr")]
+    pub loss: train::graph::PairLoss,
+    /// lightgcn: negatives drawn per sampled positive.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub neg_per_pos: usize,
     /// Early stopping: epochs without a better validation score before stopping (default: the
     /// model's).
     #[arg(long)]
@@ -241,13 +248,42 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
     if let Some(v) = a.patience {
         cfg.patience = v.max(1);
     }
-    cfg.item_features = matches!(a.features, FeatureChoice::Items | FeatureChoice::All);
-    cfg.user_features = matches!(a.features, FeatureChoice::Users | FeatureChoice::All);
-    if a.features != FeatureChoice::None && a.model == ModelKind::Ials {
+    if (a.loss != train::graph::PairLoss::Bpr || a.neg_per_pos != 1)
+        && a.model != ModelKind::Lightgcn
+    {
         return Err(Error::invalid(
-            "--features",
-            "iALS trains without side features (bpr, lightgcn and mf take them); its cold-start maps use them anyway",
+            "--loss / --neg-per-pos",
+            "apply to --model lightgcn only",
         ));
+    }
+    if a.neg_per_pos == 0 {
+        return Err(Error::invalid("--neg-per-pos", "must be at least 1"));
+    }
+    cfg.loss = a.loss;
+    cfg.negatives_per_positive = a.neg_per_pos;
+    if let Some(f) = a.features {
+        if f != FeatureChoice::None && a.model == ModelKind::Ials {
+            return Err(Error::invalid(
+                "--features",
+                "iALS trains without side features (bpr, lightgcn and mf take them); its cold-start maps use them anyway",
+            ));
+        }
+        cfg.item_features = matches!(f, FeatureChoice::Items | FeatureChoice::All);
+        cfg.user_features = matches!(f, FeatureChoice::Users | FeatureChoice::All);
+    }
+    #[cfg(feature = "cuda")]
+    if !backend.is_cpu() && (cfg.item_features || cfg.user_features) {
+        if a.features.is_some() {
+            return Err(Error::invalid(
+                "--features",
+                "side features train on the CPU only; add --backend cpu",
+            ));
+        }
+        cfg.item_features = false;
+        cfg.user_features = false;
+        if !progress::is_quiet() {
+            eprintln!("note: side features train on the CPU only; training on the GPU without them (--backend cpu keeps them)");
+        }
     }
     let split_method: Option<SplitMethod> = match (&a.split, a.eval) {
         (Some(s), _) => Some(s.parse()?),

@@ -86,6 +86,12 @@ pub struct TrainConfig {
     pub valid_frac: f64,
     /// Epochs without improvement before stopping.
     pub patience: usize,
+    /// lightgcn: the pairwise loss (BPR or max-margin).
+    #[serde(default)]
+    pub loss: graph::PairLoss,
+    /// lightgcn: negatives per sampled positive.
+    #[serde(default = "one")]
+    pub negatives_per_positive: usize,
     /// bpr, lightgcn, mf: train with item side features (genres, decade), LightFM style.
     #[serde(default)]
     pub item_features: bool,
@@ -116,6 +122,8 @@ impl TrainConfig {
             patience: 3,
             item_features: false,
             user_features: false,
+            loss: graph::PairLoss::Bpr,
+            negatives_per_positive: 1,
         };
         match kind {
             ModelKind::Ials => base,
@@ -131,16 +139,20 @@ impl TrainConfig {
                 ..base
             },
             // The same for LightGCN: patience 10 stopped at epoch 55 (.2719), 60 at 92 (.2856).
+            // Both feature sides: validation NDCG@10 .1610 against .1589 without.
             ModelKind::Lightgcn => TrainConfig {
                 dim: 64,
                 epochs: 400,
                 lr: 0.005,
                 reg: 3e-3,
                 patience: 60,
+                item_features: true,
+                user_features: true,
                 ..base
             },
             // Validation RMSE plateaus for ~10 epochs before its minimum: patience 4 stopped
             // early (test RMSE .9102), 20 reaches the minimum at epoch 56 (.9082).
+            // Item features (genres, decade) lower the validation RMSE from .8935 to .8858.
             ModelKind::Mf => TrainConfig {
                 dim: 200,
                 epochs: 200,
@@ -148,6 +160,7 @@ impl TrainConfig {
                 reg: 0.1,
                 reg_bias: 0.02,
                 patience: 20,
+                item_features: true,
                 ..base
             },
         }
@@ -317,7 +330,13 @@ pub fn lightgcn_config(cfg: &TrainConfig) -> graph::LightGcnConfig {
         reg: cfg.reg,
         batch: cfg.batch.max(1),
         init_std: 0.1,
+        loss: cfg.loss,
+        negatives: cfg.negatives_per_positive.max(1),
     }
+}
+
+fn one() -> usize {
+    1
 }
 
 /// The MF hyperparameters of a training configuration.

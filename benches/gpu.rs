@@ -89,6 +89,7 @@ fn bench_train(c: &mut Criterion) {
             // Side features train on the CPU only: compare like with like.
             cfg.item_features = false;
             cfg.user_features = false;
+            cfg.loss = lshrec::train::graph::PairLoss::Bpr;
             g.bench_function(format!("{name}_{}", kind.name()), |bch| {
                 bch.iter(|| train::fit_on(&b, &cfg, data, &mut |_, _| {}).unwrap())
             });

@@ -72,7 +72,7 @@ __device__ __forceinline__ float ials_apply(const float* __restrict__ w0g,
             const float* yi = fixed + (size_t)idx[t] * d;
             float s = 0.0f;
             for (int j = 0; j < d; ++j) s += yi[j] * v[j];
-            s_chunk[threadIdx.x] = (1.0f + alpha * val[t] - w0) * s;
+            s_chunk[threadIdx.x] = (1.0f + alpha * fabsf(val[t]) - w0) * s;
         }
         __syncthreads();
         int m = min((int)blockDim.x, deg - c0);
@@ -84,8 +84,9 @@ __device__ __forceinline__ float ials_apply(const float* __restrict__ w0g,
 }
 
 // ials_cg_f32: for every row r of the CSR (indptr, idx, val), `steps` conjugate-gradient steps
-// on (w0·G + Σ_{i∈N(r)} (c_i − w0) y_i y_iᵀ + λ_r I) x_r = Σ c_i y_i, warm-started from x_r,
-// with c_i = 1 + alpha·val_i and λ_r = reg·(|N(r)| + w0·n_other)^nu. w0g holds w0·G.
+// on (w0·G + Σ_{i∈N(r)} (c_i − w0) y_i y_iᵀ + λ_r I) x_r = Σ c_i p_i y_i, warm-started from x_r,
+// with c_i = 1 + alpha·|val_i|, p_i = 1 for val_i > 0 and 0 for a known negative (val_i < 0),
+// and λ_r = reg·(|N(r)| + w0·n_other)^nu. w0g holds w0·G.
 // Launch: block-per-row grid-stride (any grid), blockDim a power of two ≥ d (≤ 1024); thread k
 // owns component k. A·p is applied matrix-free, O(d² + |N|·d) per step.
 // CPU twin: train::ials::solve_side_cg.
@@ -114,7 +115,8 @@ extern "C" __global__ void ials_cg_f32(const float* __restrict__ w0g,
         float ax = ials_apply(w0g, fixed, ri, rv, deg, d, alpha, w0, lam, v, s_chunk);
         float bk = 0.0f;
         if (k < d)
-            for (int t = 0; t < deg; ++t) bk += (1.0f + alpha * rv[t]) * fixed[(size_t)ri[t] * d + k];
+            for (int t = 0; t < deg; ++t)
+                if (rv[t] > 0.0f) bk += (1.0f + alpha * rv[t]) * fixed[(size_t)ri[t] * d + k];
         float res = k < d ? bk - ax : 0.0f;
         float pk = res;
         float rs = block_sum(res * res, scratch);

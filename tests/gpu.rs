@@ -164,6 +164,7 @@ mod on_gpu {
             // Side features train on the CPU only.
             cfg.item_features = false;
             cfg.user_features = false;
+            cfg.loss = lshrec::train::graph::PairLoss::Bpr;
             let (a, b) = if kind == ModelKind::Mf {
                 (&tr, &te)
             } else {

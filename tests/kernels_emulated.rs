@@ -182,9 +182,15 @@ fn ials_cg_matches_the_cpu_solver() {
     let (rows, n_other, d) = (40, 60, 24);
     let mut triples = Vec::new();
     for u in 0..rows as u32 {
-        // Degrees 0 (no interactions) up to 40, above the block size (32), to cover chunking.
+        // Degrees 0 (no interactions) up to 40, above the block size (32), to cover chunking;
+        // one entry in four a known negative (negative weight).
         for _ in 0..(u as usize % 41) {
-            triples.push((u, r.below(n_other) as u32, 1.0 + r.below(5) as f32));
+            let w = 1.0 + r.below(5) as f32;
+            triples.push((
+                u,
+                r.below(n_other) as u32,
+                if r.below(4) == 0 { -w } else { w },
+            ));
         }
     }
     let m = Csr::from_triples(rows, n_other, &triples);

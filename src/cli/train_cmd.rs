@@ -99,9 +99,16 @@ pub struct TrainArgs {
     /// all, bpr and ials: none). Data without side files trains without them, with a note.
     #[arg(long, value_enum)]
     pub features: Option<FeatureChoice>,
-    /// lightgcn: the pairwise loss, `bpr` (ln(1 + e^−x)) or `margin` (max(0, 1 − x)).
-    #[arg(long, value_enum, default_value = "bpr")]
-    pub loss: train::graph::PairLoss,
+    /// iALS with --min-rating: `negative` makes ratings below it known negatives (observed,
+    /// preference 0, confidence 1 + alpha: the user saw the movie and did not like it) instead
+    /// of dropping them (`ignore`, the default: on ML-100K P2 negatives gave NDCG@10 .2962
+    /// against .3093). Evaluation still excludes only training positives from the ranking.
+    #[arg(long, value_enum)]
+    pub low_ratings: Option<LowRatings>,
+    /// lightgcn: the pairwise loss, `bpr` (ln(1 + e^−x)) or `margin` (max(0, 1 − x), the
+    /// default: chosen on the validation split).
+    #[arg(long, value_enum)]
+    pub loss: Option<train::graph::PairLoss>,
     /// lightgcn: negatives drawn per sampled positive.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub neg_per_pos: usize,
@@ -116,6 +123,13 @@ pub struct TrainArgs {
     /// Where to train: `auto` uses a GPU when one is usable and says so when it falls back.
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: train::backend::BackendChoice,
+}
+
+/// `--low-ratings`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LowRatings {
+    Ignore,
+    Negative,
 }
 
 /// `--features`
@@ -248,9 +262,7 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
     if let Some(v) = a.patience {
         cfg.patience = v.max(1);
     }
-    if (a.loss != train::graph::PairLoss::Bpr || a.neg_per_pos != 1)
-        && a.model != ModelKind::Lightgcn
-    {
+    if (a.loss.is_some() || a.neg_per_pos != 1) && a.model != ModelKind::Lightgcn {
         return Err(Error::invalid(
             "--loss / --neg-per-pos",
             "apply to --model lightgcn only",
@@ -259,7 +271,9 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
     if a.neg_per_pos == 0 {
         return Err(Error::invalid("--neg-per-pos", "must be at least 1"));
     }
-    cfg.loss = a.loss;
+    if let Some(l) = a.loss {
+        cfg.loss = l;
+    }
     cfg.negatives_per_positive = a.neg_per_pos;
     if let Some(f) = a.features {
         if f != FeatureChoice::None && a.model == ModelKind::Ials {
@@ -270,6 +284,13 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
         }
         cfg.item_features = matches!(f, FeatureChoice::Items | FeatureChoice::All);
         cfg.user_features = matches!(f, FeatureChoice::Users | FeatureChoice::All);
+    }
+    #[cfg(feature = "cuda")]
+    if !backend.is_cpu() && a.loss.is_none() && cfg.loss != train::graph::PairLoss::Bpr {
+        cfg.loss = train::graph::PairLoss::Bpr;
+        if !progress::is_quiet() {
+            eprintln!("note: the GPU LightGCN kernel implements the BPR loss; training with it (--backend cpu keeps max-margin)");
+        }
     }
     #[cfg(feature = "cuda")]
     if !backend.is_cpu() && (cfg.item_features || cfg.user_features) {
@@ -295,6 +316,17 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
         format: a.format,
         ..Default::default()
     };
+    // Known negatives: ratings below --min-rating, for iALS on request.
+    let negatives = match a.low_ratings {
+        Some(LowRatings::Negative) if a.model == ModelKind::Ials && min_rating.is_some() => true,
+        Some(LowRatings::Negative) => {
+            return Err(Error::invalid(
+                "--low-ratings negative",
+                "needs --model ials and --min-rating (ratings below it become known negatives)",
+            ))
+        }
+        _ => false,
+    };
     // Load, then reduce to positives for ranking models.
     // `raw` keeps the original ratings, so that the model's seen file can show a user's
     // top-rated items even when a ranking model trains on positives of weight 1.
@@ -308,6 +340,7 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
             let ds = data::load(d, &opts)?;
             let raw = ds.csr();
             let ds = match (a.model.is_ranking(), min_rating) {
+                (true, Some(r)) if negatives => ds.signed(r, a.weights == Weights::Rating),
                 (true, Some(r)) if a.weights == Weights::Rating => ds.implicit_weighted(r),
                 (true, Some(r)) => ds.implicit(r),
                 (true, None) => ds.implicit(f32::NEG_INFINITY),
@@ -328,14 +361,23 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
             ))
         }
     };
-    let reduce = |d: Dataset| match (a.model.is_ranking(), min_rating, a.data.is_some()) {
-        (_, _, true) | (false, _, _) => d,
-        (true, Some(r), false) if a.weights == Weights::Rating => d.implicit_weighted(r),
-        (true, Some(r), false) => d.implicit(r),
-        (true, None, false) => d.implicit(f32::NEG_INFINITY),
-    };
-    let train_ds = reduce(train_ds);
-    let test_ds = test_ds.map(reduce);
+    let reduce =
+        |d: Dataset, train: bool| match (a.model.is_ranking(), min_rating, a.data.is_some()) {
+            (_, _, true) | (false, _, _) => d,
+            (true, Some(r), false) if negatives && train => {
+                d.signed(r, a.weights == Weights::Rating)
+            }
+            (true, Some(r), false) if a.weights == Weights::Rating => d.implicit_weighted(r),
+            (true, Some(r), false) => d.implicit(r),
+            (true, None, false) => d.implicit(f32::NEG_INFINITY),
+        };
+    let train_ds = reduce(train_ds, true);
+    let test_ds = test_ds.map(|d| reduce(d, false));
+    if negatives && !train_ds.has_negatives() && !progress::is_quiet() {
+        eprintln!(
+            "note: --low-ratings negative: the training data has no rating below --min-rating"
+        );
+    }
 
     for (want, has, what) in [
         (
@@ -370,7 +412,14 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
     bar.finish_and_clear();
     let fit_seconds = start.elapsed().as_secs_f64();
 
+    // Everything the user interacted with (excluded at serving time), and the positives alone
+    // (excluded from the evaluation ranking, as the protocol says, and the feature maps' data).
     let train_csr = train_ds.csr();
+    let pos_csr = if train_ds.has_negatives() {
+        train_ds.positives().csr()
+    } else {
+        train_csr.clone()
+    };
     let rating = match (&test_ds, a.model.is_ranking()) {
         (Some(te), false) => {
             let (lo, hi) = train::rating_range(&train_ds);
@@ -383,7 +432,7 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
             &trained.users,
             &trained.items,
             trained.dim,
-            &train_csr,
+            &pos_csr,
             &te.csr(),
             &a.k,
         )?),
@@ -407,7 +456,7 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
     // had training interactions.
     let item_feats = data::features::items(&train_ds);
     let user_feats = data::features::users(&train_ds);
-    let by_item = train_csr.transpose();
+    let by_item = pos_csr.transpose();
     let fold = coldstart::FoldIn {
         alpha: cfg.alpha,
         unobserved_weight: cfg.unobserved_weight,
@@ -431,7 +480,7 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
     let user_map = match &user_feats {
         Some(f) => Some(coldstart::fit_map_implicit(
             &f.rows,
-            &train_csr,
+            &pos_csr,
             &trained.items,
             trained.dim,
             fold,

@@ -122,6 +122,44 @@ impl Dataset {
         d
     }
 
+    /// Positives and known negatives, for iALS: ratings ≥ `min_rating` become positives of
+    /// weight 1 (or `rating − min_rating + 1` when `weighted`), lower ratings become known
+    /// negatives of weight −1 (the user saw the item and did not like it). Splits move only
+    /// positives to test; evaluation excludes only positives from the ranking.
+    pub fn signed(&self, min_rating: f32, weighted: bool) -> Dataset {
+        let mut d = self.clone_meta();
+        d.interactions = self
+            .interactions
+            .iter()
+            .map(|x| {
+                let rating = match (x.rating >= min_rating, weighted) {
+                    (true, true) => x.rating - min_rating + 1.0,
+                    (true, false) => 1.0,
+                    (false, _) => -1.0,
+                };
+                Interaction { rating, ..*x }
+            })
+            .collect();
+        d.has_ratings = false;
+        d
+    }
+
+    /// The interactions of positive weight (drops the known negatives of [`Dataset::signed`]).
+    pub fn positives(&self) -> Dataset {
+        self.with_interactions(
+            self.interactions
+                .iter()
+                .filter(|x| x.rating > 0.0)
+                .copied()
+                .collect(),
+        )
+    }
+
+    /// Whether any interaction is a known negative (negative weight).
+    pub fn has_negatives(&self) -> bool {
+        self.interactions.iter().any(|x| x.rating < 0.0)
+    }
+
     /// A copy with the same ids and side information and no interactions.
     pub fn clone_meta(&self) -> Dataset {
         Dataset {

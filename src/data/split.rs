@@ -107,8 +107,17 @@ pub fn cold_items(ds: &Dataset, frac: f64, seed: u64) -> Vec<u32> {
     items
 }
 
-/// Splits `ds` into (train, test), which share its ids and side information.
+/// Splits `ds` into (train, test), which share its ids and side information. Known negatives
+/// (negative weights, see `Dataset::signed`) never go to test: the positives are split and the
+/// negatives all stay in train.
 pub fn split(ds: &Dataset, method: SplitMethod, seed: u64) -> (Dataset, Dataset) {
+    if ds.has_negatives() {
+        let (tr, te) = split(&ds.positives(), method, seed);
+        let mut all = tr.interactions;
+        all.extend(ds.interactions.iter().filter(|x| x.rating < 0.0).copied());
+        all.sort_by_key(|x| (x.user, x.timestamp, x.item));
+        return (ds.with_interactions(all), te);
+    }
     let xs = &ds.interactions;
     let mut is_test = vec![false; xs.len()];
     match method {

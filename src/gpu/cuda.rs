@@ -543,10 +543,10 @@ pub fn trainer(gpu: &Arc<Gpu>, cfg: &TrainConfig, m: Csr) -> Result<Box<dyn Trai
             "side features train on the CPU only; use --backend cpu",
         ));
     }
-    if cfg.loss != graph::PairLoss::Bpr {
+    if cfg.kind == ModelKind::Lightgcn && cfg.loss != graph::PairLoss::Bpr {
         return Err(Error::invalid(
             "--loss",
-            "the GPU LightGCN kernel implements the BPR loss; use --backend cpu for max-margin",
+            "the GPU LightGCN kernel implements the BPR loss: add --loss bpr, or --backend cpu for max-margin",
         ));
     }
     if cfg.dim > shapes::MAX_DIM {

@@ -1,11 +1,13 @@
 //! Weighted implicit ALS (Hu, Koren & Volinsky 2008), with the frequency-scaled regularisation
 //! and global unobserved weight of Rendle et al., "Revisiting the Performance of iALS" (2021).
 //!
-//! For user u with observed items N(u), confidence `c = 1 + alpha·r` and unobserved weight `w0`:
+//! For user u with observed items N(u), confidence `c = 1 + alpha·|r|`, preference `p = 1` for a
+//! positive weight r and `p = 0` for a known negative (r < 0, a low rating: see
+//! `Dataset::signed`), and unobserved weight `w0`:
 //!
 //! ```text
-//! minimise  Σ_{i∈N(u)} c_ui (1 − x_u·y_i)² + w0 Σ_{i∉N(u)} (x_u·y_i)² + λ_u |x_u|²
-//! solution  (w0·G + Σ_{i∈N(u)} (c_ui − w0) y_i y_iᵀ + λ_u I) x_u = Σ_{i∈N(u)} c_ui y_i
+//! minimise  Σ_{i∈N(u)} c_ui (p_ui − x_u·y_i)² + w0 Σ_{i∉N(u)} (x_u·y_i)² + λ_u |x_u|²
+//! solution  (w0·G + Σ_{i∈N(u)} (c_ui − w0) y_i y_iᵀ + λ_u I) x_u = Σ_{i∈N(u)} c_ui p_ui y_i
 //! ```
 //!
 //! with the Gram matrix `G = YᵀY` computed once per half-step (the Gram trick) and
@@ -151,13 +153,30 @@ pub fn loss(cfg: &IalsConfig, users: &[f32], items: &[f32], by_user: &Csr) -> f6
             for (&i, &r) in by_user.row(u).iter().zip(by_user.row_values(u)) {
                 let y = &items[i as usize * d..(i as usize + 1) * d];
                 let s: f64 = x.iter().zip(y).map(|(a, b)| (a * b) as f64).sum();
-                let c = 1.0 + cfg.alpha as f64 * r as f64;
-                l += c * (1.0 - s) * (1.0 - s) - w0 * s * s;
+                let c = confidence(cfg.alpha, r) as f64;
+                let p = preference(r) as f64;
+                l += c * (p - s) * (p - s) - w0 * s * s;
             }
             let lam = reg_for(cfg, by_user.degree(u), n_items) as f64;
             l + lam * x.iter().map(|v| (v * v) as f64).sum::<f64>()
         })
         .sum()
+}
+
+/// The confidence of an observed entry of weight `v`: `1 + alpha·|v|`.
+#[inline]
+pub fn confidence(alpha: f32, v: f32) -> f32 {
+    1.0 + alpha * v.abs()
+}
+
+/// The preference of an observed entry: 1 for a positive weight, 0 for a known negative.
+#[inline]
+pub fn preference(v: f32) -> f32 {
+    if v > 0.0 {
+        1.0
+    } else {
+        0.0
+    }
 }
 
 /// λ_r = reg·(|N(r)| + w0·n_other)^ν.
@@ -187,7 +206,8 @@ fn solve_side(cfg: &IalsConfig, fixed: &[f32], rows: &Csr, n_other: usize, out: 
             // checks in the inner loop).
             for (&i, &v) in idx.iter().zip(vals) {
                 let y = &fixed[i as usize * d..(i as usize + 1) * d];
-                let c = 1.0 + cfg.alpha * v;
+                let c = confidence(cfg.alpha, v);
+                let cp = c * preference(v);
                 let extra = c - w0;
                 for p in 0..d {
                     let yp = extra * y[p];
@@ -196,7 +216,7 @@ fn solve_side(cfg: &IalsConfig, fixed: &[f32], rows: &Csr, n_other: usize, out: 
                     }
                 }
                 for (bv, yv) in b.iter_mut().zip(y) {
-                    *bv += c * yv;
+                    *bv += cp * yv;
                 }
             }
             let lam = reg_for(cfg, idx.len(), n_other);
@@ -245,7 +265,7 @@ pub fn solve_side_cg(
                 }
                 for (&i, &c0) in idx.iter().zip(vals) {
                     let y = &fixed[i as usize * d..(i as usize + 1) * d];
-                    let c = 1.0 + cfg.alpha * c0;
+                    let c = confidence(cfg.alpha, c0);
                     let s = (c - w0) * crate::simd::dot(y, v);
                     for (o, yv) in outv.iter_mut().zip(y) {
                         *o += s * yv;
@@ -256,8 +276,11 @@ pub fn solve_side_cg(
             apply(x, ap);
             res.fill(0.0);
             for (&i, &c0) in idx.iter().zip(vals) {
+                if c0 <= 0.0 {
+                    continue; // a known negative: preference 0, nothing on the right-hand side
+                }
                 let y = &fixed[i as usize * d..(i as usize + 1) * d];
-                let c = 1.0 + cfg.alpha * c0;
+                let c = confidence(cfg.alpha, c0);
                 for (rv, yv) in res.iter_mut().zip(y) {
                     *rv += c * yv;
                 }

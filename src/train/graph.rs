@@ -521,6 +521,30 @@ mod tests {
         }
     }
 
+    /// Checks `analytic` against central finite differences of the batch loss in the
+    /// parameters `param(m)` (step h).
+    fn check_fd(
+        m: &mut LightGcn,
+        triples: &[(u32, u32, u32)],
+        analytic: &[f32],
+        h: f32,
+        param: fn(&mut LightGcn) -> &mut Vec<f32>,
+    ) {
+        for (p, &gp) in analytic.iter().enumerate() {
+            let w = param(m)[p];
+            param(m)[p] = w + h;
+            let lp = m.loss_and_grad(triples);
+            param(m)[p] = w - h;
+            let lm = m.loss_and_grad(triples);
+            param(m)[p] = w;
+            let fd = (lp - lm) / (2.0 * h as f64);
+            assert!(
+                (fd - gp as f64).abs() < 2e-3,
+                "param {p}: analytic {gp} vs numeric {fd}"
+            );
+        }
+    }
+
     #[test]
     fn gradient_matches_finite_differences() {
         let cfg = LightGcnConfig {
@@ -537,20 +561,7 @@ mod tests {
         let triples = [(0u32, 0u32, 2u32), (1, 2, 3), (2, 3, 1)];
         m.loss_and_grad(&triples);
         let grad = m.grad.clone();
-        let h = 1e-2f32;
-        for (p, &gp) in grad.iter().enumerate() {
-            let w = m.e0[p];
-            m.e0[p] = w + h;
-            let lp = m.loss_and_grad(&triples);
-            m.e0[p] = w - h;
-            let lm = m.loss_and_grad(&triples);
-            m.e0[p] = w;
-            let fd = (lp - lm) / (2.0 * h as f64);
-            assert!(
-                (fd - gp as f64).abs() < 2e-3,
-                "param {p}: analytic {gp} vs numeric {fd}"
-            );
-        }
+        check_fd(&mut m, &triples, &grad, 1e-2, |m| &mut m.e0);
     }
 
     /// With side features, the feature embeddings' gradient matches finite differences too.
@@ -579,20 +590,9 @@ mod tests {
         m.loss_and_grad(&triples);
         let gz = m.side.as_ref().unwrap().gz.clone();
         assert!(gz.iter().any(|g| g.abs() > 1e-4));
-        let h = 1e-2f32;
-        for (p, &gp) in gz.iter().enumerate() {
-            let w = m.side.as_ref().unwrap().z[p];
-            m.side.as_mut().unwrap().z[p] = w + h;
-            let lp = m.loss_and_grad(&triples);
-            m.side.as_mut().unwrap().z[p] = w - h;
-            let lm = m.loss_and_grad(&triples);
-            m.side.as_mut().unwrap().z[p] = w;
-            let fd = (lp - lm) / (2.0 * h as f64);
-            assert!(
-                (fd - gp as f64).abs() < 2e-3,
-                "z {p}: analytic {gp} vs numeric {fd}"
-            );
-        }
+        check_fd(&mut m, &triples, &gz, 1e-2, |m| {
+            &mut m.side.as_mut().expect("sides were added").z
+        });
     }
 
     /// The max-margin loss's gradient matches finite differences (away from the hinge).
@@ -612,20 +612,7 @@ mod tests {
         let triples = [(0u32, 0u32, 2u32), (1, 2, 3), (2, 3, 1)];
         m.loss_and_grad(&triples);
         let grad = m.grad.clone();
-        let h = 1e-3f32;
-        for (p, &gp) in grad.iter().enumerate() {
-            let w = m.e0[p];
-            m.e0[p] = w + h;
-            let lp = m.loss_and_grad(&triples);
-            m.e0[p] = w - h;
-            let lm = m.loss_and_grad(&triples);
-            m.e0[p] = w;
-            let fd = (lp - lm) / (2.0 * h as f64);
-            assert!(
-                (fd - gp as f64).abs() < 2e-3,
-                "param {p}: analytic {gp} vs numeric {fd}"
-            );
-        }
+        check_fd(&mut m, &triples, &grad, 1e-3, |m| &mut m.e0);
         // Two negatives per positive: twice the triples.
         let mut batch = Vec::new();
         m.sample_batch(&mut batch);

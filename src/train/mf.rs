@@ -89,14 +89,8 @@ impl Mf {
 
     /// Adds side features (their embeddings drawn from their own seeded stream).
     pub fn with_sides(mut self, sides: Sides, seed: u64) -> Self {
-        let d = self.cfg.factors;
-        let mut r = Rng::stream(seed, 21);
-        self.user_side = sides
-            .users
-            .map(|f| Side::new(f, d, self.cfg.init_std, &mut r));
-        self.item_side = sides
-            .items
-            .map(|f| Side::new(f, d + 1, self.cfg.init_std, &mut r));
+        (self.user_side, self.item_side) =
+            sides.embeddings(self.cfg.factors, self.cfg.init_std, seed);
         self
     }
 

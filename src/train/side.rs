@@ -67,3 +67,15 @@ pub struct Sides {
     pub users: Option<Csr>,
     pub items: Option<Csr>,
 }
+
+impl Sides {
+    /// The embeddings of an SGD model with `d` factors and a folded item bias: user features of
+    /// width d, item features of width d + 1 (the last column adds to the item bias), drawn from
+    /// their own seeded stream so that the id embeddings and the samples stay the plain model's.
+    pub fn embeddings(self, d: usize, init_std: f32, seed: u64) -> (Option<Side>, Option<Side>) {
+        let mut r = Rng::stream(seed, 21);
+        let users = self.users.map(|f| Side::new(f, d, init_std, &mut r));
+        let items = self.items.map(|f| Side::new(f, d + 1, init_std, &mut r));
+        (users, items)
+    }
+}

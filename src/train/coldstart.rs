@@ -126,8 +126,8 @@ impl Default for FoldIn {
     fn default() -> Self {
         FoldIn {
             alpha: 1.0,
-            unobserved_weight: 0.1,
-            reg: 0.05,
+            unobserved_weight: 0.7,
+            reg: 0.02,
         }
     }
 }

@@ -521,6 +521,20 @@ mod tests {
         }
     }
 
+    /// A 3-factor, 2-layer configuration for the gradient checks.
+    fn tiny_cfg(loss: PairLoss, negatives: usize) -> LightGcnConfig {
+        LightGcnConfig {
+            factors: 3,
+            layers: 2,
+            lr: 0.01,
+            reg: 0.1,
+            batch: 4,
+            init_std: 0.5,
+            loss,
+            negatives,
+        }
+    }
+
     /// Checks `analytic` against central finite differences of the batch loss in the
     /// parameters `param(m)` (step h).
     fn check_fd(
@@ -547,16 +561,7 @@ mod tests {
 
     #[test]
     fn gradient_matches_finite_differences() {
-        let cfg = LightGcnConfig {
-            factors: 3,
-            layers: 2,
-            lr: 0.01,
-            reg: 0.1,
-            batch: 4,
-            init_std: 0.5,
-            loss: PairLoss::Bpr,
-            negatives: 1,
-        };
+        let cfg = tiny_cfg(PairLoss::Bpr, 1);
         let mut m = LightGcn::new(cfg, toy(), 5).unwrap();
         let triples = [(0u32, 0u32, 2u32), (1, 2, 3), (2, 3, 1)];
         m.loss_and_grad(&triples);
@@ -567,16 +572,7 @@ mod tests {
     /// With side features, the feature embeddings' gradient matches finite differences too.
     #[test]
     fn feature_gradient_matches_finite_differences() {
-        let cfg = LightGcnConfig {
-            factors: 3,
-            layers: 2,
-            lr: 0.01,
-            reg: 0.1,
-            batch: 4,
-            init_std: 0.5,
-            loss: PairLoss::Bpr,
-            negatives: 1,
-        };
+        let cfg = tiny_cfg(PairLoss::Bpr, 1);
         let sides = crate::train::side::Sides {
             users: Some(Csr::from_triples(
                 3,
@@ -598,16 +594,7 @@ mod tests {
     /// The max-margin loss's gradient matches finite differences (away from the hinge).
     #[test]
     fn margin_gradient_matches_finite_differences() {
-        let cfg = LightGcnConfig {
-            factors: 3,
-            layers: 2,
-            lr: 0.01,
-            reg: 0.1,
-            batch: 4,
-            init_std: 0.5,
-            loss: PairLoss::Margin,
-            negatives: 2,
-        };
+        let cfg = tiny_cfg(PairLoss::Margin, 2);
         let mut m = LightGcn::new(cfg, toy(), 5).unwrap();
         let triples = [(0u32, 0u32, 2u32), (1, 2, 3), (2, 3, 1)];
         m.loss_and_grad(&triples);

@@ -3,6 +3,8 @@
 //! print a visible SKIPPED line everywhere else (CI has no GPU; the kernels' logic is tested
 //! there by `tests/kernels_emulated.rs`).
 
+mod common;
+
 #[cfg(not(feature = "cuda"))]
 #[test]
 fn gpu_tests() {
@@ -13,10 +15,11 @@ fn gpu_tests() {
 mod on_gpu {
     use std::sync::Arc;
 
-    use lshrec::data::{split, synth, Csr, Dataset};
+    use crate::common::{close, ndcg, normals, planted_ratings};
+    use lshrec::data::{split, Csr, Dataset};
     use lshrec::gpu::cuda::Gpu;
     use lshrec::rng::Rng;
-    use lshrec::train::{self, Backend, ModelKind, TrainConfig, Trained};
+    use lshrec::train::{self, Backend, ModelKind, TrainConfig};
 
     fn gpu(test: &str) -> Option<Arc<Gpu>> {
         match Gpu::open() {
@@ -28,18 +31,6 @@ mod on_gpu {
                 eprintln!("SKIPPED: {test}: no usable GPU: {e}");
                 None
             }
-        }
-    }
-
-    fn normals(r: &mut Rng, n: usize, std: f32) -> Vec<f32> {
-        (0..n).map(|_| std * r.normal() as f32).collect()
-    }
-
-    fn close(a: &[f32], b: &[f32], tol: f32, what: &str) {
-        assert_eq!(a.len(), b.len(), "{what}");
-        for (k, (x, y)) in a.iter().zip(b).enumerate() {
-            let s = 1.0f32.max(x.abs()).max(y.abs());
-            assert!((x - y).abs() <= tol * s, "{what}[{k}]: {x} vs {y}");
         }
     }
 
@@ -123,23 +114,11 @@ mod on_gpu {
     }
 
     fn planted() -> (Dataset, Dataset) {
-        let cfg = synth::SynthConfig {
-            users: 400,
-            items: 300,
-            ratings: 16_000,
-            seed: 9,
-            zipf: 0.5,
-            ..Default::default()
-        };
-        let ds = synth::generate(&cfg).unwrap().0;
-        split::split(&ds, split::SplitMethod::PerUser { frac: 0.2, min: 5 }, 3)
-    }
-
-    fn ndcg(t: &Trained, tr: &Dataset, te: &Dataset) -> f64 {
-        lshrec::eval::ranking(&t.users, &t.items, t.dim, &tr.csr(), &te.csr(), &[10])
-            .unwrap()
-            .at[0]
-            .ndcg
+        split::split(
+            &planted_ratings(),
+            split::SplitMethod::PerUser { frac: 0.2, min: 5 },
+            3,
+        )
     }
 
     /// Every model trains on both backends from the same start and the same samples; the GPU

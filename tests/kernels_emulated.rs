@@ -3,6 +3,9 @@
 //! block, a real barrier for `__syncthreads`), at the launch shape the GPU path uses, and
 //! compared with its CPU twin in `src/`.
 
+mod common;
+use common::{close, normals};
+
 use lshrec::data::Csr;
 use lshrec::gpu::shapes::{self, Shape};
 use lshrec::rng::Rng;
@@ -13,18 +16,6 @@ fn run(name: &str, shape: Shape, args: Args) {
     // SAFETY: every call below passes host buffers sized for the kernel's reads and writes at
     // this shape, in the kernel's parameter order.
     unsafe { launch(name, shape.grid, shape.block, &args) }.unwrap();
-}
-
-fn normals(r: &mut Rng, n: usize, std: f32) -> Vec<f32> {
-    (0..n).map(|_| std * r.normal() as f32).collect()
-}
-
-fn close(a: &[f32], b: &[f32], tol: f32, what: &str) {
-    assert_eq!(a.len(), b.len(), "{what}: lengths");
-    for (k, (x, y)) in a.iter().zip(b).enumerate() {
-        let scale = 1.0f32.max(x.abs()).max(y.abs());
-        assert!((x - y).abs() <= tol * scale, "{what}[{k}]: {x} vs {y}");
-    }
 }
 
 fn indptr32(m: &Csr) -> Vec<u32> {

@@ -1,30 +1,16 @@
 //! Training: models learn planted structure (tests that can fail), and the same seed and thread
 //! count give bit-identical models.
 
+mod common;
+use common::{ndcg, planted_ratings};
+
 use lshrec::data::{split, synth, Dataset};
 use lshrec::eval;
-use lshrec::train::{self, ModelKind, TrainConfig, Trained};
+use lshrec::train::{self, ModelKind, TrainConfig};
 
 fn planted() -> (Dataset, Dataset) {
-    let cfg = synth::SynthConfig {
-        users: 400,
-        items: 300,
-        ratings: 16_000,
-        seed: 9,
-        // Flatter popularity than MovieLens, so that taste, not popularity, carries the signal.
-        zipf: 0.5,
-        ..Default::default()
-    };
-    println!("synthetic seed {}", cfg.seed);
-    let ds = synth::generate(&cfg).unwrap().0.implicit(4.0);
+    let ds = planted_ratings().implicit(4.0);
     split::split(&ds, split::SplitMethod::PerUser { frac: 0.2, min: 5 }, 3)
-}
-
-fn ndcg(t: &Trained, tr: &Dataset, te: &Dataset) -> f64 {
-    eval::ranking(&t.users, &t.items, t.dim, &tr.csr(), &te.csr(), &[10])
-        .unwrap()
-        .at[0]
-        .ndcg
 }
 
 /// NDCG@10 of most-popular, as a 1-dimensional model: user vector 1, item vector = its count.

@@ -603,13 +603,6 @@ fn cold_subset(
     train: &Csr,
     test: &Csr,
 ) -> Result<ColdSubset> {
-    let map = model.item_features.as_ref().ok_or_else(|| {
-        Error::invalid(
-            "--cold-items",
-            "the model has no item feature map (it was trained on data without genres or years)",
-        )
-    })?;
-    let d = model.dim();
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let mut cols: Vec<u32> = Vec::new();
     let mut items = Vec::new();
@@ -641,8 +634,7 @@ fn cold_subset(
             .collect();
         unknown_features += pairs.len() - known.len();
         no_features += known.is_empty() as usize;
-        let resolved = crate::data::features::resolve(&model.meta.item_features, &known)?;
-        items.extend(train::coldstart::embed(&resolved, map.as_slice(), d));
+        items.extend(model.item_feature_vector(&known, "--cold-items")?);
         cols.push(col);
     }
     if cols.is_empty() {

@@ -144,6 +144,24 @@ fn open_npy(dir: &Path, meta: &ModelMeta, name: &str, rows: usize, cols: usize) 
     Ok(m)
 }
 
+/// `Σ w·map[f]` for named feature pairs against a stored feature map whose rows are `names`;
+/// `missing` explains a model without that map.
+fn embed_named(
+    names: &[String],
+    map: Option<&Matrix>,
+    pairs: &[(String, f32)],
+    what: &str,
+    missing: &str,
+) -> Result<Vec<f32>> {
+    let map = map.ok_or_else(|| Error::invalid(what, missing))?;
+    let resolved = crate::data::features::resolve(names, pairs)?;
+    Ok(crate::train::coldstart::embed(
+        &resolved,
+        map.as_slice(),
+        map.cols(),
+    ))
+}
+
 impl Model {
     /// Opens and verifies a model directory.
     pub fn open(dir: &Path) -> Result<Model> {
@@ -361,18 +379,14 @@ impl Model {
         if pairs.is_empty() {
             return Ok(None);
         }
-        let map = self.user_features.as_ref().ok_or_else(|| {
-            Error::invalid(
-                "demographics",
-                "this model was trained without user side information (no users file)",
-            )
-        })?;
-        let resolved = crate::data::features::resolve(&self.meta.user_features, &pairs)?;
-        Ok(Some(crate::train::coldstart::embed(
-            &resolved,
-            map.as_slice(),
-            self.dim(),
-        )))
+        embed_named(
+            &self.meta.user_features,
+            self.user_features.as_ref(),
+            &pairs,
+            "demographics",
+            "this model was trained without user side information (no users file)",
+        )
+        .map(Some)
     }
 
     /// The cold-start vector of a new item with `genres` and `year`.
@@ -381,18 +395,18 @@ impl Model {
         if pairs.is_empty() {
             return Err(Error::invalid("embed-item", "give --genres and/or --year"));
         }
-        let map = self.item_features.as_ref().ok_or_else(|| {
-            Error::invalid(
-                "embed-item",
-                "this model was trained without item side information (no genres or years)",
-            )
-        })?;
-        let resolved = crate::data::features::resolve(&self.meta.item_features, &pairs)?;
-        Ok(crate::train::coldstart::embed(
-            &resolved,
-            map.as_slice(),
-            self.dim(),
-        ))
+        self.item_feature_vector(&pairs, "embed-item")
+    }
+
+    /// `Σ w·item_features[f]` for named item features (`what` names the request in errors).
+    pub fn item_feature_vector(&self, pairs: &[(String, f32)], what: &str) -> Result<Vec<f32>> {
+        embed_named(
+            &self.meta.item_features,
+            self.item_features.as_ref(),
+            pairs,
+            what,
+            "this model was trained without item side information (no genres or years)",
+        )
     }
 
     /// Number of users.

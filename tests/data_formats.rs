@@ -318,6 +318,106 @@ fn generic_files_with_and_without_headers() {
     assert!(matches!(data::load(&p, &opts), Err(Error::Header { .. })));
 }
 
+/// Attribute files: chosen columns, multi-valued cells, the long `id,tag` layout, ids only in
+/// the attribute file, and every malformed case refused with the file and line.
+#[test]
+fn attribute_files_become_named_side_features() {
+    use data::{features, AttributeFile};
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let ratings = write(d, "r.csv", b"user,item\nu1,a\nu1,b\nu2,c\n");
+    let attrs = |name: &str, body: &[u8], cols: Option<&[&str]>| AttributeFile {
+        path: write(d, name, body),
+        columns: cols.map(|c| c.iter().map(|s| s.to_string()).collect()),
+    };
+    let load = |item: Option<AttributeFile>, user: Option<AttributeFile>| {
+        data::load(
+            &ratings,
+            &LoadOptions {
+                item_attributes: item,
+                user_attributes: user,
+                ..Default::default()
+            },
+        )
+    };
+    let items = attrs(
+        "items.csv",
+        b"item_id,brand,tags,note\na,acme,red|big,x\nb,zeta,,y\nz,acme,red,w\nb,,small,\n",
+        Some(&["brand", "tags"]),
+    );
+    let users = attrs("plans.tsv", b"user\tplan\nu2\tpro\n", None);
+    let ds = load(Some(items), Some(users)).unwrap();
+    // `z` appears only in the attribute file: it joins the catalogue without interactions.
+    assert_eq!(ds.items.ext_ids(), &["a", "b", "c", "z"]);
+    let row = |i: &str| {
+        let mut r = features::item_row(&ds, ds.items.get(i).unwrap());
+        r.sort_by(|x, y| x.0.cmp(&y.0));
+        r
+    };
+    let h = std::f32::consts::FRAC_1_SQRT_2;
+    assert_eq!(
+        row("a"),
+        vec![
+            ("brand:acme".to_string(), 1.0),
+            ("tags:big".to_string(), h),
+            ("tags:red".to_string(), h)
+        ]
+    );
+    // Rows of one id accumulate; empty cells add nothing; `note` was not chosen.
+    assert_eq!(
+        row("b"),
+        vec![
+            ("brand:zeta".to_string(), 1.0),
+            ("tags:small".to_string(), 1.0)
+        ]
+    );
+    assert!(row("c").is_empty());
+    let f = features::items(&ds).unwrap();
+    assert_eq!(
+        f.names,
+        [
+            "brand:acme",
+            "brand:zeta",
+            "tags:big",
+            "tags:red",
+            "tags:small"
+        ]
+    );
+    let u = features::users(&ds).unwrap();
+    assert_eq!(u.names, ["plan:pro"]);
+    assert_eq!(u.rows.row(ds.users.get("u2").unwrap() as usize), &[0]);
+    assert!(u.rows.row(ds.users.get("u1").unwrap() as usize).is_empty());
+
+    // Malformed files name the file, and the line where there is one.
+    let err = |body: &[u8], cols: Option<&[&str]>| {
+        load(Some(attrs("bad.csv", body, cols)), None)
+            .expect_err("bad attributes must be refused")
+            .to_string()
+    };
+    let e = err(b"item,brand\na,acme\nb,zeta,extra\n", None);
+    assert!(
+        e.contains("bad.csv:3") && e.contains("expected 2 fields"),
+        "{e}"
+    );
+    let e = err(b"item,brand\na,acme\n", Some(&["colour"]));
+    assert!(
+        e.contains("bad.csv") && e.contains("\"colour\"") && e.contains("brand"),
+        "{e}"
+    );
+    let e = err(b"item\na\n", None);
+    assert!(e.contains("at least one attribute column"), "{e}");
+    let e = err(b"", None);
+    assert!(e.contains("empty"), "{e}");
+    let e = err(b"item,brand\n,acme\n", None);
+    assert!(e.contains("bad.csv:2"), "{e}");
+    // `COLUMN=VALUE` arguments (embed-item --feature).
+    assert_eq!(
+        features::parse_tags(&["brand=acme".into()], "--feature").unwrap(),
+        vec![("brand".to_string(), "acme".to_string())]
+    );
+    assert!(features::parse_tags(&["acme".into()], "--feature").is_err());
+}
+
 #[test]
 fn explicit_train_test_keeps_test_only_ids() {
     let t = tempfile::tempdir().unwrap();

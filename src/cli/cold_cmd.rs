@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 /// `lshrec embed-item`
 #[derive(Debug, Args)]
 #[command(
-    after_help = "The vector is the sum of the model's feature vectors (item_features.npy: a ridge map from genres and release decade to the trained item vectors), so it scores against users like any trained item.\n\nExamples:\n  lshrec embed-item --model model/ --genres Comedy,Romance --year 1996\n  lshrec embed-item --model model/ --genres Sci-Fi --year 1997 --out new.npy\n  lshrec index append --index model/index --model model/ --vectors new.npy --ids new-ids.txt"
+    after_help = "The vector is the sum of the model's feature vectors (item_features.npy: a map from genres, release decade and --item-features attributes to vectors, fitted to the training interactions), so it scores against users like any trained item.\n\nExamples:\n  lshrec embed-item --model model/ --genres Comedy,Romance --year 1996\n  lshrec embed-item --model model/ --feature brand=acme --feature category=shoes\n  lshrec embed-item --model model/ --genres Sci-Fi --year 1997 --out new.npy\n  lshrec index append --index model/index --model model/ --vectors new.npy --ids new-ids.txt"
 )]
 pub struct EmbedItemArgs {
     #[command(flatten)]
@@ -23,6 +23,10 @@ pub struct EmbedItemArgs {
     /// Release year.
     #[arg(long)]
     pub year: Option<u16>,
+    /// An attribute from the training --item-features file, as COLUMN=VALUE (repeat, or
+    /// separate with commas).
+    #[arg(long, value_delimiter = ',', value_name = "COLUMN=VALUE")]
+    pub feature: Vec<String>,
     /// Write the vector as a 1 × dim float32 .npy (for `index append --vectors`).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -50,7 +54,8 @@ pub fn run_embed_item(a: EmbedItemArgs) -> Result<()> {
         .map(|g| g.trim())
         .filter(|g| !g.is_empty())
         .collect();
-    let v = model.item_vector(&genres, a.year)?;
+    let tags = crate::data::features::parse_tags(&a.feature, "--feature")?;
+    let v = model.item_vector(&genres, a.year, &tags)?;
     if let Some(p) = &a.out {
         crate::store::npy::write_f32(p, &[1, v.len()], &v)?;
     }

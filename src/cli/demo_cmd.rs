@@ -72,7 +72,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         data: Some(a.data.clone()),
         train: None,
         test: None,
-        format: None,
+        read: Default::default(),
         model: ModelKind::Ials,
         out: model_dir.clone(),
         min_rating: Some(4.0),

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::data::{Format, GenericOptions, LoadOptions};
+use crate::data::{AttributeFile, Format, GenericOptions, LoadOptions};
 use crate::error::{Error, Result};
 
 /// lshrec: train recommendation embeddings and serve top-K recommendations through LSH.
@@ -176,6 +176,20 @@ pub enum DataCommand {
 pub struct InputArgs {
     /// A dataset directory (format detected) or a ratings file.
     pub path: PathBuf,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+impl InputArgs {
+    /// The validated load options.
+    pub fn load_options(&self) -> Result<LoadOptions> {
+        self.read.load_options()
+    }
+}
+
+/// How to read a dataset: format, generic-file columns and attribute files.
+#[derive(Debug, Args, Default)]
+pub struct ReadArgs {
     /// Override format detection.
     #[arg(long, value_enum)]
     pub format: Option<Format>,
@@ -194,9 +208,33 @@ pub struct InputArgs {
     /// Generic files: the timestamp column's header name.
     #[arg(long)]
     pub timestamp_col: Option<String>,
+    /// Item attributes for any dataset: a delimited file with a header, the item id first, then
+    /// categorical columns (several values in a cell separated by `|`). Each column:value is a
+    /// side feature, like the genres of MovieLens.
+    #[arg(long, value_name = "FILE")]
+    pub item_features: Option<PathBuf>,
+    /// The --item-features columns to use (default: every column but the id).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "COLS",
+        requires = "item_features"
+    )]
+    pub item_feature_cols: Option<Vec<String>>,
+    /// User attributes, in the same layout as --item-features (the user id first).
+    #[arg(long, value_name = "FILE")]
+    pub user_features: Option<PathBuf>,
+    /// The --user-features columns to use (default: every column but the id).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "COLS",
+        requires = "user_features"
+    )]
+    pub user_feature_cols: Option<Vec<String>>,
 }
 
-impl InputArgs {
+impl ReadArgs {
     /// The validated load options.
     pub fn load_options(&self) -> Result<LoadOptions> {
         let delimiter = match &self.delimiter {
@@ -208,6 +246,12 @@ impl InputArgs {
                 )
             })?),
         };
+        let attributes = |path: &Option<PathBuf>, cols: &Option<Vec<String>>| {
+            path.as_ref().map(|p| AttributeFile {
+                path: p.clone(),
+                columns: cols.clone(),
+            })
+        };
         Ok(LoadOptions {
             format: self.format,
             generic: GenericOptions {
@@ -217,6 +261,8 @@ impl InputArgs {
                 rating_col: self.rating_col.clone(),
                 timestamp_col: self.timestamp_col.clone(),
             },
+            item_attributes: attributes(&self.item_features, &self.item_feature_cols),
+            user_attributes: attributes(&self.user_features, &self.user_feature_cols),
         })
     }
 }

@@ -305,7 +305,7 @@ pub struct QueryArgs {
     #[arg(long)]
     pub index: Option<PathBuf>,
     /// The user's id, as in your data.
-    #[arg(long, required_unless_present_any = ["liked", "age", "gender", "occupation"], conflicts_with = "liked")]
+    #[arg(long, required_unless_present_any = ["liked", "age", "gender", "occupation", "feature"], conflicts_with = "liked")]
     pub user: Option<String>,
     /// A new user, by the items they liked (ids as in your data, comma-separated): their vector
     /// is folded in with the item vectors fixed (the iALS user step).
@@ -320,6 +320,15 @@ pub struct QueryArgs {
     /// A new user's occupation, as in the training users file (e.g. writer).
     #[arg(long, conflicts_with = "user")]
     pub occupation: Option<String>,
+    /// A new user's attribute from the training --user-features file, as COLUMN=VALUE
+    /// (repeat, or separate with commas).
+    #[arg(
+        long,
+        conflicts_with = "user",
+        value_delimiter = ',',
+        value_name = "COLUMN=VALUE"
+    )]
+    pub feature: Vec<String>,
     #[arg(long, default_value_t = 10)]
     pub k: usize,
     /// Score exactly even when an index is given.
@@ -407,8 +416,13 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
                 .iter()
                 .map(|id| model.item(id.trim()))
                 .collect::<Result<Vec<u32>>>()?;
-            let prior =
-                model.demographic_vector(a.age, a.gender.as_deref(), a.occupation.as_deref())?;
+            let tags = crate::data::features::parse_tags(&a.feature, "--feature")?;
+            let prior = model.demographic_vector(
+                a.age,
+                a.gender.as_deref(),
+                a.occupation.as_deref(),
+                &tags,
+            )?;
             let q = crate::train::coldstart::fold_in(
                 model.items.as_slice(),
                 model.dim(),

@@ -28,9 +28,8 @@ pub struct TrainArgs {
     /// Explicit test file (with --train).
     #[arg(long, requires = "train")]
     pub test: Option<PathBuf>,
-    /// Override format detection.
-    #[arg(long, value_enum)]
-    pub format: Option<data::Format>,
+    #[command(flatten)]
+    pub read: super::ReadArgs,
     /// The model to train.
     #[arg(long, value_enum, default_value = "ials")]
     pub model: ModelKind,
@@ -95,8 +94,9 @@ pub struct TrainArgs {
     pub weights: Weights,
     /// Side features trained into bpr, lightgcn and mf (LightFM style: an item's vector is its
     /// id embedding plus its genre and decade embeddings; a user's, plus age bucket, gender and
-    /// occupation). Default: each model's choice on a validation split (mf: items, lightgcn:
-    /// all, bpr and ials: none). Data without side files trains without them, with a note.
+    /// occupation; plus --item-features / --user-features attributes). Default: each model's
+    /// choice on a validation split (mf: items, lightgcn: all, bpr and ials: none). Data
+    /// without side information trains without them, with a note.
     #[arg(long, value_enum)]
     pub features: Option<FeatureChoice>,
     /// iALS with --min-rating: `negative` makes ratings below it known negatives (observed,
@@ -163,6 +163,8 @@ pub struct EvalArgs {
     /// Test interactions.
     #[arg(long)]
     pub test: PathBuf,
+    #[command(flatten)]
+    pub read: super::ReadArgs,
     /// Keep ratings ≥ R as positives.
     #[arg(long, value_name = "R")]
     pub min_rating: Option<f32>,
@@ -176,7 +178,8 @@ pub struct EvalArgs {
     #[arg(long)]
     pub per_user: Option<PathBuf>,
     /// Item cold start (protocol P3): the held-out items, one id per line (as written by
-    /// `data split --method cold-items:0.1`). Their vectors come from their genres and year
+    /// `data split --method cold-items:0.1`). Their vectors come from their features (genres, year,
+    /// --item-features attributes)
     /// through the model's feature map, and each user ranks only these items.
     #[arg(long, value_name = "FILE")]
     pub cold_items: Option<PathBuf>,
@@ -312,10 +315,7 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
         (None, true) => Some(SplitMethod::Random { frac: 0.2 }),
         (None, false) => None,
     };
-    let opts = data::LoadOptions {
-        format: a.format,
-        ..Default::default()
-    };
+    let opts = a.read.load_options()?;
     // Known negatives: ratings below --min-rating, for iALS on request.
     let negatives = match a.low_ratings {
         Some(LowRatings::Negative) if a.model == ModelKind::Ials && min_rating.is_some() => true,
@@ -591,7 +591,7 @@ struct ColdSubset {
     note: String,
 }
 
-/// Reads the cold-item list at `path`, embeds each item from its genres and year (looked up in
+/// Reads the cold-item list at `path`, embeds each item from its features (looked up in
 /// `ds`, the evaluation data with its side files) through the model's feature map, and restricts
 /// `train`/`test` to those items (columns renumbered in list order). Feature values the model
 /// never saw (say, a decade only cold movies have) are left out and counted in the note.
@@ -619,14 +619,10 @@ fn cold_subset(
             found: id.into(),
             expected: "an item id of the model or the test file".into(),
         })?;
-        let (genres, year) = match ds.items.get(id) {
-            Some(i) => (
-                ds.genres_of(i),
-                ds.item_info.as_ref().and_then(|x| x.years[i as usize]),
-            ),
-            None => (Vec::new(), None),
+        let pairs = match ds.items.get(id) {
+            Some(i) => crate::data::features::item_row(ds, i),
+            None => Vec::new(),
         };
-        let pairs = crate::data::features::item_pairs(&genres, year);
         let known: Vec<(String, f32)> = pairs
             .iter()
             .filter(|(n, _)| model.meta.item_features.contains(n))
@@ -668,7 +664,7 @@ fn cold_subset(
     let (train, _) = restrict(train);
     let (test, dropped) = restrict(test);
     let note = format!(
-        "cold start: ranked only the {} items of {} (vectors from genres and year; {} feature values unknown to the model, {} items without any known feature; {} test interactions on other items ignored)",
+        "cold start: ranked only the {} items of {} (vectors from their features; {} feature values unknown to the model, {} items without any known feature; {} test interactions on other items ignored)",
         cols.len(),
         path.display(),
         unknown_features,
@@ -796,7 +792,7 @@ pub fn run_eval(a: EvalArgs) -> Result<()> {
     check_ks(&a.k)?;
     let min_rating = super::check_min_rating(a.min_rating)?;
     let model = store::Model::open(&a.model)?;
-    let opts = data::LoadOptions::default();
+    let opts = a.read.load_options()?;
     let (tr, te) = data::load_pair(&a.train, &a.test, &opts)?;
     if let Some(mu) = model.meta.global_mean {
         return eval_ratings(&a, &model, mu, &tr, &te);

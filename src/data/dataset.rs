@@ -27,6 +27,10 @@ pub struct ItemInfo {
     /// Genre indices into [`Dataset::genre_names`].
     pub genres: Vec<Vec<u16>>,
     pub years: Vec<Option<u16>>,
+    /// Categorical attributes from an attribute file (`--item-features`): (column, value)
+    /// pairs per item; may be shorter than the catalogue (missing entries have none).
+    #[serde(default)]
+    pub tags: Vec<Vec<(String, String)>>,
 }
 
 /// Demographics (one entry per dense user id).
@@ -36,6 +40,9 @@ pub struct UserInfo {
     pub genders: Vec<Option<String>>,
     pub occupations: Vec<Option<String>>,
     pub zips: Vec<Option<String>>,
+    /// Categorical attributes from an attribute file (`--user-features`), as for items.
+    #[serde(default)]
+    pub tags: Vec<Vec<(String, String)>>,
 }
 
 /// A loaded dataset: deduplicated interactions, id maps and whatever side information the
@@ -210,6 +217,7 @@ struct RawItem {
     title: Option<String>,
     genres: Vec<u16>,
     year: Option<u16>,
+    tags: Vec<(String, String)>,
 }
 
 #[derive(Default)]
@@ -218,6 +226,7 @@ struct RawUser {
     gender: Option<String>,
     occupation: Option<String>,
     zip: Option<String>,
+    tags: Vec<(String, String)>,
 }
 
 /// Collects interactions and side information while a reader parses, then produces a
@@ -300,14 +309,22 @@ impl DatasetBuilder {
     pub fn item(&mut self, id: &str, title: Option<String>, genres: &[&str], year: Option<u16>) {
         let i = self.items.intern(id);
         let genres = genres.iter().map(|g| self.genre(g)).collect();
-        self.items_raw.insert(
-            i,
-            RawItem {
-                title,
-                genres,
-                year,
-            },
-        );
+        let raw = self.items_raw.entry(i).or_default();
+        raw.title = title;
+        raw.genres = genres;
+        raw.year = year;
+    }
+
+    /// Adds attribute values (column, value) to an item, creating it if needed.
+    pub fn item_tags(&mut self, id: &str, tags: Vec<(String, String)>) {
+        let i = self.items.intern(id);
+        self.items_raw.entry(i).or_default().tags.extend(tags);
+    }
+
+    /// Adds attribute values (column, value) to a user, creating it if needed.
+    pub fn user_tags(&mut self, id: &str, tags: Vec<(String, String)>) {
+        let u = self.users.intern(id);
+        self.users_raw.entry(u).or_default().tags.extend(tags);
     }
 
     /// Adds a user with demographics.
@@ -320,15 +337,11 @@ impl DatasetBuilder {
         zip: Option<String>,
     ) {
         let u = self.users.intern(id);
-        self.users_raw.insert(
-            u,
-            RawUser {
-                age,
-                gender,
-                occupation,
-                zip,
-            },
-        );
+        let raw = self.users_raw.entry(u).or_default();
+        raw.age = age;
+        raw.gender = gender;
+        raw.occupation = occupation;
+        raw.zip = zip;
     }
 
     /// Finishes the dataset. `sort_ids` reorders dense ids naturally (off when extending the id
@@ -370,11 +383,13 @@ impl DatasetBuilder {
                 titles: vec![None; n],
                 genres: vec![Vec::new(); n],
                 years: vec![None; n],
+                tags: vec![Vec::new(); n],
             };
             for (i, raw) in self.items_raw.drain() {
                 info.titles[i as usize] = raw.title;
                 info.genres[i as usize] = raw.genres;
                 info.years[i as usize] = raw.year;
+                info.tags[i as usize] = raw.tags;
             }
             info
         });
@@ -385,8 +400,10 @@ impl DatasetBuilder {
                 genders: vec![None; n],
                 occupations: vec![None; n],
                 zips: vec![None; n],
+                tags: vec![Vec::new(); n],
             };
             for (u, raw) in self.users_raw.drain() {
+                info.tags[u as usize] = raw.tags;
                 info.ages[u as usize] = raw.age;
                 info.genders[u as usize] = raw.gender;
                 info.occupations[u as usize] = raw.occupation;

@@ -4,8 +4,12 @@
 //! weights. Training, the stored cold-start maps and `embed-item` / fold-in all build rows
 //! through the functions here, so a feature means the same thing everywhere.
 //!
+//! Attribute files (`--item-features`, `--user-features`) add one feature per column and value,
+//! named `column:value`.
+//!
 //! Weights: the genres of an item share a unit of weight (each 1/√g for g genres, so the
-//! genre part has norm 1 whatever g), the decade weighs 1; each user feature weighs 1.
+//! genre part has norm 1 whatever g), the decade weighs 1; each user feature weighs 1. The values
+//! of one attribute column share a unit the same way (1/√n for n values).
 
 use std::collections::HashMap;
 
@@ -58,6 +62,73 @@ pub fn user_pairs(
     v
 }
 
+/// The (name, weight) pairs of attribute values (column, value): `column:value`, the values of
+/// one column sharing a unit of weight. Repeated pairs count once.
+pub fn tag_pairs(tags: &[(String, String)]) -> Vec<(String, f32)> {
+    let mut names: Vec<(&str, String)> = tags
+        .iter()
+        .map(|(c, v)| (c.as_str(), format!("{c}:{v}")))
+        .collect();
+    names.sort();
+    names.dedup();
+    let mut per_col: HashMap<&str, usize> = HashMap::new();
+    for (c, _) in &names {
+        *per_col.entry(c).or_default() += 1;
+    }
+    names
+        .iter()
+        .map(|(c, n)| (n.clone(), 1.0 / (per_col[c] as f32).sqrt()))
+        .collect()
+}
+
+/// Parses `column=value` (or `column:value`) arguments into attribute pairs.
+pub fn parse_tags(args: &[String], what: &str) -> Result<Vec<(String, String)>> {
+    args.iter()
+        .map(|a| {
+            a.split_once('=')
+                .or_else(|| a.split_once(':'))
+                .map(|(c, v)| (c.trim().to_string(), v.trim().to_string()))
+                .filter(|(c, v)| !c.is_empty() && !v.is_empty())
+                .ok_or_else(|| {
+                    Error::invalid(
+                        what.to_string(),
+                        format!("{a:?}: expected COLUMN=VALUE, as in the attribute file"),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// Every feature pair of item `i` of `ds`: genres, decade and attributes.
+pub fn item_row(ds: &Dataset, i: u32) -> Vec<(String, f32)> {
+    let Some(info) = ds.item_info.as_ref() else {
+        return Vec::new();
+    };
+    let year = info.years.get(i as usize).copied().flatten();
+    let mut v = item_pairs(&ds.genres_of(i), year);
+    if let Some(t) = info.tags.get(i as usize) {
+        v.extend(tag_pairs(t));
+    }
+    v
+}
+
+/// Every feature pair of user `u` of `ds`: demographics and attributes.
+pub fn user_row(ds: &Dataset, u: u32) -> Vec<(String, f32)> {
+    let Some(info) = ds.user_info.as_ref() else {
+        return Vec::new();
+    };
+    let u = u as usize;
+    let mut v = user_pairs(
+        info.ages.get(u).copied().flatten(),
+        info.genders.get(u).and_then(|g| g.as_deref()),
+        info.occupations.get(u).and_then(|o| o.as_deref()),
+    );
+    if let Some(t) = info.tags.get(u) {
+        v.extend(tag_pairs(t));
+    }
+    v
+}
+
 fn assemble(per_row: Vec<Vec<(String, f32)>>) -> Option<Features> {
     let mut index: HashMap<String, u32> = HashMap::new();
     let mut names: Vec<String> = per_row.iter().flatten().map(|(n, _)| n.clone()).collect();
@@ -83,31 +154,18 @@ fn assemble(per_row: Vec<Vec<(String, f32)>>) -> Option<Features> {
     })
 }
 
-/// Item features (genres, decade) of every item, or `None` when the dataset has none.
+/// Item features (genres, decade, attributes) of every item, or `None` when the dataset has
+/// none.
 pub fn items(ds: &Dataset) -> Option<Features> {
-    let info = ds.item_info.as_ref()?;
-    assemble(
-        (0..ds.n_items())
-            .map(|i| item_pairs(&ds.genres_of(i as u32), info.years[i]))
-            .collect(),
-    )
+    ds.item_info.as_ref()?;
+    assemble((0..ds.n_items() as u32).map(|i| item_row(ds, i)).collect())
 }
 
-/// User features (age bucket, gender, occupation) of every user, or `None` without
-/// demographics.
+/// User features (age bucket, gender, occupation, attributes) of every user, or `None` without
+/// any.
 pub fn users(ds: &Dataset) -> Option<Features> {
-    let info = ds.user_info.as_ref()?;
-    assemble(
-        (0..ds.n_users())
-            .map(|u| {
-                user_pairs(
-                    info.ages[u],
-                    info.genders[u].as_deref(),
-                    info.occupations[u].as_deref(),
-                )
-            })
-            .collect(),
-    )
+    ds.user_info.as_ref()?;
+    assemble((0..ds.n_users() as u32).map(|u| user_row(ds, u)).collect())
 }
 
 /// Resolves named pairs against a stored feature list, refusing unknown values with the list of

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 pub use csr::Csr;
 pub use dataset::{Dataset, DatasetBuilder, Interaction, ItemInfo, UserInfo};
+pub use formats::attributes::AttributeFile;
 pub use formats::generic::GenericOptions;
 pub use ids::IdMap;
 
@@ -63,6 +64,10 @@ pub struct LoadOptions {
     pub format: Option<Format>,
     /// Column and delimiter overrides for generic files.
     pub generic: GenericOptions,
+    /// Item attribute file (`--item-features`).
+    pub item_attributes: Option<AttributeFile>,
+    /// User attribute file (`--user-features`).
+    pub user_attributes: Option<AttributeFile>,
 }
 
 const LOOKED_FOR: &str =
@@ -173,6 +178,13 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Dataset> {
     };
     let mut b = DatasetBuilder::new(true, true);
     read_side_into(&file, format, &mut b)?;
+    use formats::attributes::{read as read_attributes, Entity};
+    if let Some(f) = &opts.item_attributes {
+        read_attributes(f, Entity::Item, &mut b)?;
+    }
+    if let Some(f) = &opts.user_attributes {
+        read_attributes(f, Entity::User, &mut b)?;
+    }
     let (has_r, has_t) = read_interactions_into(&file, format, opts, &mut b)?;
     let mut d = b.finish(Some(format), true);
     d.has_ratings = has_r;
@@ -217,6 +229,7 @@ impl Dataset {
             info.titles.resize(n, None);
             info.genres.resize(n, Vec::new());
             info.years.resize(n, None);
+            info.tags.resize(n, Vec::new());
         }
         if let Some(info) = &mut self.user_info {
             let n = users.len();
@@ -224,6 +237,7 @@ impl Dataset {
             info.genders.resize(n, None);
             info.occupations.resize(n, None);
             info.zips.resize(n, None);
+            info.tags.resize(n, Vec::new());
         }
     }
 }

@@ -374,8 +374,10 @@ impl Model {
         age: Option<u16>,
         gender: Option<&str>,
         occupation: Option<&str>,
+        tags: &[(String, String)],
     ) -> Result<Option<Vec<f32>>> {
-        let pairs = crate::data::features::user_pairs(age, gender, occupation);
+        let mut pairs = crate::data::features::user_pairs(age, gender, occupation);
+        pairs.extend(crate::data::features::tag_pairs(tags));
         if pairs.is_empty() {
             return Ok(None);
         }
@@ -384,16 +386,25 @@ impl Model {
             self.user_features.as_ref(),
             &pairs,
             "demographics",
-            "this model was trained without user side information (no users file)",
+            "this model was trained without user side information (no users file or --user-features)",
         )
         .map(Some)
     }
 
-    /// The cold-start vector of a new item with `genres` and `year`.
-    pub fn item_vector(&self, genres: &[&str], year: Option<u16>) -> Result<Vec<f32>> {
-        let pairs = crate::data::features::item_pairs(genres, year);
+    /// The cold-start vector of a new item with `genres`, `year` and attribute values `tags`.
+    pub fn item_vector(
+        &self,
+        genres: &[&str],
+        year: Option<u16>,
+        tags: &[(String, String)],
+    ) -> Result<Vec<f32>> {
+        let mut pairs = crate::data::features::item_pairs(genres, year);
+        pairs.extend(crate::data::features::tag_pairs(tags));
         if pairs.is_empty() {
-            return Err(Error::invalid("embed-item", "give --genres and/or --year"));
+            return Err(Error::invalid(
+                "embed-item",
+                "give --genres, --year and/or --feature COLUMN=VALUE",
+            ));
         }
         self.item_feature_vector(&pairs, "embed-item")
     }
@@ -405,7 +416,7 @@ impl Model {
             self.item_features.as_ref(),
             pairs,
             what,
-            "this model was trained without item side information (no genres or years)",
+            "this model was trained without item side information (no genres, years or --item-features)",
         )
     }
 

@@ -2,6 +2,7 @@
 //! format's layout is described in exactly one place.
 
 pub mod atomic;
+pub mod attributes;
 pub mod common;
 pub mod generic;
 pub mod ml100k;

@@ -823,13 +823,11 @@ pub fn run_eval(a: EvalArgs) -> Result<()> {
     let (items, train_csr, test_csr, cold_note) = match &a.cold_items {
         None => (items, train_csr, test_csr, None),
         Some(path) => {
+            let item_index = model.item_index();
             let column = |id: &str| -> Option<u32> {
-                model
-                    .meta
-                    .item_ids
-                    .iter()
-                    .position(|x| x == id)
-                    .map(|i| i as u32)
+                item_index
+                    .get(id)
+                    .copied()
                     .or_else(|| new_items.iter().find(|(s, _)| s == id).map(|x| x.1))
             };
             let c = cold_subset(&model, &tr, path, &column, &train_csr, &test_csr)?;

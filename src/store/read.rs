@@ -23,6 +23,8 @@ pub struct Model {
     pub item_features: Option<Matrix>,
     pub user_features: Option<Matrix>,
     user_index: HashMap<String, u32>,
+    /// External item id → dense id, built by [`Model::item_index`].
+    item_index: std::sync::OnceLock<HashMap<String, u32>>,
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>> {
@@ -244,6 +246,7 @@ impl Model {
             item_features: None,
             user_features: None,
             user_index,
+            item_index: Default::default(),
         }
     }
 
@@ -339,18 +342,28 @@ impl Model {
             })
     }
 
-    /// The dense id of external item id `id` (a linear scan of the id map: for one-off lookups
-    /// such as a new user's liked items).
+    /// The dense id of external item id `id`: a scan of the id map (cheaper than building an
+    /// index for a few lookups), or the index once [`Model::item_index`] has built it.
     pub fn item(&self, id: &str) -> Result<u32> {
-        self.meta
-            .item_ids
-            .iter()
-            .position(|x| x == id)
-            .map(|i| i as u32)
-            .ok_or_else(|| Error::UnknownItem {
-                id: id.to_string(),
-                known: self.meta.n_items,
-            })
+        let found = match self.item_index.get() {
+            Some(index) => index.get(id).copied(),
+            None => (self.meta.item_ids.iter())
+                .position(|x| x == id)
+                .map(|i| i as u32),
+        };
+        found.ok_or_else(|| Error::UnknownItem {
+            id: id.to_string(),
+            known: self.meta.n_items,
+        })
+    }
+
+    /// External item id → dense id, for many lookups (built once, on first use).
+    pub fn item_index(&self) -> &HashMap<String, u32> {
+        self.item_index.get_or_init(|| {
+            (self.meta.item_ids.iter().enumerate())
+                .map(|(i, x)| (x.clone(), i as u32))
+                .collect()
+        })
     }
 
     /// The fold-in constants of this model: its own iALS confidence, unobserved weight and

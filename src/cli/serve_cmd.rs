@@ -477,13 +477,10 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
         );
         for r in &recs {
             s.push_str(&format!(
-                "{:>3}. {:>8.4}  {}  [{}]\n",
+                "{:>3}. {:>8.4}  {}\n",
                 r.rank,
                 r.score,
-                r.title
-                    .clone()
-                    .unwrap_or_else(|| format!("item {}", r.item)),
-                r.genres.join(", ")
+                item_label(&r.title, &r.item, &r.genres)
             ));
         }
         if !history.is_empty() {
@@ -494,17 +491,24 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
             });
             for r in &history {
                 s.push_str(&format!(
-                    "     {}  [{}]\n",
-                    r.title
-                        .clone()
-                        .unwrap_or_else(|| format!("item {}", r.item)),
-                    r.genres.join(", ")
+                    "     {}\n",
+                    item_label(&r.title, &r.item, &r.genres)
                 ));
             }
         }
         write!(out, "{s}")
     };
     res.map_err(|e| Error::io("<stdout>", e))
+}
+
+/// An item for people: its title (or id), then its genres when it has any.
+fn item_label(title: &Option<String>, item: &str, genres: &[String]) -> String {
+    let name = title.clone().unwrap_or_else(|| format!("item {item}"));
+    if genres.is_empty() {
+        name
+    } else {
+        format!("{name}  [{}]", genres.join(", "))
+    }
 }
 
 /// A user's own training items, highest weight first (up to 10).

@@ -383,6 +383,12 @@ fn attribute_files_become_named_side_features() {
             "tags:small"
         ]
     );
+    let st = data::stats::compute(&ds);
+    assert_eq!(
+        st.item_attributes,
+        [("brand".to_string(), 2), ("tags".to_string(), 3)]
+    );
+    assert_eq!(st.user_attributes, [("plan".to_string(), 1)]);
     let u = features::users(&ds).unwrap();
     assert_eq!(u.names, ["plan:pro"]);
     assert_eq!(u.rows.row(ds.users.get("u2").unwrap() as usize), &[0]);

@@ -63,6 +63,21 @@ pub struct DataStats {
     pub ages: Vec<(String, usize)>,
     /// (occupation, users), most common first.
     pub occupations: Vec<(String, usize)>,
+    /// Attribute-file columns of items: (column, distinct values), by column name.
+    pub item_attributes: Vec<(String, usize)>,
+    /// Attribute-file columns of users: (column, distinct values), by column name.
+    pub user_attributes: Vec<(String, usize)>,
+}
+
+/// (column, distinct values) over attribute pairs.
+fn attribute_columns(tags: &[Vec<(String, String)>]) -> Vec<(String, usize)> {
+    let mut m: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
+    for (c, v) in tags.iter().flatten() {
+        m.entry(c).or_default().insert(v);
+    }
+    m.into_iter()
+        .map(|(c, vs)| (c.to_string(), vs.len()))
+        .collect()
 }
 
 fn counts<'a>(it: impl Iterator<Item = &'a str>) -> Vec<(String, usize)> {
@@ -166,6 +181,14 @@ pub fn compute(ds: &Dataset) -> DataStats {
         genders,
         ages,
         occupations,
+        item_attributes: ds
+            .item_info
+            .as_ref()
+            .map_or_else(Vec::new, |i| attribute_columns(&i.tags)),
+        user_attributes: ds
+            .user_info
+            .as_ref()
+            .map_or_else(Vec::new, |i| attribute_columns(&i.tags)),
     }
 }
 
@@ -227,6 +250,18 @@ impl fmt::Display for DataStats {
             writeln!(f, "gender          {}", list(&self.genders, 8))?;
             writeln!(f, "age             {}", list(&self.ages, 16))?;
             writeln!(f, "occupation      {}", list(&self.occupations, 8))?;
+        }
+        let attrs = |v: &[(String, usize)]| {
+            v.iter()
+                .map(|(k, c)| format!("{k} ({c} values)"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !self.item_attributes.is_empty() {
+            writeln!(f, "item attributes {}", attrs(&self.item_attributes))?;
+        }
+        if !self.user_attributes.is_empty() {
+            writeln!(f, "user attributes {}", attrs(&self.user_attributes))?;
         }
         Ok(())
     }

@@ -16,6 +16,14 @@ fn load(input: &super::InputArgs, min_rating: Option<f32>) -> Result<data::Datas
     })
 }
 
+/// Attribute files are read, not rewritten: says so when `split` or `convert` had some.
+fn attributes_note(input: &super::InputArgs) {
+    let r = &input.read;
+    if r.item_features.is_some() || r.user_features.is_some() {
+        eprintln!("note: attribute files are not copied into the output; pass the same --item-features / --user-features to train and eval on it");
+    }
+}
+
 /// Runs a `data` subcommand.
 pub fn run(cmd: DataCommand) -> Result<()> {
     match cmd {
@@ -65,6 +73,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
                 })?;
                 extra = format!(", {} cold items listed in {}", cold.len(), path.display());
             }
+            attributes_note(&input);
             eprintln!(
                 "wrote {} train and {} test interactions to {}{extra}",
                 tr.interactions.len(),
@@ -148,6 +157,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             let opts = input.load_options()?;
             let ds = data::load(&input.path, &opts)?;
             data::write(&ds, &out, to)?;
+            attributes_note(&input);
             eprintln!(
                 "wrote {} interactions to {} ({})",
                 ds.interactions.len(),

@@ -89,20 +89,7 @@ fn cold_item_vectors_rank_items_sharing_their_genres_first() {
 fn p3_pipeline_embed_item_and_fold_in() {
     let t = tempfile::tempdir().unwrap();
     let p = |s: &str| t.path().join(s).to_string_lossy().into_owned();
-    ok(&[
-        "data",
-        "synth",
-        "--users",
-        "300",
-        "--items",
-        "400",
-        "--ratings",
-        "15000",
-        "--seed",
-        "3",
-        "--out",
-        &p("s"),
-    ]);
+    small_synth(&p("s"), "ml-100k");
     ok(&[
         "data",
         "split",
@@ -277,6 +264,26 @@ fn p3_pipeline_embed_item_and_fold_in() {
     assert_eq!(code, 2, "needs --user, --liked or demographics: {err}");
 }
 
+/// A small synthetic dataset (300 users, 400 items, 15k ratings, seed 3) in `format` at `out`.
+fn small_synth(out: &str, format: &str) {
+    ok(&[
+        "data",
+        "synth",
+        "--users",
+        "300",
+        "--items",
+        "400",
+        "--ratings",
+        "15000",
+        "--seed",
+        "3",
+        "--to",
+        format,
+        "--out",
+        out,
+    ]);
+}
+
 /// The expected NDCG@10 of a random order of `n_cold` items, for the users of a test file.
 fn random_order_ndcg(test: &str, n_cold: f64) -> f64 {
     let mut rel: std::collections::HashMap<String, usize> = Default::default();
@@ -301,22 +308,7 @@ fn random_order_ndcg(test: &str, n_cold: f64) -> f64 {
 fn attribute_files_drive_cold_start() {
     let t = tempfile::tempdir().unwrap();
     let p = |s: &str| t.path().join(s).to_string_lossy().into_owned();
-    ok(&[
-        "data",
-        "synth",
-        "--users",
-        "300",
-        "--items",
-        "400",
-        "--ratings",
-        "15000",
-        "--seed",
-        "3",
-        "--to",
-        "generic",
-        "--out",
-        &p("s"),
-    ]);
+    small_synth(&p("s"), "generic");
     // Re-express the planted genres as a `style` attribute and the demographics as a `segment`,
     // then drop the MovieLens-style side files.
     let side = |f: &str| -> Vec<Vec<String>> {

@@ -456,6 +456,25 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
     // had training interactions.
     let item_feats = data::features::items(&train_ds);
     let user_feats = data::features::users(&train_ds);
+    if !progress::is_quiet() {
+        let sides = [
+            (
+                "item",
+                train_ds.item_info.as_ref().map(|i| &i.tags),
+                "--item-feature-cols",
+            ),
+            (
+                "user",
+                train_ds.user_info.as_ref().map(|i| &i.tags),
+                "--user-feature-cols",
+            ),
+        ];
+        for (what, tags, flag) in sides {
+            for (col, v, r) in tags.map_or_else(Vec::new, |t| data::features::id_like_columns(t)) {
+                eprintln!("note: {what} attribute column {col:?} has {v} distinct values over {r} {what}s: an id-like column teaches the cold-start map little and makes it large; choose columns with {flag}");
+            }
+        }
+    }
     let by_item = pos_csr.transpose();
     let fold = coldstart::FoldIn {
         alpha: cfg.alpha,

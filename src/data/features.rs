@@ -129,6 +129,32 @@ pub fn user_row(ds: &Dataset, u: u32) -> Vec<(String, f32)> {
     v
 }
 
+/// Attribute columns that look like ids: more than half as many distinct values as the
+/// entities that have the column (and over 50). Returns (column, distinct values, entities).
+/// Such a column teaches the cold-start map little and makes it large.
+pub fn id_like_columns(tags: &[Vec<(String, String)>]) -> Vec<(String, usize, usize)> {
+    let mut values: HashMap<&str, std::collections::HashSet<&str>> = HashMap::new();
+    let mut rows: HashMap<&str, usize> = HashMap::new();
+    for t in tags {
+        let mut seen: Vec<&str> = t.iter().map(|(c, _)| c.as_str()).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        for c in seen {
+            *rows.entry(c).or_default() += 1;
+        }
+        for (c, v) in t {
+            values.entry(c).or_default().insert(v);
+        }
+    }
+    let mut out: Vec<(String, usize, usize)> = values
+        .into_iter()
+        .map(|(c, vs)| (c.to_string(), vs.len(), rows[c]))
+        .filter(|&(_, v, r)| v > 50 && 2 * v > r)
+        .collect();
+    out.sort();
+    out
+}
+
 fn assemble(per_row: Vec<Vec<(String, f32)>>) -> Option<Features> {
     let mut index: HashMap<String, u32> = HashMap::new();
     let mut names: Vec<String> = per_row.iter().flatten().map(|(n, _)| n.clone()).collect();
@@ -228,6 +254,16 @@ mod tests {
         assert_eq!(f.rows.row_values(2), &[1.0]);
         let r = resolve(&f.names, &item_pairs(&["Drama"], Some(1999))).unwrap();
         assert_eq!(r, vec![(2, 1.0), (0, 1.0)]);
+        // 60 rows: `sku` differs on every row (id-like), `colour` has 2 values.
+        let tags: Vec<Vec<(String, String)>> = (0..60)
+            .map(|k| {
+                vec![
+                    ("sku".to_string(), format!("s{k}")),
+                    ("colour".to_string(), format!("c{}", k % 2)),
+                ]
+            })
+            .collect();
+        assert_eq!(id_like_columns(&tags), vec![("sku".to_string(), 60, 60)]);
         let e = resolve(&f.names, &item_pairs(&["Western"], None)).unwrap_err();
         assert!(e.to_string().contains("Comedy, Drama, Romance"), "{e}");
     }

@@ -35,6 +35,10 @@ pub const MAP_RIDGE: f32 = 10.0;
 /// trained vectors (whose popularity sits in their norms, averaged away) does not give. The
 /// normal equations have `features·d` unknowns: `Σ_r (f_r f_rᵀ) ⊗ A_r` with the row's iALS
 /// matrix `A_r = w0·G + Σ_{o∈N(r)} (c − w0) x_o x_oᵀ`.
+///
+/// Up to [`MAP_DENSE_MAX`] unknowns (ML-100K's genres and decades, its demographics) the system
+/// is formed and solved exactly by Cholesky; beyond (attribute files with many values) it is
+/// solved by conjugate gradients without forming it ([`fit_map_cg`]).
 pub fn fit_map_implicit(
     feats: &Csr,
     interactions: &Csr,
@@ -45,6 +49,9 @@ pub fn fit_map_implicit(
 ) -> Result<Vec<f32>> {
     let f = feats.cols;
     let n = f * d;
+    if n > MAP_DENSE_MAX {
+        return Ok(fit_map_cg(feats, interactions, other, d, c, lambda));
+    }
     let g = super::ials::gram(other, d);
     let w0 = c.unobserved_weight as f64;
     let conf = 1.0 + c.alpha as f64;
@@ -97,6 +104,120 @@ pub fn fit_map_implicit(
         .map_err(|_| Error::invalid("feature map", "the system is not positive definite"))?;
     let w = llt.solve(rhs);
     Ok((0..n).map(|k| w[(k, 0)] as f32).collect())
+}
+
+/// Unknowns (features × dim) up to which [`fit_map_implicit`] forms its normal equations
+/// (a dense matrix of 8·n² bytes: 128 MiB at 4096).
+pub const MAP_DENSE_MAX: usize = 4096;
+
+/// Relative residual at which [`fit_map_cg`] stops, and its iteration cap.
+const MAP_CG_TOL: f64 = 1e-6;
+const MAP_CG_MAX_ITERS: usize = 500;
+
+/// [`fit_map_implicit`]'s system solved by Jacobi-preconditioned conjugate gradients, applying
+/// `M v = Σ_r f_r ⊗ A_r (vᵀ f_r) + λ v` row by row (O(nnz·d + rows·d²) per step, memory
+/// O(features·d)), so that attribute files with thousands of values fit. Rows are visited in
+/// order on one thread: the result does not depend on the thread count.
+pub fn fit_map_cg(
+    feats: &Csr,
+    interactions: &Csr,
+    other: &[f32],
+    d: usize,
+    c: FoldIn,
+    lambda: f32,
+) -> Vec<f32> {
+    let n = feats.cols * d;
+    let g = super::ials::gram(other, d);
+    let w0 = c.unobserved_weight as f64;
+    let conf = 1.0 + c.alpha as f64;
+    let w0g: Vec<f64> = (0..d * d).map(|k| w0 * g[(k / d, k % d)] as f64).collect();
+    let rows: Vec<usize> = (0..feats.rows.min(interactions.rows))
+        .filter(|&r| !interactions.row(r).is_empty() && !feats.row(r).is_empty())
+        .collect();
+    let x_of = |o: u32| &other[o as usize * d..(o as usize + 1) * d];
+    // Right-hand side Σ_r f_r ⊗ conf·Σ_o x_o, and the Jacobi diagonal.
+    let mut rhs = vec![0f64; n];
+    let mut diag = vec![lambda as f64; n];
+    let mut b = vec![0f64; d];
+    let mut a_diag = vec![0f64; d];
+    for &r in &rows {
+        b.fill(0.0);
+        for p in 0..d {
+            a_diag[p] = w0g[p * d + p];
+        }
+        for &o in interactions.row(r) {
+            for (p, &xp) in x_of(o).iter().enumerate() {
+                b[p] += conf * xp as f64;
+                a_diag[p] += (conf - w0) * (xp as f64) * (xp as f64);
+            }
+        }
+        for (&f, &w) in feats.row(r).iter().zip(feats.row_values(r)) {
+            let (f, w) = (f as usize, w as f64);
+            for p in 0..d {
+                rhs[f * d + p] += w * b[p];
+                diag[f * d + p] += w * w * a_diag[p];
+            }
+        }
+    }
+    let (mut t, mut u) = (vec![0f64; d], vec![0f64; d]);
+    let mut apply = |v: &[f64], out: &mut [f64]| {
+        for (o, x) in out.iter_mut().zip(v) {
+            *o = lambda as f64 * x;
+        }
+        for &r in &rows {
+            let (idx, fw) = (feats.row(r), feats.row_values(r));
+            t.fill(0.0);
+            for (&f, &w) in idx.iter().zip(fw) {
+                for (tp, vp) in t.iter_mut().zip(&v[f as usize * d..(f as usize + 1) * d]) {
+                    *tp += w as f64 * vp;
+                }
+            }
+            for (p, up) in u.iter_mut().enumerate() {
+                *up = (0..d).map(|q| w0g[p * d + q] * t[q]).sum();
+            }
+            for &o in interactions.row(r) {
+                let x = x_of(o);
+                let s = (conf - w0) * x.iter().zip(&t).map(|(a, b)| *a as f64 * b).sum::<f64>();
+                for (up, xp) in u.iter_mut().zip(x) {
+                    *up += s * *xp as f64;
+                }
+            }
+            for (&f, &w) in idx.iter().zip(fw) {
+                for (op, up) in out[f as usize * d..(f as usize + 1) * d].iter_mut().zip(&u) {
+                    *op += w as f64 * up;
+                }
+            }
+        }
+    };
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let mut x = vec![0f64; n];
+    let mut res = rhs.clone();
+    let mut z: Vec<f64> = res.iter().zip(&diag).map(|(r, m)| r / m).collect();
+    let mut p = z.clone();
+    let mut ap = vec![0f64; n];
+    let mut rz = dot(&res, &z);
+    let stop = MAP_CG_TOL * dot(&rhs, &rhs).sqrt();
+    for _ in 0..MAP_CG_MAX_ITERS {
+        if dot(&res, &res).sqrt() <= stop {
+            break;
+        }
+        apply(&p, &mut ap);
+        let alpha = rz / dot(&p, &ap);
+        for k in 0..n {
+            x[k] += alpha * p[k];
+            res[k] -= alpha * ap[k];
+        }
+        for k in 0..n {
+            z[k] = res[k] / diag[k];
+        }
+        let rz_new = dot(&res, &z);
+        let beta = rz_new / rz;
+        for k in 0..n {
+            p[k] = z[k] + beta * p[k];
+        }
+        rz = rz_new;
+    }
+    x.iter().map(|&v| v as f32).collect()
 }
 
 /// `Σ w·map[f]` for resolved (feature, weight) pairs.
@@ -226,6 +347,37 @@ mod tests {
         assert!(fold_in(&items, d, &[], None, FoldIn::default()).is_err());
         assert!(fold_in(&items, d, &[3, 3], None, FoldIn::default()).is_err());
         assert!(fold_in(&items, d, &[n as u32], None, FoldIn::default()).is_err());
+    }
+
+    /// The matrix-free conjugate-gradient map solves the same system as the dense Cholesky one.
+    #[test]
+    fn cg_map_matches_the_dense_solve() {
+        let mut r = Rng::new(12);
+        let (rows, n_other, nf, d) = (120, 40, 9, 4);
+        let other: Vec<f32> = (0..n_other * d).map(|_| r.normal() as f32 * 0.5).collect();
+        let mut ft = Vec::new();
+        let mut it = Vec::new();
+        for row in 0..rows as u32 {
+            for f in 0..nf as u32 {
+                if r.below(3) == 0 {
+                    ft.push((row, f, 0.5 + r.below(2) as f32));
+                }
+            }
+            for o in 0..n_other as u32 {
+                if r.below(6) == 0 {
+                    it.push((row, o, 1.0));
+                }
+            }
+        }
+        let feats = Csr::from_triples(rows, nf, &ft);
+        let inter = Csr::from_triples(rows, n_other, &it);
+        let c = FoldIn::default();
+        let dense = fit_map_implicit(&feats, &inter, &other, d, c, 1.0).unwrap();
+        let cg = fit_map_cg(&feats, &inter, &other, d, c, 1.0);
+        let scale = dense.iter().fold(0f32, |m, v| m.max(v.abs()));
+        for (k, (a, b)) in dense.iter().zip(&cg).enumerate() {
+            assert!((a - b).abs() <= 1e-4 * scale, "{k}: {a} vs {b}");
+        }
     }
 
     /// With a single feature shared by every row, the map is that row-independent vector

@@ -54,16 +54,29 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             out,
         } => {
             let method: SplitMethod = method.parse()?;
-            let ds = load(&input, min_rating)?;
-            let (tr, te) = data::split::split(&ds, method, seed);
+            let min_rating = check_min_rating(min_rating)?;
+            let raw = load(&input, None)?;
+            // Protocol P3 holds out a fraction of the movies, every rated one a candidate, so
+            // the cold set is drawn before --min-rating keeps the positives.
+            let cold = match method {
+                SplitMethod::ColdItems { frac } => Some(data::split::cold_items(&raw, frac, seed)),
+                _ => None,
+            };
+            let ds = match min_rating {
+                Some(r) => raw.implicit(r),
+                None => raw,
+            };
+            let (tr, te) = match &cold {
+                Some(c) => data::split::split_items(&ds, c),
+                None => data::split::split(&ds, method, seed),
+            };
             data::formats::generic::write_ratings(&tr, &out.join("train.tsv"))?;
             data::formats::generic::write_ratings(&te, &out.join("test.tsv"))?;
             // The catalogue and demographics travel with the split, so that `--train/--test`
             // runs see every item (also never-rated ones) and their side features.
             data::formats::generic::write_side(&ds, &out)?;
             let mut extra = String::new();
-            if let SplitMethod::ColdItems { frac } = method {
-                let cold = data::split::cold_items(&ds, frac, seed);
+            if let Some(cold) = cold {
                 let path = out.join("cold_items.txt");
                 crate::store::atomic::write_atomic(&path, |w| {
                     for &i in &cold {

@@ -88,7 +88,7 @@ pub enum DataCommand {
     },
     /// Split a dataset into train.tsv and test.tsv (user, item, rating, timestamp; your own ids).
     #[command(
-        after_help = "Methods:\n  random:F          a random fraction F of all rows (protocol P1: random:0.2)\n  per-user:F[:MIN]  floor(F·n) of each user's rows, for users with ≥ MIN (default 5) rows (P2)\n  leave-last:N      each user's N latest rows (by timestamp)\n  kfold:K[:FOLD]    fold FOLD of a K-way partition\n\nExample:\n  lshrec data split data/ml-100k --method per-user:0.2 --min-rating 4 --seed 42 --out split/"
+        after_help = "Methods:\n  random:F          a random fraction F of all rows (protocol P1: random:0.2)\n  per-user:F[:MIN]  floor(F·n) of each user's rows, for users with ≥ MIN (default 5) rows (P2)\n  leave-last:N      each user's N latest rows (by timestamp)\n  kfold:K[:FOLD]    fold FOLD of a K-way partition\n  cold-items:F      a fraction F of the rated items with all their rows (P3: cold-items:0.1), drawn before --min-rating; lists them in cold_items.txt\n\nExamples:\n  lshrec data split data/ml-100k --method per-user:0.2 --min-rating 4 --seed 42 --out split/\n  lshrec data split data/ml-100k --method cold-items:0.1 --min-rating 4 --seed 1 --out p3/"
     )]
     Split {
         #[command(flatten)]

@@ -339,6 +339,13 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
         (Some(d), _, _) => {
             let ds = data::load(d, &opts)?;
             let raw = ds.csr();
+            // P3's cold movies are drawn among all rated ones, before --min-rating.
+            let cold = match split_method {
+                Some(SplitMethod::ColdItems { frac }) => {
+                    Some(data::split::cold_items(&ds, frac, a.seed))
+                }
+                _ => None,
+            };
             let ds = match (a.model.is_ranking(), min_rating) {
                 (true, Some(r)) if negatives => ds.signed(r, a.weights == Weights::Rating),
                 (true, Some(r)) if a.weights == Weights::Rating => ds.implicit_weighted(r),
@@ -346,12 +353,16 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
                 (true, None) => ds.implicit(f32::NEG_INFINITY),
                 (false, _) => ds,
             };
-            match split_method {
-                Some(m) => {
+            match (split_method, cold) {
+                (_, Some(cold)) => {
+                    let (tr, te) = data::split::split_items(&ds, &cold);
+                    (tr, Some(te.positives()), raw)
+                }
+                (Some(m), None) => {
                     let (tr, te) = data::split::split(&ds, m, a.seed);
                     (tr, Some(te), raw)
                 }
-                None => (ds, None, raw),
+                (None, None) => (ds, None, raw),
             }
         }
         _ => {

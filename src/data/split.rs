@@ -111,6 +111,12 @@ pub fn cold_items(ds: &Dataset, frac: f64, seed: u64) -> Vec<u32> {
 /// (negative weights, see `Dataset::signed`) never go to test: the positives are split and the
 /// negatives all stay in train.
 pub fn split(ds: &Dataset, method: SplitMethod, seed: u64) -> (Dataset, Dataset) {
+    if let SplitMethod::ColdItems { frac } = method {
+        // The cold movies leave with all their interactions, known negatives included; test
+        // keeps the positives.
+        let (tr, te) = split_items(ds, &cold_items(ds, frac, seed));
+        return (tr, te.positives());
+    }
     if ds.has_negatives() {
         let (tr, te) = split(&ds.positives(), method, seed);
         let mut all = tr.interactions;
@@ -150,16 +156,7 @@ pub fn split(ds: &Dataset, method: SplitMethod, seed: u64) -> (Dataset, Dataset)
                 }
             });
         }
-        SplitMethod::ColdItems { frac } => {
-            let cold = cold_items(ds, frac, seed);
-            let mut is_cold = vec![false; ds.n_items()];
-            for &i in &cold {
-                is_cold[i as usize] = true;
-            }
-            for (t, x) in is_test.iter_mut().zip(xs) {
-                *t = is_cold[x.item as usize];
-            }
-        }
+        SplitMethod::ColdItems { .. } => unreachable!("handled above"),
         SplitMethod::LeaveLast { n } => {
             // Interactions are sorted by (user, timestamp, item): the last n rows of a user are
             // the latest.
@@ -180,6 +177,23 @@ pub fn split(ds: &Dataset, method: SplitMethod, seed: u64) -> (Dataset, Dataset)
             tr.push(*x);
         }
     }
+    (ds.with_interactions(tr), ds.with_interactions(te))
+}
+
+/// Moves every interaction with an item of `cold` to test (protocol P3). `cold` may come from
+/// another view of the same dataset (the raw ratings, before `--min-rating` filtered them), as
+/// long as the dense ids are shared; ids beyond the dataset are ignored.
+pub fn split_items(ds: &Dataset, cold: &[u32]) -> (Dataset, Dataset) {
+    let mut is_cold = vec![false; ds.n_items()];
+    for &i in cold {
+        if let Some(c) = is_cold.get_mut(i as usize) {
+            *c = true;
+        }
+    }
+    let (te, tr): (Vec<Interaction>, Vec<Interaction>) = ds
+        .interactions
+        .iter()
+        .partition(|x| is_cold[x.item as usize]);
     (ds.with_interactions(tr), ds.with_interactions(te))
 }
 

@@ -90,19 +90,7 @@ fn p3_pipeline_embed_item_and_fold_in() {
     let t = tempfile::tempdir().unwrap();
     let p = |s: &str| t.path().join(s).to_string_lossy().into_owned();
     small_synth(&p("s"), "ml-100k");
-    ok(&[
-        "data",
-        "split",
-        &p("s"),
-        "--method",
-        "cold-items:0.1",
-        "--min-rating",
-        "4",
-        "--seed",
-        "1",
-        "--out",
-        &p("p3"),
-    ]);
+    p3_split(&p("s"), &p("p3"));
     let cold = std::fs::read_to_string(p("p3/cold_items.txt")).unwrap();
     // P3 holds out 10% of the rated movies, drawn before --min-rating keeps the positives: a
     // movie rated only below 4 can be cold (a candidate with no relevant rating).
@@ -304,6 +292,23 @@ fn small_synth(out: &str, format: &str) {
     ]);
 }
 
+/// Protocol P3's split of `data` (10% of the rated items cold, positives ≥ 4, seed 1) into `out`.
+fn p3_split(data: &str, out: &str) {
+    ok(&[
+        "data",
+        "split",
+        data,
+        "--method",
+        "cold-items:0.1",
+        "--min-rating",
+        "4",
+        "--seed",
+        "1",
+        "--out",
+        out,
+    ]);
+}
+
 /// The expected NDCG@10 of a random order of `n_cold` items, for the users of a test file.
 fn random_order_ndcg(test: &str, n_cold: f64) -> f64 {
     let mut rel: std::collections::HashMap<String, usize> = Default::default();
@@ -351,19 +356,7 @@ fn attribute_files_drive_cold_start() {
     std::fs::write(p("user_attrs.tsv"), users).unwrap();
     std::fs::remove_file(p("s/items.tsv")).unwrap();
     std::fs::remove_file(p("s/users.tsv")).unwrap();
-    ok(&[
-        "data",
-        "split",
-        &p("s"),
-        "--method",
-        "cold-items:0.1",
-        "--min-rating",
-        "4",
-        "--seed",
-        "1",
-        "--out",
-        &p("p3"),
-    ]);
+    p3_split(&p("s"), &p("p3"));
     let (tr, te, m, cold) = (
         p("p3/train.tsv"),
         p("p3/test.tsv"),

@@ -174,3 +174,61 @@ fn train_then_eval_for_rating_and_ranking_models() {
     );
     assert!(per_user.lines().count() > 10);
 }
+
+/// Positive weights: iALS on every rating weighs each positive by its rating by default (and
+/// records the mean weight for the fold-in); binary weights on request or with --min-rating;
+/// `--weights rating` on data without ratings is refused.
+#[test]
+fn every_rating_ials_weighs_positives_by_rating() {
+    let t = tempfile::tempdir().unwrap();
+    let p = |s: &str| t.path().join(s).to_string_lossy().into_owned();
+    ok(&[
+        "data",
+        "synth",
+        "--users",
+        "100",
+        "--items",
+        "80",
+        "--ratings",
+        "3000",
+        "--out",
+        &p("s"),
+    ]);
+    let (data, model) = (p("s"), p("m"));
+    let config = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["train", "--data", &data, "--model", "ials", "--out", &model];
+        args.extend(extra);
+        ok(&args);
+        let m = lshrec::store::Model::open(std::path::Path::new(&model)).unwrap();
+        serde_json::from_str(&m.meta.config).unwrap()
+    };
+    let c = config(&[]);
+    let (alpha, w) = (
+        c["alpha"].as_f64().unwrap(),
+        c["positive_weight"].as_f64().unwrap(),
+    );
+    assert!((alpha - 0.35).abs() < 1e-6, "{c}");
+    assert!(w > 1.5 && w < 5.0, "mean rating weight on a 1-5 scale: {w}");
+    let c = config(&["--weights", "binary"]);
+    assert_eq!(
+        (c["alpha"].as_f64(), c["positive_weight"].as_f64()),
+        (Some(1.0), Some(1.0))
+    );
+    let c = config(&["--min-rating", "4"]);
+    assert_eq!(c["positive_weight"].as_f64(), Some(1.0), "{c}");
+
+    std::fs::write(p("pairs.tsv"), "u1\ti1\nu2\ti1\nu2\ti2\n").unwrap();
+    let (code, _, err) = lshrec(&[
+        "train",
+        "--data",
+        &p("pairs.tsv"),
+        "--model",
+        "ials",
+        "--weights",
+        "rating",
+        "--out",
+        &p("m2"),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--weights rating"), "{err}");
+}

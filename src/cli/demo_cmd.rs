@@ -99,7 +99,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         loss: None,
         neg_per_pos: 1,
         backend: crate::train::backend::BackendChoice::Cpu,
-        weights: train_cmd::Weights::Binary,
+        weights: None,
     })?;
 
     section("build the LSH index");

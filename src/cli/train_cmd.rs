@@ -89,9 +89,12 @@ pub struct TrainArgs {
     #[arg(long)]
     pub json: bool,
     /// Weights of the positives of ranking models: `binary` (1) or `rating` (rating − min + 1,
-    /// which iALS turns into a higher confidence for higher ratings; needs --min-rating).
-    #[arg(long, value_enum, default_value = "binary")]
-    pub weights: Weights,
+    /// with min the --min-rating or the lowest rating; iALS turns it into a higher confidence
+    /// for higher ratings, with a default alpha of .35). Default: `rating` for iALS when every
+    /// rating is a positive (no --min-rating) and the data has ratings (chosen on validation
+    /// splits: NDCG@10 up by about .007), `binary` otherwise.
+    #[arg(long, value_enum)]
+    pub weights: Option<Weights>,
     /// Side features trained into bpr, lightgcn and mf (LightFM style: an item's vector is its
     /// id embedding plus its genre and decade embeddings; a user's, plus age bucket, gender and
     /// occupation; plus --item-features / --user-features attributes). Default: each model's
@@ -211,15 +214,52 @@ struct TrainSummary<'a> {
     history: &'a [train::EpochLog],
 }
 
+/// iALS's confidence slope with rating weights (`c = 1 + alpha·weight`, weights 1 to 5 on
+/// MovieLens): chosen on the validation parts of three every-rating P2 splits (mean NDCG@10
+/// .1972, against .1965 at .5 and .1954 for binary weights at alpha 1).
+pub const RATING_WEIGHT_ALPHA: f32 = 0.35;
+
+/// Whether ranking positives carry their rating as weight: `--weights`, or by default for iALS
+/// when every rating is a positive.
+fn rating_weights(
+    a: &TrainArgs,
+    min_rating: Option<f32>,
+    negatives: bool,
+    has_ratings: bool,
+) -> Result<bool> {
+    match a.weights {
+        Some(Weights::Rating) if !has_ratings => Err(Error::invalid(
+            "--weights rating",
+            "the data has no rating column to weigh positives by",
+        )),
+        Some(w) => Ok(w == Weights::Rating),
+        None => Ok(a.model == ModelKind::Ials && min_rating.is_none() && has_ratings && !negatives),
+    }
+}
+
+/// A ranking model's training view of `d`: ratings ≥ `min` (every rating without it) as
+/// positives of weight 1, or of weight rating − min + 1 (min: the lowest rating when not given)
+/// when `weighted`; lower ratings as known negatives when `negatives`.
+fn positives(d: Dataset, min: Option<f32>, weighted: bool, negatives: bool) -> Dataset {
+    match (min, weighted) {
+        (Some(r), _) if negatives => d.signed(r, weighted),
+        (Some(r), true) => d.implicit_weighted(r),
+        (Some(r), false) => d.implicit(r),
+        (None, true) => {
+            let lowest = d
+                .interactions
+                .iter()
+                .map(|x| x.rating)
+                .fold(f32::INFINITY, f32::min);
+            d.implicit_weighted(if lowest.is_finite() { lowest } else { 1.0 })
+        }
+        (None, false) => d.implicit(f32::NEG_INFINITY),
+    }
+}
+
 /// Runs `lshrec train`.
 pub fn run_train(a: TrainArgs) -> Result<()> {
     check_ks(&a.k)?;
-    if a.weights == Weights::Rating && a.min_rating.is_none() {
-        return Err(Error::invalid(
-            "--weights rating",
-            "needs --min-rating (the weight is rating − min + 1)",
-        ));
-    }
     let (backend, note) = train::backend::select(a.backend)?;
     if let Some(n) = note {
         if !progress::is_quiet() {
@@ -330,9 +370,11 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
     // Load, then reduce to positives for ranking models.
     // `raw` keeps the original ratings, so that the model's seen file can show a user's
     // top-rated items even when a ranking model trains on positives of weight 1.
+    let weighted: bool;
     let (train_ds, test_ds, raw) = match (&a.data, &a.train, &a.test) {
         (_, Some(tr), Some(te)) => {
             let (tr, te) = data::load_pair(tr, te, &opts)?;
+            weighted = rating_weights(&a, min_rating, negatives, tr.has_ratings)?;
             let raw = tr.csr();
             (tr, Some(te), raw)
         }
@@ -346,12 +388,10 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
                 }
                 _ => None,
             };
-            let ds = match (a.model.is_ranking(), min_rating) {
-                (true, Some(r)) if negatives => ds.signed(r, a.weights == Weights::Rating),
-                (true, Some(r)) if a.weights == Weights::Rating => ds.implicit_weighted(r),
-                (true, Some(r)) => ds.implicit(r),
-                (true, None) => ds.implicit(f32::NEG_INFINITY),
-                (false, _) => ds,
+            weighted = rating_weights(&a, min_rating, negatives, ds.has_ratings)?;
+            let ds = match a.model.is_ranking() {
+                true => positives(ds, min_rating, weighted, negatives),
+                false => ds,
             };
             match (split_method, cold) {
                 (_, Some(cold)) => {
@@ -372,17 +412,23 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
             ))
         }
     };
-    let reduce =
-        |d: Dataset, train: bool| match (a.model.is_ranking(), min_rating, a.data.is_some()) {
-            (_, _, true) | (false, _, _) => d,
-            (true, Some(r), false) if negatives && train => {
-                d.signed(r, a.weights == Weights::Rating)
-            }
-            (true, Some(r), false) if a.weights == Weights::Rating => d.implicit_weighted(r),
-            (true, Some(r), false) => d.implicit(r),
-            (true, None, false) => d.implicit(f32::NEG_INFINITY),
-        };
+    let reduce = |d: Dataset, train: bool| match a.model.is_ranking() && a.data.is_none() {
+        true => positives(d, min_rating, weighted, negatives && train),
+        false => d,
+    };
+    if weighted && a.alpha.is_none() && a.model == ModelKind::Ials {
+        cfg.alpha = RATING_WEIGHT_ALPHA;
+    }
     let train_ds = reduce(train_ds, true);
+    if weighted {
+        let pos: Vec<f32> = (train_ds.interactions.iter())
+            .map(|x| x.rating)
+            .filter(|&r| r > 0.0)
+            .collect();
+        if !pos.is_empty() {
+            cfg.positive_weight = pos.iter().sum::<f32>() / pos.len() as f32;
+        }
+    }
     let test_ds = test_ds.map(|d| reduce(d, false));
     if negatives && !train_ds.has_negatives() && !progress::is_quiet() {
         eprintln!(
@@ -488,7 +534,8 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
     }
     let by_item = pos_csr.transpose();
     let fold = coldstart::FoldIn {
-        alpha: cfg.alpha,
+        // A positive's confidence as in training: alpha times the mean positive weight.
+        alpha: cfg.alpha * cfg.positive_weight,
         unobserved_weight: cfg.unobserved_weight,
         reg: cfg.reg,
     };

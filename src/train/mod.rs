@@ -98,6 +98,11 @@ pub struct TrainConfig {
     /// bpr, lightgcn, mf: train with user side features (age bucket, gender, occupation).
     #[serde(default)]
     pub user_features: bool,
+    /// Mean weight of the training positives (1 with binary weights, more with `--weights
+    /// rating`): a new user's liked items get this weight in the fold-in, as a typical
+    /// positive had in training.
+    #[serde(default = "one_f32")]
+    pub positive_weight: f32,
 }
 
 impl TrainConfig {
@@ -122,6 +127,7 @@ impl TrainConfig {
             patience: 3,
             item_features: false,
             user_features: false,
+            positive_weight: 1.0,
             loss: graph::PairLoss::Bpr,
             negatives_per_positive: 1,
         };
@@ -348,6 +354,10 @@ pub fn lightgcn_config(cfg: &TrainConfig) -> graph::LightGcnConfig {
 
 fn one() -> usize {
     1
+}
+
+fn one_f32() -> f32 {
+    1.0
 }
 
 /// The MF hyperparameters of a training configuration.

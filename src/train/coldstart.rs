@@ -14,6 +14,7 @@
 
 use faer::linalg::solvers::Solve;
 use faer::{Mat, Side};
+use rayon::prelude::*;
 
 use crate::data::Csr;
 use crate::error::{Error, Result};
@@ -55,42 +56,69 @@ pub fn fit_map_implicit(
     let g = super::ials::gram(other, d);
     let w0 = c.unobserved_weight as f64;
     let conf = 1.0 + c.alpha as f64;
+    // Rows with the same feature row share their block of the system, so the fitted rows are
+    // grouped by feature row (sorted, so the sums run in a fixed order), and each group's
+    // Σ x_o x_oᵀ over its interactions is one blocked Gram product (groups in parallel).
+    let mut groups: std::collections::BTreeMap<FeatureRow, Vec<usize>> = Default::default();
+    for r in 0..feats.rows.min(interactions.rows) {
+        let (idx, fw) = (feats.row(r), feats.row_values(r));
+        if interactions.row(r).is_empty() || idx.is_empty() {
+            continue;
+        }
+        let key = idx.iter().zip(fw).map(|(&f, w)| (f, w.to_bits())).collect();
+        groups.entry(key).or_default().push(r);
+    }
+    let groups: Vec<(FeatureRow, Vec<usize>)> = groups.into_iter().collect();
+    let sums: Vec<(Vec<f64>, Vec<f64>)> = groups
+        .par_iter()
+        .map(|(_, rs)| {
+            let mut s = vec![0f64; d * d];
+            let mut b = vec![0f64; d];
+            let mut buf: Vec<f32> = Vec::with_capacity(super::ials::GRAM_BLOCK * d);
+            let flush = |buf: &mut Vec<f32>, s: &mut Vec<f64>| {
+                let gb = super::ials::gram(buf, d);
+                for (k, sv) in s.iter_mut().enumerate() {
+                    *sv += gb[(k / d, k % d)] as f64;
+                }
+                buf.clear();
+            };
+            for &r in rs {
+                for &o in interactions.row(r) {
+                    let x = &other[o as usize * d..(o as usize + 1) * d];
+                    buf.extend_from_slice(x);
+                    for (bv, &xv) in b.iter_mut().zip(x) {
+                        *bv += conf * xv as f64;
+                    }
+                    if buf.len() == super::ials::GRAM_BLOCK * d {
+                        flush(&mut buf, &mut s);
+                    }
+                }
+            }
+            if !buf.is_empty() {
+                flush(&mut buf, &mut s);
+            }
+            (s, b)
+        })
+        .collect();
     let mut m = Mat::<f64>::zeros(n, n);
     let mut rhs = Mat::<f64>::zeros(n, 1);
     let mut a = vec![0f64; d * d];
-    let mut b = vec![0f64; d];
-    for r in 0..feats.rows.min(interactions.rows) {
-        let liked = interactions.row(r);
-        let (idx, fw) = (feats.row(r), feats.row_values(r));
-        if liked.is_empty() || idx.is_empty() {
-            continue;
+    for ((key, rs), (s, b)) in groups.iter().zip(&sums) {
+        // The group's Σ_r A_r = |rows|·w0·G + (c − w0)·Σ x xᵀ.
+        let nr = rs.len() as f64;
+        for (k, av) in a.iter_mut().enumerate() {
+            *av = nr * w0 * g[(k / d, k % d)] as f64 + (conf - w0) * s[k];
         }
-        for p in 0..d {
-            for q in 0..d {
-                a[p * d + q] = w0 * g[(p, q)] as f64;
-            }
-        }
-        b.fill(0.0);
-        for &o in liked {
-            let x = &other[o as usize * d..(o as usize + 1) * d];
-            for p in 0..d {
-                let xp = x[p] as f64;
-                for q in 0..d {
-                    a[p * d + q] += (conf - w0) * xp * x[q] as f64;
-                }
-                b[p] += conf * xp;
-            }
-        }
-        for (&fp, &wp) in idx.iter().zip(fw) {
-            let (fp, wp) = (fp as usize, wp as f64);
+        for &(fp, wp) in key {
+            let (fp, wp) = (fp as usize, f32::from_bits(wp) as f64);
             for p in 0..d {
                 rhs[(fp * d + p, 0)] += wp * b[p];
             }
-            for (&fq, &wq) in idx.iter().zip(fw) {
-                let (fq, s) = (fq as usize, wp * wq as f64);
+            for &(fq, wq) in key {
+                let (fq, sc) = (fq as usize, wp * f32::from_bits(wq) as f64);
                 for p in 0..d {
                     for q in 0..d {
-                        m[(fp * d + p, fq * d + q)] += s * a[p * d + q];
+                        m[(fp * d + p, fq * d + q)] += sc * a[p * d + q];
                     }
                 }
             }
@@ -106,6 +134,9 @@ pub fn fit_map_implicit(
     Ok((0..n).map(|k| w[(k, 0)] as f32).collect())
 }
 
+/// A feature row as a sortable key: (feature, weight bits) pairs.
+type FeatureRow = Vec<(u32, u32)>;
+
 /// Unknowns (features × dim) up to which [`fit_map_implicit`] forms its normal equations
 /// (a dense matrix of 8·n² bytes: 128 MiB at 4096).
 pub const MAP_DENSE_MAX: usize = 4096;
@@ -116,8 +147,9 @@ const MAP_CG_MAX_ITERS: usize = 500;
 
 /// [`fit_map_implicit`]'s system solved by Jacobi-preconditioned conjugate gradients, applying
 /// `M v = Σ_r f_r ⊗ A_r (vᵀ f_r) + λ v` row by row (O(nnz·d + rows·d²) per step, memory
-/// O(features·d)), so that attribute files with thousands of values fit. Rows are visited in
-/// order on one thread: the result does not depend on the thread count.
+/// O((features + rows)·d)), so that attribute files with thousands of values fit. Each product
+/// is two parallel passes with one writer per output row: the result does not depend on the
+/// thread count.
 pub fn fit_map_cg(
     feats: &Csr,
     interactions: &Csr,
@@ -159,35 +191,58 @@ pub fn fit_map_cg(
             }
         }
     }
-    let (mut t, mut u) = (vec![0f64; d], vec![0f64; d]);
+    // Two passes per product, each output row written by one task in a fixed order (so the
+    // result does not depend on the thread count): u_r = A_r (Wᵀ f_r) for the fitted rows in
+    // parallel, then out_f = λ v_f + Σ_r w_rf u_r for the features in parallel.
+    let mut is_fit = vec![false; feats.rows];
+    for &r in &rows {
+        is_fit[r] = true;
+    }
+    let feats_t = feats.transpose();
+    let mut u_rows = vec![0f64; feats.rows * d];
     let mut apply = |v: &[f64], out: &mut [f64]| {
-        for (o, x) in out.iter_mut().zip(v) {
-            *o = lambda as f64 * x;
-        }
-        for &r in &rows {
-            let (idx, fw) = (feats.row(r), feats.row_values(r));
-            t.fill(0.0);
-            for (&f, &w) in idx.iter().zip(fw) {
-                for (tp, vp) in t.iter_mut().zip(&v[f as usize * d..(f as usize + 1) * d]) {
-                    *tp += w as f64 * vp;
+        u_rows
+            .par_chunks_mut(d)
+            .enumerate()
+            .filter(|(r, _)| is_fit[*r])
+            .for_each_init(
+                || vec![0f64; d],
+                |t, (r, u)| {
+                    t.fill(0.0);
+                    for (&f, &w) in feats.row(r).iter().zip(feats.row_values(r)) {
+                        for (tp, vp) in t.iter_mut().zip(&v[f as usize * d..(f as usize + 1) * d]) {
+                            *tp += w as f64 * vp;
+                        }
+                    }
+                    for (p, up) in u.iter_mut().enumerate() {
+                        *up = (0..d).map(|q| w0g[p * d + q] * t[q]).sum();
+                    }
+                    for &o in interactions.row(r) {
+                        let x = x_of(o);
+                        let s = (conf - w0)
+                            * x.iter()
+                                .zip(t.iter())
+                                .map(|(a, b)| *a as f64 * b)
+                                .sum::<f64>();
+                        for (up, xp) in u.iter_mut().zip(x) {
+                            *up += s * *xp as f64;
+                        }
+                    }
+                },
+            );
+        out.par_chunks_mut(d).enumerate().for_each(|(f, o)| {
+            for (ov, vv) in o.iter_mut().zip(&v[f * d..(f + 1) * d]) {
+                *ov = lambda as f64 * vv;
+            }
+            for (&r, &w) in feats_t.row(f).iter().zip(feats_t.row_values(f)) {
+                if is_fit[r as usize] {
+                    let u = &u_rows[r as usize * d..(r as usize + 1) * d];
+                    for (ov, uv) in o.iter_mut().zip(u) {
+                        *ov += w as f64 * uv;
+                    }
                 }
             }
-            for (p, up) in u.iter_mut().enumerate() {
-                *up = (0..d).map(|q| w0g[p * d + q] * t[q]).sum();
-            }
-            for &o in interactions.row(r) {
-                let x = x_of(o);
-                let s = (conf - w0) * x.iter().zip(&t).map(|(a, b)| *a as f64 * b).sum::<f64>();
-                for (up, xp) in u.iter_mut().zip(x) {
-                    *up += s * *xp as f64;
-                }
-            }
-            for (&f, &w) in idx.iter().zip(fw) {
-                for (op, up) in out[f as usize * d..(f as usize + 1) * d].iter_mut().zip(&u) {
-                    *op += w as f64 * up;
-                }
-            }
-        }
+        });
     };
     let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
     let mut x = vec![0f64; n];
@@ -377,6 +432,15 @@ mod tests {
         let scale = dense.iter().fold(0f32, |m, v| m.max(v.abs()));
         for (k, (a, b)) in dense.iter().zip(&cg).enumerate() {
             assert!((a - b).abs() <= 1e-4 * scale, "{k}: {a} vs {b}");
+        }
+        // Bit-identical whatever the thread count.
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let again = pool.install(|| fit_map_cg(&feats, &inter, &other, d, c, 1.0));
+            assert_eq!(again, cg, "{threads} threads");
         }
     }
 

@@ -66,7 +66,7 @@ pub struct Ials {
 }
 
 /// Rows per block of [`gram`]: each block's YᵀY is one faer product, summed in block order.
-const GRAM_BLOCK: usize = 4096;
+pub const GRAM_BLOCK: usize = 4096;
 
 /// Gram matrix YᵀY of an `n × d` row-major matrix. Computed as a sum of blocked products over
 /// row blocks (rayon), summed in a fixed order, so the result does not depend on the thread

@@ -433,7 +433,7 @@ mod tests {
         for (k, (a, b)) in dense.iter().zip(&cg).enumerate() {
             assert!((a - b).abs() <= 1e-4 * scale, "{k}: {a} vs {b}");
         }
-        // Bit-identical whatever the thread count.
+        // Both bit-identical whatever the thread count.
         for threads in [1, 3] {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
@@ -441,6 +441,8 @@ mod tests {
                 .unwrap();
             let again = pool.install(|| fit_map_cg(&feats, &inter, &other, d, c, 1.0));
             assert_eq!(again, cg, "{threads} threads");
+            let again = pool.install(|| fit_map_implicit(&feats, &inter, &other, d, c, 1.0));
+            assert_eq!(again.unwrap(), dense, "{threads} threads");
         }
     }
 

@@ -129,30 +129,34 @@ pub fn user_row(ds: &Dataset, u: u32) -> Vec<(String, f32)> {
     v
 }
 
-/// Attribute columns that look like ids: more than half as many distinct values as the
-/// entities that have the column (and over 50). Returns (column, distinct values, entities).
-/// Such a column teaches the cold-start map little and makes it large.
-pub fn id_like_columns(tags: &[Vec<(String, String)>]) -> Vec<(String, usize, usize)> {
-    let mut values: HashMap<&str, std::collections::HashSet<&str>> = HashMap::new();
-    let mut rows: HashMap<&str, usize> = HashMap::new();
+/// Each attribute column of `tags`, by name: (column, distinct values, entities having it).
+pub fn attribute_columns(tags: &[Vec<(String, String)>]) -> Vec<(String, usize, usize)> {
+    let mut cols: std::collections::BTreeMap<&str, (std::collections::HashSet<&str>, usize)> =
+        Default::default();
     for t in tags {
         let mut seen: Vec<&str> = t.iter().map(|(c, _)| c.as_str()).collect();
         seen.sort_unstable();
         seen.dedup();
         for c in seen {
-            *rows.entry(c).or_default() += 1;
+            cols.entry(c).or_default().1 += 1;
         }
         for (c, v) in t {
-            values.entry(c).or_default().insert(v);
+            cols.entry(c).or_default().0.insert(v);
         }
     }
-    let mut out: Vec<(String, usize, usize)> = values
+    cols.into_iter()
+        .map(|(c, (vs, rows))| (c.to_string(), vs.len(), rows))
+        .collect()
+}
+
+/// Attribute columns that look like ids: more than half as many distinct values as the
+/// entities that have the column (and over 50). Returns (column, distinct values, entities).
+/// Such a column teaches the cold-start map little and makes it large.
+pub fn id_like_columns(tags: &[Vec<(String, String)>]) -> Vec<(String, usize, usize)> {
+    attribute_columns(tags)
         .into_iter()
-        .map(|(c, vs)| (c.to_string(), vs.len(), rows[c]))
         .filter(|&(_, v, r)| v > 50 && 2 * v > r)
-        .collect();
-    out.sort();
-    out
+        .collect()
 }
 
 fn assemble(per_row: Vec<Vec<(String, f32)>>) -> Option<Features> {

@@ -71,12 +71,9 @@ pub struct DataStats {
 
 /// (column, distinct values) over attribute pairs.
 fn attribute_columns(tags: &[Vec<(String, String)>]) -> Vec<(String, usize)> {
-    let mut m: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
-    for (c, v) in tags.iter().flatten() {
-        m.entry(c).or_default().insert(v);
-    }
-    m.into_iter()
-        .map(|(c, vs)| (c.to_string(), vs.len()))
+    super::features::attribute_columns(tags)
+        .into_iter()
+        .map(|(c, v, _)| (c, v))
         .collect()
 }
 

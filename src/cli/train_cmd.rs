@@ -535,12 +535,7 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
         }
     }
     let by_item = pos_csr.transpose();
-    let fold = coldstart::FoldIn {
-        // A positive's confidence as in training: alpha times the mean positive weight.
-        alpha: cfg.alpha * cfg.positive_weight,
-        unobserved_weight: cfg.unobserved_weight,
-        reg: cfg.reg,
-    };
+    let fold = cfg.fold_in();
     let ridge = a.map_ridge;
     if !(ridge.is_finite() && ridge > 0.0) {
         return Err(Error::invalid("--map-ridge", "must be a positive number"));

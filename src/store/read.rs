@@ -372,9 +372,7 @@ impl Model {
         let mut c = crate::train::coldstart::FoldIn::default();
         if self.meta.kind == "ials" {
             if let Ok(cfg) = serde_json::from_str::<crate::train::TrainConfig>(&self.meta.config) {
-                c.alpha = cfg.alpha * cfg.positive_weight;
-                c.unobserved_weight = cfg.unobserved_weight;
-                c.reg = cfg.reg;
+                c = cfg.fold_in();
             }
         }
         c

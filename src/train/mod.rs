@@ -106,6 +106,17 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// The fold-in and cold-start-map constants of a model trained with this configuration: a
+    /// positive's confidence as in training (alpha times the mean positive weight), the
+    /// unobserved weight and the regularisation.
+    pub fn fold_in(&self) -> coldstart::FoldIn {
+        coldstart::FoldIn {
+            alpha: self.alpha * self.positive_weight,
+            unobserved_weight: self.unobserved_weight,
+            reg: self.reg,
+        }
+    }
+
     /// Defaults tuned for `kind` on MovieLens-100K (validation split, never the test split).
     pub fn defaults(kind: ModelKind) -> Self {
         let base = TrainConfig {

@@ -33,6 +33,34 @@ extern "C" __global__ void axpby_f32(int n, float a, const float* __restrict__ x
     GRID_STRIDE_LOOP(e, n) { y[e] = a * x[e] + b * y[e]; }
 }
 
+// lightgcn_pick_negatives_u32: rank-aware negatives. For each triple t, js[t] = the candidate
+// among cands[t·m .. t·m + m) (item ids, offset by n_users into the node table) whose final
+// embedding has the largest inner product with f_{us[t]}, the first on ties (NaN never wins).
+// Launch: 1-D, any grid (grid-stride over triples). No atomics: deterministic.
+// CPU twin: train::graph::pick_negatives (same summation order, so the same choice).
+extern "C" __global__ void lightgcn_pick_negatives_u32(const unsigned* __restrict__ us,
+                                                       const unsigned* __restrict__ cands,
+                                                       int n, int m, int d, int n_users,
+                                                       const float* __restrict__ f,
+                                                       unsigned* __restrict__ js) {
+    GRID_STRIDE_LOOP(t, n) {
+        size_t u = us[t];
+        const unsigned* c = cands + (size_t)t * m;
+        unsigned best = c[0];
+        float top = LSHREC_NEG_INF;
+        for (int a = 0; a < m; ++a) {
+            size_t j = (size_t)n_users + c[a];
+            float s = 0.0f;
+            for (int k = 0; k < d; ++k) s += f[u * d + k] * f[j * d + k];
+            if (s > top) {
+                top = s;
+                best = c[a];
+            }
+        }
+        js[t] = best;
+    }
+}
+
 // lightgcn_bpr_grad_f32: for each triple (u, i, j) of the batch (item ids offset by n_users
 // into the node table), with x = f_u·(f_i − f_j) on the final embeddings f and
 // g = σ(−x)·scale: grad_u −= g(f_i − f_j), grad_i −= g·f_u, grad_j += g·f_u (atomics: rows

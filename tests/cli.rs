@@ -232,3 +232,69 @@ fn every_rating_ials_weighs_positives_by_rating() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--weights rating"), "{err}");
 }
+
+/// Rank-aware negatives: `--hard-negatives N` is recorded in the model's configuration for bpr
+/// and lightgcn; other models, 0 and absurd counts are refused as usage errors.
+#[test]
+fn hard_negatives_are_a_bpr_and_lightgcn_option() {
+    let t = tempfile::tempdir().unwrap();
+    let p = |s: &str| t.path().join(s).to_string_lossy().into_owned();
+    ok(&[
+        "data",
+        "synth",
+        "--users",
+        "60",
+        "--items",
+        "50",
+        "--ratings",
+        "1500",
+        "--out",
+        &p("s"),
+    ]);
+    let data = p("s");
+    for (model, dir) in [("bpr", p("bpr")), ("lightgcn", p("lg"))] {
+        ok(&[
+            "train",
+            "--data",
+            &data,
+            "--model",
+            model,
+            "--min-rating",
+            "4",
+            "--dim",
+            "8",
+            "--epochs",
+            "3",
+            "--hard-negatives",
+            "5",
+            "--out",
+            &dir,
+            "-q",
+        ]);
+        let m = lshrec::store::Model::open(std::path::Path::new(&dir)).unwrap();
+        let c: serde_json::Value = serde_json::from_str(&m.meta.config).unwrap();
+        assert_eq!(c["hard_negatives"], 5, "{model}: {c}");
+    }
+    for (model, n, want) in [
+        ("ials", "4", "bpr and --model lightgcn only"),
+        ("bpr", "0", "between 1 and 1024"),
+        ("lightgcn", "5000", "between 1 and 1024"),
+    ] {
+        let (code, _, err) = lshrec(&[
+            "train",
+            "--data",
+            &data,
+            "--model",
+            model,
+            "--hard-negatives",
+            n,
+            "--out",
+            &p("x"),
+        ]);
+        assert_eq!(code, 2, "{model} {n}: {err}");
+        assert!(
+            err.contains("--hard-negatives") && err.contains(want),
+            "{err}"
+        );
+    }
+}

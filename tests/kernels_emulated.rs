@@ -95,6 +95,7 @@ fn bpr_sgd_step_matches_cpu_steps() {
         lr: 0.05,
         reg: 0.01,
         negatives: Negatives::Uniform,
+        hard_negatives: 1,
         init_std: 0.3,
     };
     let mut cpu = Bpr::new(cfg, Csr::from_triples(nu, ni, &pos), 3).unwrap();
@@ -271,6 +272,48 @@ proptest! {
         let t = adj.transpose();
         lshrec::train::graph::spmm(&t, &x, d, &mut want);
         close(&spmm_kernel(&t, &x, d), &want, 1e-5, "backward");
+    }
+
+    /// Rank-aware negatives: the kernel picks the same candidate as the CPU twin (the same
+    /// summation order), candidates repeating within and across triples, and ties included
+    /// (integer-valued embeddings make equal scores common).
+    #[test]
+    fn pick_negatives_matches_cpu(seed in 0u64..1000, nu in 1usize..30, ni in 2usize..40, d in 1usize..40, n in 1usize..80, m in 2usize..9, ints in any::<bool>()) {
+        let mut r = Rng::new(seed);
+        let nodes = nu + ni;
+        let f: Vec<f32> = match ints {
+            true => (0..nodes * d).map(|_| r.below(3) as f32 - 1.0).collect(),
+            false => normals(&mut r, nodes * d, 1.0),
+        };
+        let us: Vec<u32> = (0..n).map(|_| r.below(nu) as u32).collect();
+        let cands: Vec<u32> = (0..n * m).map(|_| r.below(ni) as u32).collect();
+        let mut triples: Vec<(u32, u32, u32)> = (0..n).map(|t| (us[t], 0, cands[t * m])).collect();
+        lshrec::train::graph::pick_negatives(&f, d, nu, &mut triples, &cands, m);
+        let mut js = vec![u32::MAX; n];
+        run(
+            "lightgcn_pick_negatives_u32",
+            shapes::elementwise(n),
+            Args::new()
+                .ptr(us.as_ptr())
+                .ptr(cands.as_ptr())
+                .i32(n as i32)
+                .i32(m as i32)
+                .i32(d as i32)
+                .i32(nu as i32)
+                .ptr(f.as_ptr())
+                .ptr(js.as_mut_ptr()),
+        );
+        let want: Vec<u32> = triples.iter().map(|t| t.2).collect();
+        prop_assert_eq!(&js, &want, "seed {}", seed);
+        // The pick is the arg-max: no candidate of a triple scores above the chosen one.
+        for (t, &(u, _, j)) in triples.iter().enumerate() {
+            let dot = |c: u32| -> f32 {
+                (0..d).map(|k| f[u as usize * d + k] * f[(nu + c as usize) * d + k]).sum()
+            };
+            for &c in &cands[t * m..(t + 1) * m] {
+                prop_assert!(dot(c) <= dot(j));
+            }
+        }
     }
 
     #[test]

@@ -98,6 +98,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         low_ratings: None,
         loss: None,
         neg_per_pos: 1,
+        hard_negatives: None,
         backend: crate::train::backend::BackendChoice::Cpu,
         weights: None,
     })?;

@@ -549,6 +549,12 @@ pub fn trainer(gpu: &Arc<Gpu>, cfg: &TrainConfig, m: Csr) -> Result<Box<dyn Trai
             "the GPU LightGCN kernel implements the BPR loss: add --loss bpr, or --backend cpu for max-margin",
         ));
     }
+    if cfg.kind == ModelKind::Bpr && cfg.hard_negatives > 1 {
+        return Err(Error::invalid(
+            "--hard-negatives",
+            "rank-aware negatives for bpr train on the CPU only (the GPU's Hogwild steps draw before they score): add --hard-negatives 1, or --backend cpu",
+        ));
+    }
     if cfg.dim > shapes::MAX_DIM {
         return Err(Error::invalid(
             "--dim",
@@ -836,6 +842,8 @@ struct GpuLightGcn {
     us: CudaSlice<u32>,
     is: CudaSlice<u32>,
     js: CudaSlice<u32>,
+    /// Rank-aware negatives: `hard_negatives` candidates per triple.
+    cands: CudaSlice<u32>,
     loss: CudaSlice<f32>,
     penalty: CudaSlice<f32>,
     t: i32,
@@ -871,9 +879,12 @@ impl GpuLightGcn {
         let host = graph::LightGcn::new(c.clone(), m, cfg.seed)?;
         let adj = host.adjacency();
         let (nodes, d) = (adj.rows, c.factors);
+        // A batch holds `negatives` triples per sampled positive, each with its candidates.
+        let triples = c.batch * c.negatives.max(1);
+        let m = c.hard_negatives.max(1);
         gpu.reserve(
             "LightGCN training",
-            4 * (8 * nodes * d + 2 * adj.nnz() + adj.rows + 3 * c.batch),
+            4 * (8 * nodes * d + 2 * adj.nnz() + adj.rows + (3 + m) * triples),
         )?;
         let z = |n: usize| gpu.zeros::<f32>(n);
         Ok(GpuLightGcn {
@@ -888,13 +899,14 @@ impl GpuLightGcn {
             next: z(nodes * d)?,
             grad: z(nodes * d)?,
             g0: z(nodes * d)?,
-            us: gpu.zeros(c.batch)?,
-            is: gpu.zeros(c.batch)?,
-            js: gpu.zeros(c.batch)?,
+            us: gpu.zeros(triples)?,
+            is: gpu.zeros(triples)?,
+            js: gpu.zeros(triples)?,
+            cands: gpu.zeros(if m > 1 { triples * m } else { 1 })?,
             loss: z(1)?,
             penalty: z(1)?,
             t: 0,
-            triples: Vec::with_capacity(c.batch),
+            triples: Vec::with_capacity(triples),
             host,
             gpu,
         })
@@ -917,11 +929,18 @@ impl GpuLightGcn {
             &mut self.cur,
             &mut self.next,
         )?;
+        let (ni, di, nui) = (n as i32, int("--dim", d)?, int("users", nu)?);
+        let m = self.host.cfg.hard_negatives.max(1);
+        if m > 1 {
+            g.write(self.host.candidates(), &mut self.cands)?;
+            let mi = int("--hard-negatives", m)?;
+            launch!(g, "lightgcn_pick_negatives_u32", shapes::elementwise(n);
+                &self.us, &self.cands, &ni, &mi, &di, &nui, &self.fin, &mut self.js)?;
+        }
         g.clear(&mut self.grad)?;
         g.clear(&mut self.loss)?;
         g.clear(&mut self.penalty)?;
         let scale = 1.0 / n.max(1) as f32;
-        let (ni, di, nui) = (n as i32, int("--dim", d)?, int("users", nu)?);
         launch!(g, "lightgcn_bpr_grad_f32", shapes::elementwise(n);
             &self.us, &self.is, &self.js, &ni, &di, &nui, &scale, &self.fin, &mut self.grad, &mut self.loss)?;
         propagate(

@@ -47,6 +47,7 @@ pub const FILES: &[KernelFile] = &[
         kernels: &[
             "spmm_csr_f32",
             "axpby_f32",
+            "lightgcn_pick_negatives_u32",
             "lightgcn_bpr_grad_f32",
             "lightgcn_l2_f32",
             "adam_f32",

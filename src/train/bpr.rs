@@ -3,8 +3,10 @@
 //! (`users[u] = [p_u, 1]`, `items[i] = [q_i, b_i]`).
 //!
 //! Negatives are drawn uniformly or in proportion to item popularity^0.75 (`--negatives pop`),
-//! rejecting the user's own positives. SGD runs on one thread in a seeded order, so the model is
-//! bit-identical for a seed whatever the thread count.
+//! rejecting the user's own positives. They can also be rank-aware (`--hard-negatives N`,
+//! dynamic negative sampling): N candidates are drawn with the triple, and at its step the one
+//! the current model scores highest for the user is trained on. SGD runs on one thread in a
+//! seeded order, so the model is bit-identical for a seed whatever the thread count.
 
 use super::side::{Side, Sides};
 use crate::data::Csr;
@@ -27,6 +29,9 @@ pub struct BprConfig {
     pub lr: f32,
     pub reg: f32,
     pub negatives: Negatives,
+    /// Candidates drawn per negative; the step uses the one the model scores highest (1: the
+    /// drawn negative itself).
+    pub hard_negatives: usize,
     pub init_std: f32,
 }
 
@@ -54,31 +59,47 @@ struct Sampler {
     pairs: Vec<(u32, u32)>,
     neg: Option<AliasTable>,
     rng: Option<Rng>,
+    /// Candidates per negative (see [`BprConfig::hard_negatives`]).
+    hard: usize,
 }
 
 impl Sampler {
     /// Appends the triples of `count` draws to `out` (a draw whose user liked every tried
-    /// negative yields none).
-    fn draw(&mut self, count: usize, out: &mut Vec<(u32, u32, u32)>) {
-        let n_items = self.by_user.cols;
+    /// negative yields none), and with rank-aware negatives each triple's `hard` candidates to
+    /// `cands`, the first being the triple's negative.
+    fn draw(&mut self, count: usize, out: &mut Vec<(u32, u32, u32)>, cands: &mut Vec<u32>) {
         let n = self.pairs.len();
-        let Some(rng) = self.rng.as_mut() else {
+        let Some(mut rng) = self.rng.take() else {
             return;
         };
         for _ in 0..count {
             let (u, i) = self.pairs[rng.below(n)];
             // A user who liked everything has no negative; skip after a few tries.
-            for _ in 0..32 {
-                let c = match &self.neg {
-                    Some(t) => t.sample(rng),
-                    None => rng.below(n_items),
-                };
-                if !self.by_user.contains(u as usize, c as u32) {
-                    out.push((u, i, c as u32));
-                    break;
+            let Some(j) = self.negative(u, &mut rng) else {
+                continue;
+            };
+            out.push((u, i, j));
+            if self.hard > 1 {
+                cands.push(j);
+                for _ in 1..self.hard {
+                    let c = self.negative(u, &mut rng).unwrap_or(j);
+                    cands.push(c);
                 }
             }
         }
+        self.rng = Some(rng);
+    }
+
+    /// An item `u` has not interacted with, from the negative distribution (none after 32
+    /// tries).
+    fn negative(&self, u: u32, rng: &mut Rng) -> Option<u32> {
+        let n_items = self.by_user.cols;
+        (0..32)
+            .map(|_| match &self.neg {
+                Some(t) => t.sample(rng) as u32,
+                None => rng.below(n_items) as u32,
+            })
+            .find(|&c| !self.by_user.contains(u as usize, c))
     }
 }
 
@@ -152,6 +173,7 @@ impl Bpr {
                 pairs,
                 neg,
                 rng: Some(Rng::stream(seed, 9)),
+                hard: cfg.hard_negatives.max(1),
             },
             user_side: None,
             item_side: None,
@@ -249,7 +271,9 @@ impl Bpr {
     pub fn epoch(&mut self) -> f64 {
         let mut sampler = std::mem::take(&mut self.sampler);
         let n = sampler.pairs.len();
+        let m = sampler.hard;
         let (mut cur, mut next) = (Vec::with_capacity(CHUNK), Vec::with_capacity(CHUNK));
+        let (mut cur_c, mut next_c) = (Vec::new(), Vec::new());
         // On one thread, drawing everything first keeps the two working sets apart in cache.
         let chunk = if rayon::current_num_threads() > 1 {
             CHUNK
@@ -257,20 +281,25 @@ impl Bpr {
             n.max(1)
         };
         let mut drawn = chunk.min(n);
-        sampler.draw(drawn, &mut cur);
+        sampler.draw(drawn, &mut cur, &mut cur_c);
         let mut loss = 0f64;
         loop {
             let todo = chunk.min(n - drawn);
             next.clear();
+            next_c.clear();
             let (l, ()) = rayon::join(
                 || {
                     let mut l = 0f64;
-                    for &(u, i, j) in &cur {
-                        l += self.step(u as usize, i as usize, j as usize);
+                    for (t, &(u, i, j)) in cur.iter().enumerate() {
+                        let j = match m > 1 {
+                            true => self.hardest(u as usize, &cur_c[t * m..(t + 1) * m]),
+                            false => j as usize,
+                        };
+                        l += self.step(u as usize, i as usize, j);
                     }
                     l
                 },
-                || sampler.draw(todo, &mut next),
+                || sampler.draw(todo, &mut next, &mut next_c),
             );
             loss += l;
             if todo == 0 {
@@ -278,6 +307,7 @@ impl Bpr {
             }
             drawn += todo;
             std::mem::swap(&mut cur, &mut next);
+            std::mem::swap(&mut cur_c, &mut next_c);
         }
         self.sampler = sampler;
         loss / n.max(1) as f64
@@ -290,8 +320,39 @@ impl Bpr {
         let n = self.sampler.pairs.len();
         out.clear();
         out.reserve(n);
-        self.sampler.draw(n, out);
+        self.sampler.draw(n, out, &mut Vec::new());
         n
+    }
+
+    /// Rank-aware negatives: the candidate (item id) the current model scores highest for
+    /// user `u`, the first on ties.
+    pub fn hardest(&mut self, u: usize, cands: &[u32]) -> usize {
+        let d = self.cfg.factors;
+        let mut best = (cands[0] as usize, f32::NEG_INFINITY);
+        if self.has_sides() {
+            let mut buf = std::mem::take(&mut self.scratch);
+            buf.resize(3 * d + 2, 0.0);
+            for &c in cands {
+                let c = c as usize;
+                self.effective(u, c, c, &mut buf);
+                let (pu, vi) = buf.split_at(d);
+                let s = crate::simd::dot(pu, &vi[..d]) + vi[d];
+                if s > best.1 {
+                    best = (c, s);
+                }
+            }
+            self.scratch = buf;
+            return best.0;
+        }
+        let pu = &self.p[u * d..(u + 1) * d];
+        for &c in cands {
+            let c = c as usize;
+            let s = crate::simd::dot(pu, &self.q[c * d..(c + 1) * d]) + self.b[c];
+            if s > best.1 {
+                best = (c, s);
+            }
+        }
+        best.0
     }
 
     /// One SGD step on the triple (u, i, j); returns its loss before the step.
@@ -399,6 +460,7 @@ mod tests {
             lr: 1e-3,
             reg: 0.0,
             negatives: Negatives::Uniform,
+            hard_negatives: 1,
             init_std: 0.5,
         };
         // Items 0 and 1 share feature 0; item 1 also has feature 1 (weight 0.5); user 0 has
@@ -485,6 +547,7 @@ mod tests {
             lr: 1e-3,
             reg: 0.0,
             negatives: Negatives::Uniform,
+            hard_negatives: 1,
             init_std: 0.5,
         };
         let m = Bpr::new(cfg, by_user, 3).unwrap();

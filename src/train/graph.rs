@@ -8,6 +8,12 @@
 //! symmetric, so ∂L/∂E⁰ = (1/(K+1)) Σ_k Â^k ∂L/∂E, computed by the same sparse-dense products.
 //! Adam updates E⁰. All buffers are allocated once: a batch allocates nothing.
 //!
+//! Negatives can be rank-aware (dynamic negative sampling, Zhang et al. 2013): each triple draws
+//! `hard_negatives` candidates, and after the batch's forward pass the one the current final
+//! embeddings score highest for the user becomes the negative. Uniform negatives are soon
+//! ranked far below the positives and stop teaching; the hardest of a few keeps the gradient
+//! informative. It costs one dot product per candidate and reuses the forward pass.
+//!
 //! Each SpMM row is computed independently (rayon), triples are processed in a seeded order and
 //! Adam is elementwise, so the model is bit-identical for a seed whatever the thread count.
 
@@ -32,6 +38,9 @@ pub struct LightGcnConfig {
     pub loss: PairLoss,
     /// Negatives drawn per sampled positive (each makes one triple).
     pub negatives: usize,
+    /// Candidates drawn for each negative; the one the model currently scores highest for the
+    /// user is used (1: uniform negatives).
+    pub hard_negatives: usize,
 }
 
 /// The pairwise ranking loss on x = score(u, i) − score(u, j).
@@ -64,6 +73,8 @@ pub struct LightGcn {
     next: Vec<f32>,
     grad: Vec<f32>,
     triples: Vec<(u32, u32, u32)>,
+    /// The batch's negative candidates, `hard_negatives` per triple (empty when 1).
+    cands: Vec<u32>,
     rng: Rng,
     side: Option<NodeSide>,
 }
@@ -136,6 +147,42 @@ pub fn propagate(
     }
     let s = 1.0 / (layers + 1) as f32;
     out.iter_mut().for_each(|v| *v *= s);
+}
+
+/// Rank-aware negatives: sets each triple's negative to the one of its `m` candidates
+/// (`cands[t·m..(t+1)·m]`, item ids) whose final embedding `f` (N × d, users first) has the
+/// largest inner product with the triple's user's, the first on ties (NaN scores never win).
+/// Triples are independent, so the result does not depend on the thread count. The CPU twin of
+/// the `lightgcn_pick_negatives` kernel.
+pub fn pick_negatives(
+    f: &[f32],
+    d: usize,
+    n_users: usize,
+    triples: &mut [(u32, u32, u32)],
+    cands: &[u32],
+    m: usize,
+) {
+    if m < 2 {
+        return;
+    }
+    triples
+        .par_iter_mut()
+        .zip(cands.par_chunks(m))
+        .for_each(|(t, c)| {
+            let fu = &f[t.0 as usize * d..][..d];
+            let (mut best, mut top) = (c[0], f32::NEG_INFINITY);
+            for &j in c {
+                let fj = &f[(n_users + j as usize) * d..][..d];
+                let mut s = 0f32;
+                for k in 0..d {
+                    s += fu[k] * fj[k];
+                }
+                if s > top {
+                    (best, top) = (j, s);
+                }
+            }
+            t.2 = best;
+        });
 }
 
 /// BPR on the final embeddings `f` (N × d, users first): for each triple, with
@@ -262,6 +309,7 @@ impl LightGcn {
             next: vec![0.0; n * d],
             grad: vec![0.0; n * d],
             triples: Vec::with_capacity(cfg.batch),
+            cands: Vec::new(),
             rng: Rng::stream(seed, 11),
             side: None,
             e0,
@@ -345,10 +393,15 @@ impl LightGcn {
     /// Mean BPR loss (plus L2 on the base rows) of `triples` at the current E⁰, and its gradient
     /// with respect to E⁰ in `self.grad`.
     pub fn loss_and_grad(&mut self, triples: &[(u32, u32, u32)]) -> f64 {
+        self.final_embeddings();
+        self.grad_at_forward(triples)
+    }
+
+    /// [`LightGcn::loss_and_grad`] with the forward pass of the current E⁰ already in `fin`.
+    fn grad_at_forward(&mut self, triples: &[(u32, u32, u32)]) -> f64 {
         let d = self.cfg.factors;
         let nu = self.n_users;
         let reg = self.cfg.reg;
-        self.final_embeddings();
         self.grad.fill(0.0);
         let scale = 1.0 / triples.len().max(1) as f32;
         let kind = self.cfg.loss;
@@ -393,7 +446,9 @@ impl LightGcn {
         for _ in 0..batches {
             let mut triples = std::mem::take(&mut self.triples);
             self.sample_batch(&mut triples);
-            total += self.loss_and_grad(&triples);
+            self.final_embeddings();
+            self.pick_negatives(&mut triples);
+            total += self.grad_at_forward(&triples);
             self.triples = triples;
             self.adam();
         }
@@ -407,22 +462,58 @@ impl LightGcn {
 
     /// Samples the next batch of (user, positive, negative) triples into `out`: `batch`
     /// positives, each with `negatives` negatives (the GPU trainer consumes the same batches).
+    /// With rank-aware negatives, each triple's candidates go to [`LightGcn::candidates`], the
+    /// first of them in the triple.
     pub fn sample_batch(&mut self, out: &mut Vec<(u32, u32, u32)>) {
-        let n_items = self.by_user.cols;
         let n = self.pairs.len();
+        let m = self.cfg.hard_negatives.max(1);
         out.clear();
+        self.cands.clear();
         for _ in 0..self.cfg.batch.min(n) {
             let (u, i) = self.pairs[self.rng.below(n)];
             for _ in 0..self.cfg.negatives.max(1) {
-                for _ in 0..32 {
-                    let j = self.rng.below(n_items) as u32;
-                    if !self.by_user.contains(u as usize, j) {
-                        out.push((u, i, j));
-                        break;
+                let Some(j) = self.draw_negative(u) else {
+                    continue;
+                };
+                out.push((u, i, j));
+                if m > 1 {
+                    self.cands.push(j);
+                    for _ in 1..m {
+                        let c = self.draw_negative(u).unwrap_or(j);
+                        self.cands.push(c);
                     }
                 }
             }
         }
+    }
+
+    /// A uniform item that `u` has not interacted with (none after 32 tries: a user who liked
+    /// almost everything).
+    fn draw_negative(&mut self, u: u32) -> Option<u32> {
+        let n_items = self.by_user.cols;
+        (0..32)
+            .map(|_| self.rng.below(n_items) as u32)
+            .find(|&j| !self.by_user.contains(u as usize, j))
+    }
+
+    /// The negative candidates of the last sampled batch, `hard_negatives` per triple (empty
+    /// when negatives are uniform).
+    pub fn candidates(&self) -> &[u32] {
+        &self.cands
+    }
+
+    /// Replaces each negative of `triples` (the last sampled batch) by its hardest candidate
+    /// under the final embeddings in `fin`.
+    fn pick_negatives(&self, triples: &mut [(u32, u32, u32)]) {
+        let m = self.cfg.hard_negatives.max(1);
+        pick_negatives(
+            &self.fin,
+            self.cfg.factors,
+            self.n_users,
+            triples,
+            &self.cands,
+            m,
+        );
     }
 
     /// The normalised adjacency.
@@ -532,6 +623,7 @@ mod tests {
             init_std: 0.5,
             loss,
             negatives,
+            hard_negatives: 1,
         }
     }
 
@@ -589,6 +681,49 @@ mod tests {
         check_fd(&mut m, &triples, &gz, 1e-2, |m| {
             &mut m.side.as_mut().expect("sides were added").z
         });
+    }
+
+    /// Rank-aware sampling: every triple carries `m` candidates, none a positive of its user,
+    /// the first being the triple's own negative; picking replaces it by the candidate with
+    /// the highest final score, and the batch's positives are untouched.
+    #[test]
+    fn hard_negatives_pick_the_highest_scoring_candidate() {
+        let mut cfg = tiny_cfg(PairLoss::Bpr, 2);
+        cfg.hard_negatives = 3;
+        let mut m = LightGcn::new(cfg, toy(), 9).unwrap();
+        let mut batch = Vec::new();
+        m.sample_batch(&mut batch);
+        assert_eq!(batch.len(), 8);
+        let cands = m.candidates().to_vec();
+        assert_eq!(cands.len(), 8 * 3);
+        for (t, &(u, i, j)) in batch.iter().enumerate() {
+            assert!(m.by_user.contains(u as usize, i));
+            assert_eq!(cands[t * 3], j);
+            for &c in &cands[t * 3..t * 3 + 3] {
+                assert!(
+                    !m.by_user.contains(u as usize, c),
+                    "candidate {c} is a positive of {u}"
+                );
+            }
+        }
+        let f = m.final_embeddings().to_vec();
+        let before = batch.clone();
+        m.pick_negatives(&mut batch);
+        let score = |u: u32, j: u32| -> f32 {
+            (0..3)
+                .map(|k| f[u as usize * 3 + k] * f[(3 + j as usize) * 3 + k])
+                .sum()
+        };
+        let mut changed = 0;
+        for (t, (&(u, i, j), b)) in batch.iter().zip(&before).enumerate() {
+            assert_eq!((u, i), (b.0, b.1));
+            let c = &cands[t * 3..t * 3 + 3];
+            assert!(c.contains(&j));
+            assert!(c.iter().all(|&x| score(u, x) <= score(u, j)));
+            changed += usize::from(j != b.2);
+        }
+        // Over 8 triples with 3 random candidates each, some first draw is not the hardest.
+        assert!(changed > 0, "picking changed no negative");
     }
 
     /// The max-margin loss's gradient matches finite differences (away from the hinge).

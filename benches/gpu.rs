@@ -90,6 +90,10 @@ fn bench_train(c: &mut Criterion) {
             cfg.item_features = false;
             cfg.user_features = false;
             cfg.loss = lshrec::train::graph::PairLoss::Bpr;
+            // BPR's rank-aware negatives train on the CPU only (LightGCN's run on both).
+            if kind == ModelKind::Bpr {
+                cfg.hard_negatives = 1;
+            }
             g.bench_function(format!("{name}_{}", kind.name()), |bch| {
                 bch.iter(|| train::fit_on(&b, &cfg, data, &mut |_, _| {}).unwrap())
             });

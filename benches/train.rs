@@ -10,7 +10,14 @@ fn bench_train(c: &mut Criterion) {
     let pos = ds.implicit(4.0);
     let mut g = c.benchmark_group("train_epoch_ml100k_shape");
     g.sample_size(10);
-    for kind in [ModelKind::Ials, ModelKind::Bpr, ModelKind::Mf] {
+    // BPR twice: with uniform negatives (what implicit's BPR does, for the per-epoch comparison
+    // in the README) and with its default rank-aware negatives (the hardest of 4 candidates).
+    for (name, kind, hard) in [
+        ("ials", ModelKind::Ials, None),
+        ("bpr_uniform", ModelKind::Bpr, Some(1)),
+        ("bpr_default", ModelKind::Bpr, None),
+        ("mf", ModelKind::Mf, None),
+    ] {
         let data = if kind == ModelKind::Mf { &ds } else { &pos };
         g.throughput(Throughput::Elements(data.interactions.len() as u64));
         let mut cfg = TrainConfig::defaults(kind);
@@ -19,7 +26,10 @@ fn bench_train(c: &mut Criterion) {
         if kind != ModelKind::Mf {
             cfg.dim = 64;
         }
-        g.bench_function(kind.name(), |b| {
+        if let Some(h) = hard {
+            cfg.hard_negatives = h;
+        }
+        g.bench_function(name, |b| {
             b.iter(|| train::fit(&cfg, data, &mut |_, _| {}).unwrap())
         });
     }

@@ -1,7 +1,7 @@
 //! The binary's contract: exit code 0 on success, 2 on bad usage or input with one clear line.
 
 mod common;
-use common::{lshrec, ok};
+use common::{lshrec, ok, synth};
 
 #[test]
 fn bad_input_and_usage_exit_2_with_a_clear_line() {
@@ -81,20 +81,7 @@ fn synth_stats_split_convert_pipeline() {
 fn train_then_eval_for_rating_and_ranking_models() {
     let t = tempfile::tempdir().unwrap();
     let p = |n: &str| t.path().join(n).to_str().unwrap().to_string();
-    ok(&[
-        "data",
-        "synth",
-        "--users",
-        "80",
-        "--items",
-        "100",
-        "--ratings",
-        "3000",
-        "--to",
-        "ml-100k",
-        "--out",
-        &p("d"),
-    ]);
+    synth(&p("d"), 80, 100, 3000, &["--to", "ml-100k"]);
     ok(&[
         "data",
         "split",
@@ -182,18 +169,7 @@ fn train_then_eval_for_rating_and_ranking_models() {
 fn every_rating_ials_weighs_positives_by_rating() {
     let t = tempfile::tempdir().unwrap();
     let p = |s: &str| t.path().join(s).to_string_lossy().into_owned();
-    ok(&[
-        "data",
-        "synth",
-        "--users",
-        "100",
-        "--items",
-        "80",
-        "--ratings",
-        "3000",
-        "--out",
-        &p("s"),
-    ]);
+    synth(&p("s"), 100, 80, 3000, &[]);
     let (data, model) = (p("s"), p("m"));
     let config = |extra: &[&str]| -> serde_json::Value {
         let mut args = vec!["train", "--data", &data, "--model", "ials", "--out", &model];
@@ -239,18 +215,7 @@ fn every_rating_ials_weighs_positives_by_rating() {
 fn hard_negatives_are_a_bpr_and_lightgcn_option() {
     let t = tempfile::tempdir().unwrap();
     let p = |s: &str| t.path().join(s).to_string_lossy().into_owned();
-    ok(&[
-        "data",
-        "synth",
-        "--users",
-        "60",
-        "--items",
-        "50",
-        "--ratings",
-        "1500",
-        "--out",
-        &p("s"),
-    ]);
+    synth(&p("s"), 60, 50, 1500, &[]);
     let data = p("s");
     for (model, dir) in [("bpr", p("bpr")), ("lightgcn", p("lg"))] {
         ok(&[

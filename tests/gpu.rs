@@ -144,6 +144,10 @@ mod on_gpu {
             cfg.item_features = false;
             cfg.user_features = false;
             cfg.loss = lshrec::train::graph::PairLoss::Bpr;
+            // BPR's rank-aware negatives train on the CPU only (LightGCN's run on both).
+            if kind == ModelKind::Bpr {
+                cfg.hard_negatives = 1;
+            }
             let (a, b) = if kind == ModelKind::Mf {
                 (&tr, &te)
             } else {

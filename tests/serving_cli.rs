@@ -4,7 +4,7 @@
 use std::path::Path;
 
 mod common;
-use common::{lshrec, ok};
+use common::{lshrec, ok, synth};
 
 fn bad(args: &[&str], needle: &str) {
     let (code, _, err) = lshrec(args);
@@ -18,20 +18,7 @@ fn bad(args: &[&str], needle: &str) {
 fn train(dir: &Path, name: &str, seed: &str) -> String {
     let data = dir.join("data");
     if !data.exists() {
-        ok(&[
-            "data",
-            "synth",
-            "--users",
-            "60",
-            "--items",
-            "120",
-            "--ratings",
-            "2400",
-            "--to",
-            "generic",
-            "--out",
-            data.to_str().unwrap(),
-        ]);
+        synth(data.to_str().unwrap(), 60, 120, 2400, &["--to", "generic"]);
     }
     let m = dir.join(name);
     ok(&[

@@ -8,6 +8,15 @@ use lshrec::data::{split, synth, Dataset};
 use lshrec::eval;
 use lshrec::train::{self, ModelKind, TrainConfig};
 
+/// `train::fit` on a pool of `threads` threads.
+fn fit_on_threads(cfg: &TrainConfig, tr: &Dataset, threads: usize) -> train::Trained {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(|| train::fit(cfg, tr, &mut |_, _| {}).unwrap())
+}
+
 fn planted() -> (Dataset, Dataset) {
     let ds = planted_ratings().implicit(4.0);
     split::split(&ds, split::SplitMethod::PerUser { frac: 0.2, min: 5 }, 3)
@@ -49,13 +58,7 @@ fn same_seed_same_model_any_thread_count() {
     let mut cfg = TrainConfig::defaults(ModelKind::Ials);
     cfg.dim = 8;
     cfg.epochs = 3;
-    let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| train::fit(&cfg, &tr, &mut |_, _| {}).unwrap())
-    };
+    let run = |threads: usize| fit_on_threads(&cfg, &tr, threads);
     let a = run(2);
     let b = run(2);
     assert_eq!(a.users, b.users);
@@ -119,13 +122,7 @@ fn hard_negatives_learn_planted_groups_at_any_thread_count() {
         cfg.batch = 512;
         cfg.valid_frac = 0.0;
         cfg.hard_negatives = 6;
-        let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| train::fit(&cfg, &tr, &mut |_, _| {}).unwrap())
-        };
+        let run = |threads: usize| fit_on_threads(&cfg, &tr, threads);
         let a = run(2);
         let got = ndcg(&a, &tr, &te);
         println!("{kind:?} with 6 candidates per negative: NDCG@10 {got:.4}, popularity {pop:.4}");
@@ -217,13 +214,7 @@ fn lightgcn_learns_planted_groups_and_is_deterministic() {
         got > pop * 2.0 && got > 0.1,
         "LightGCN {got} vs popularity {pop}"
     );
-    let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| train::fit(&cfg, &tr, &mut |_, _| {}).unwrap())
-    };
+    let run = |threads: usize| fit_on_threads(&cfg, &tr, threads);
     assert_eq!(
         run(1).items,
         a.items,

@@ -23,6 +23,27 @@ pub fn ok(args: &[&str]) -> String {
     out
 }
 
+/// `lshrec data synth` into `out`: `users` × `items` with `ratings` ratings, plus `extra`
+/// arguments (`--to FORMAT`, `--seed S`).
+#[allow(dead_code)]
+pub fn synth(out: &str, users: u32, items: u32, ratings: u32, extra: &[&str]) {
+    let (u, i, r) = (users.to_string(), items.to_string(), ratings.to_string());
+    let mut args = vec![
+        "data",
+        "synth",
+        "--users",
+        &u,
+        "--items",
+        &i,
+        "--ratings",
+        &r,
+        "--out",
+        out,
+    ];
+    args.extend(extra);
+    ok(&args);
+}
+
 /// `n` draws of a normal of standard deviation `std`.
 #[allow(dead_code)]
 pub fn normals(r: &mut lshrec::rng::Rng, n: usize, std: f32) -> Vec<f32> {

@@ -153,7 +153,7 @@ pub fn propagate(
 /// (`cands[t·m..(t+1)·m]`, item ids) whose final embedding `f` (N × d, users first) has the
 /// largest inner product with the triple's user's, the first on ties (NaN scores never win).
 /// Triples are independent, so the result does not depend on the thread count. The CPU twin of
-/// the `lightgcn_pick_negatives` kernel.
+/// the `lightgcn_pick_negatives_u32` kernel.
 pub fn pick_negatives(
     f: &[f32],
     d: usize,
@@ -308,8 +308,11 @@ impl LightGcn {
             cur: vec![0.0; n * d],
             next: vec![0.0; n * d],
             grad: vec![0.0; n * d],
-            triples: Vec::with_capacity(cfg.batch),
-            cands: Vec::new(),
+            triples: Vec::with_capacity(cfg.batch * cfg.negatives.max(1)),
+            cands: Vec::with_capacity(match cfg.hard_negatives {
+                0 | 1 => 0,
+                m => cfg.batch * cfg.negatives.max(1) * m,
+            }),
             rng: Rng::stream(seed, 11),
             side: None,
             e0,

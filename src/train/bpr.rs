@@ -200,17 +200,27 @@ impl Bpr {
         let d = self.cfg.factors;
         let (pu, rest) = out.split_at_mut(d);
         let (vi, vj) = rest.split_at_mut(d + 1);
-        pu.copy_from_slice(&self.p[u * d..(u + 1) * d]);
-        for (v, r) in [(&mut *vi, i), (&mut *vj, j)] {
-            v[..d].copy_from_slice(&self.q[r * d..(r + 1) * d]);
-            v[d] = self.b[r];
-        }
+        self.user_vector(u, pu);
+        self.item_vector(i, vi);
+        self.item_vector(j, vj);
+    }
+
+    /// Row `u`'s effective user vector `p_u + Σ z` into `out` (width d).
+    fn user_vector(&self, u: usize, out: &mut [f32]) {
+        let d = self.cfg.factors;
+        out.copy_from_slice(&self.p[u * d..(u + 1) * d]);
         if let Some(s) = &self.user_side {
-            s.add(u, pu);
+            s.add(u, out);
         }
+    }
+
+    /// Item `i`'s effective vector `[q_i + Σ z, b_i + Σ c]` into `out` (width d + 1).
+    fn item_vector(&self, i: usize, out: &mut [f32]) {
+        let d = self.cfg.factors;
+        out[..d].copy_from_slice(&self.q[i * d..(i + 1) * d]);
+        out[d] = self.b[i];
         if let Some(s) = &self.item_side {
-            s.add(i, vi);
-            s.add(j, vj);
+            s.add(i, out);
         }
     }
 
@@ -331,12 +341,13 @@ impl Bpr {
         let mut best = (cands[0] as usize, f32::NEG_INFINITY);
         if self.has_sides() {
             let mut buf = std::mem::take(&mut self.scratch);
-            buf.resize(3 * d + 2, 0.0);
+            buf.resize(2 * d + 1, 0.0);
+            let (pu, vc) = buf.split_at_mut(d);
+            self.user_vector(u, pu);
             for &c in cands {
                 let c = c as usize;
-                self.effective(u, c, c, &mut buf);
-                let (pu, vi) = buf.split_at(d);
-                let s = crate::simd::dot(pu, &vi[..d]) + vi[d];
+                self.item_vector(c, vc);
+                let s = crate::simd::dot(pu, &vc[..d]) + vc[d];
                 if s > best.1 {
                     best = (c, s);
                 }

@@ -79,13 +79,7 @@ impl Sampler {
                 continue;
             };
             out.push((u, i, j));
-            if self.hard > 1 {
-                cands.push(j);
-                for _ in 1..self.hard {
-                    let c = self.negative(u, &mut rng).unwrap_or(j);
-                    cands.push(c);
-                }
-            }
+            super::push_candidates(cands, j, self.hard, || self.negative(u, &mut rng));
         }
         self.rng = Some(rng);
     }
@@ -94,12 +88,10 @@ impl Sampler {
     /// tries).
     fn negative(&self, u: u32, rng: &mut Rng) -> Option<u32> {
         let n_items = self.by_user.cols;
-        (0..32)
-            .map(|_| match &self.neg {
-                Some(t) => t.sample(rng) as u32,
-                None => rng.below(n_items) as u32,
-            })
-            .find(|&c| !self.by_user.contains(u as usize, c))
+        super::draw_negative(&self.by_user, u, rng, |r| match &self.neg {
+            Some(t) => t.sample(r) as u32,
+            None => r.below(n_items) as u32,
+        })
     }
 }
 

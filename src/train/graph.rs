@@ -475,28 +475,17 @@ impl LightGcn {
         for _ in 0..self.cfg.batch.min(n) {
             let (u, i) = self.pairs[self.rng.below(n)];
             for _ in 0..self.cfg.negatives.max(1) {
-                let Some(j) = self.draw_negative(u) else {
+                let (by_user, rng) = (&self.by_user, &mut self.rng);
+                let n_items = by_user.cols;
+                let mut draw =
+                    || super::draw_negative(by_user, u, rng, |r| r.below(n_items) as u32);
+                let Some(j) = draw() else {
                     continue;
                 };
                 out.push((u, i, j));
-                if m > 1 {
-                    self.cands.push(j);
-                    for _ in 1..m {
-                        let c = self.draw_negative(u).unwrap_or(j);
-                        self.cands.push(c);
-                    }
-                }
+                super::push_candidates(&mut self.cands, j, m, draw);
             }
         }
-    }
-
-    /// A uniform item that `u` has not interacted with (none after 32 tries: a user who liked
-    /// almost everything).
-    fn draw_negative(&mut self, u: u32) -> Option<u32> {
-        let n_items = self.by_user.cols;
-        (0..32)
-            .map(|_| self.rng.below(n_items) as u32)
-            .find(|&j| !self.by_user.contains(u as usize, j))
     }
 
     /// The negative candidates of the last sampled batch, `hard_negatives` per triple (empty

@@ -20,6 +20,7 @@ use crate::data::split::{split, SplitMethod};
 use crate::data::{Csr, Dataset};
 use crate::error::{Error, Result};
 use crate::eval;
+use crate::rng::Rng;
 pub use backend::Backend;
 
 /// The models lshrec trains.
@@ -376,6 +377,36 @@ pub fn lightgcn_config(cfg: &TrainConfig) -> graph::LightGcnConfig {
         loss: cfg.loss,
         negatives: cfg.negatives_per_positive.max(1),
         hard_negatives: cfg.hard_negatives.max(1),
+    }
+}
+
+/// A negative item for user `u` (rows of `by_user`): the first of up to 32 draws of `sample`
+/// that `u` has not interacted with (none: a user who liked almost everything). Shared by the
+/// BPR and LightGCN samplers.
+pub(crate) fn draw_negative(
+    by_user: &Csr,
+    u: u32,
+    rng: &mut Rng,
+    mut sample: impl FnMut(&mut Rng) -> u32,
+) -> Option<u32> {
+    (0..32)
+        .map(|_| sample(rng))
+        .find(|&j| !by_user.contains(u as usize, j))
+}
+
+/// Rank-aware negatives: appends the drawn negative `first` and `m − 1` further draws of
+/// `draw` to `cands` (a draw that finds none repeats `first`); nothing when `m` is 1.
+pub(crate) fn push_candidates(
+    cands: &mut Vec<u32>,
+    first: u32,
+    m: usize,
+    mut draw: impl FnMut() -> Option<u32>,
+) {
+    if m > 1 {
+        cands.push(first);
+        for _ in 1..m {
+            cands.push(draw().unwrap_or(first));
+        }
     }
 }
 

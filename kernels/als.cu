@@ -57,8 +57,8 @@ __device__ __forceinline__ float ials_apply(const float* __restrict__ w0g,
                                             const float* __restrict__ fixed,
                                             const unsigned* __restrict__ idx,
                                             const float* __restrict__ val, int deg, int d,
-                                            float alpha, float w0, float lam, const float* v,
-                                            float* s_chunk) {
+                                            float alpha, float cneg, float w0, float lam,
+                                            const float* v, float* s_chunk) {
     int k = threadIdx.x;
     float out = 0.0f;
     if (k < d) {
@@ -72,7 +72,8 @@ __device__ __forceinline__ float ials_apply(const float* __restrict__ w0g,
             const float* yi = fixed + (size_t)idx[t] * d;
             float s = 0.0f;
             for (int j = 0; j < d; ++j) s += yi[j] * v[j];
-            s_chunk[threadIdx.x] = (1.0f + alpha * fabsf(val[t]) - w0) * s;
+            float c = val[t] > 0.0f ? 1.0f + alpha * val[t] : cneg;
+            s_chunk[threadIdx.x] = (c - w0) * s;
         }
         __syncthreads();
         int m = min((int)blockDim.x, deg - c0);
@@ -85,7 +86,8 @@ __device__ __forceinline__ float ials_apply(const float* __restrict__ w0g,
 
 // ials_cg_f32: for every row r of the CSR (indptr, idx, val), `steps` conjugate-gradient steps
 // on (w0·G + Σ_{i∈N(r)} (c_i − w0) y_i y_iᵀ + λ_r I) x_r = Σ c_i p_i y_i, warm-started from x_r,
-// with c_i = 1 + alpha·|val_i|, p_i = 1 for val_i > 0 and 0 for a known negative (val_i < 0),
+// with c_i = 1 + alpha·val_i and p_i = 1 for val_i > 0, c_i = cneg and p_i = 0 for a known
+// negative (val_i ≤ 0),
 // and λ_r = reg·(|N(r)| + w0·n_other)^nu. w0g holds w0·G.
 // Launch: block-per-row grid-stride (any grid), blockDim a power of two ≥ d (≤ 1024); thread k
 // owns component k. A·p is applied matrix-free, O(d² + |N|·d) per step.
@@ -95,7 +97,8 @@ extern "C" __global__ void ials_cg_f32(const float* __restrict__ w0g,
                                        const unsigned* __restrict__ indptr,
                                        const unsigned* __restrict__ idx,
                                        const float* __restrict__ val, int rows, int d,
-                                       int n_other, float alpha, float w0, float reg, float nu,
+                                       int n_other, float alpha, float cneg, float w0, float reg,
+                                       float nu,
                                        int steps, float* x) {
     __shared__ float v[LSHREC_MAX_DIM];
     __shared__ float s_chunk[1024];
@@ -112,7 +115,7 @@ extern "C" __global__ void ials_cg_f32(const float* __restrict__ w0g,
         // res = b − A x
         if (k < d) v[k] = xk;
         __syncthreads();
-        float ax = ials_apply(w0g, fixed, ri, rv, deg, d, alpha, w0, lam, v, s_chunk);
+        float ax = ials_apply(w0g, fixed, ri, rv, deg, d, alpha, cneg, w0, lam, v, s_chunk);
         float bk = 0.0f;
         if (k < d)
             for (int t = 0; t < deg; ++t)
@@ -124,7 +127,7 @@ extern "C" __global__ void ials_cg_f32(const float* __restrict__ w0g,
             if (rs <= 1e-20f) break;  // rs is the same in every thread: no divergence
             if (k < d) v[k] = pk;
             __syncthreads();
-            float ap = ials_apply(w0g, fixed, ri, rv, deg, d, alpha, w0, lam, v, s_chunk);
+            float ap = ials_apply(w0g, fixed, ri, rv, deg, d, alpha, cneg, w0, lam, v, s_chunk);
             float pap = block_sum(pk * ap, scratch);
             float a = rs / pap;
             xk += a * pk;

@@ -263,3 +263,99 @@ fn hard_negatives_are_a_bpr_and_lightgcn_option() {
         );
     }
 }
+
+/// iALS's known negatives: `data split --min-rating` keeps the training part's low ratings in
+/// `train_rated.tsv`, and training on it gives the model `train --data … --split` gives (the
+/// rating-less `test.tsv` keeps all its pairs under --min-rating); `--low-ratings ignore`
+/// gives another model; `--negative-confidence` without known negatives is a usage error.
+#[test]
+fn known_negatives_travel_with_the_split() {
+    let t = tempfile::tempdir().unwrap();
+    let p = |s: &str| t.path().join(s).to_string_lossy().into_owned();
+    synth(&p("d"), 60, 80, 2000, &[]);
+    let common = [
+        "--model",
+        "ials",
+        "--dim",
+        "8",
+        "--epochs",
+        "4",
+        "--min-rating",
+        "4",
+    ];
+    let ndcg = |args: &[&str]| -> (f64, u64) {
+        let mut a = vec!["train", "--json", "-q"];
+        a.extend(common);
+        a.extend(args);
+        let v: serde_json::Value = serde_json::from_str(&ok(&a)).unwrap();
+        (
+            v["ranking"]["at"][0]["ndcg"].as_f64().unwrap(),
+            v["ranking"]["users"].as_u64().unwrap(),
+        )
+    };
+    let split = [
+        "--method",
+        "per-user:0.2",
+        "--min-rating",
+        "4",
+        "--seed",
+        "3",
+    ];
+    let (data, out) = (p("d"), p("s"));
+    let mut a = vec!["data", "split", &data];
+    a.extend(split);
+    a.extend(["--out", &out]);
+    ok(&a);
+    let rated = std::fs::read_to_string(p("s/train_rated.tsv")).unwrap();
+    let positives = std::fs::read_to_string(p("s/train.tsv")).unwrap();
+    assert!(rated.lines().count() > positives.lines().count());
+    let (direct, users) = ndcg(&[
+        "--data",
+        &p("d"),
+        "--split",
+        "per-user:0.2",
+        "--seed",
+        "3",
+        "--out",
+        &p("m1"),
+    ]);
+    assert!(users > 0 && direct > 0.0);
+    let (tr, te) = (p("s/train_rated.tsv"), p("s/test.tsv"));
+    let via_files = ndcg(&[
+        "--train",
+        &tr,
+        "--test",
+        &te,
+        "--seed",
+        "3",
+        "--out",
+        &p("m2"),
+    ]);
+    assert_eq!(via_files, (direct, users));
+    let ignored = ndcg(&[
+        "--train",
+        &tr,
+        "--test",
+        &te,
+        "--seed",
+        "3",
+        "--low-ratings",
+        "ignore",
+        "--out",
+        &p("m3"),
+    ]);
+    assert_ne!(ignored.0, direct);
+    let (code, _, err) = lshrec(&[
+        "train",
+        "--data",
+        &p("d"),
+        "--model",
+        "bpr",
+        "--negative-confidence",
+        "3",
+        "--out",
+        &p("x"),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--negative-confidence"), "{err}");
+}

@@ -195,6 +195,7 @@ fn ials_cg_matches_the_cpu_solver() {
         reg_exponent: 1.0,
         init_std: 0.1,
         cg_steps: 3,
+        negative_confidence: 4.0,
     };
     let g = gram(&fixed, d);
     let w0g: Vec<f32> = (0..d * d)
@@ -218,6 +219,7 @@ fn ials_cg_matches_the_cpu_solver() {
             .i32(d as i32)
             .i32(n_other as i32)
             .f32(cfg.alpha)
+            .f32(cfg.negative_confidence)
             .f32(cfg.unobserved_weight)
             .f32(cfg.reg)
             .f32(cfg.reg_exponent)

@@ -64,7 +64,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             };
             let ds = match min_rating {
                 Some(r) => raw.implicit(r),
-                None => raw,
+                None => raw.clone(),
             };
             let (tr, te) = match &cold {
                 Some(c) => data::split::split_items(&ds, c),
@@ -72,6 +72,28 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             };
             data::formats::generic::write_ratings(&tr, &out.join("train.tsv"))?;
             data::formats::generic::write_ratings(&te, &out.join("test.tsv"))?;
+            // With --min-rating, the training part keeps its ratings below it too (iALS's known
+            // negatives), so `train --train train_rated.tsv --min-rating R` sees what `train
+            // --data … --split` does.
+            let mut rated_note = String::new();
+            if min_rating.is_some() && raw.has_ratings {
+                let held: std::collections::HashSet<(u32, u32)> =
+                    te.interactions.iter().map(|x| (x.user, x.item)).collect();
+                let is_cold = |i: u32| cold.as_ref().is_some_and(|c| c.contains(&i));
+                let rated = raw.with_interactions(
+                    (raw.interactions.iter())
+                        .filter(|x| !held.contains(&(x.user, x.item)) && !is_cold(x.item))
+                        .copied()
+                        .collect(),
+                );
+                let path = out.join("train_rated.tsv");
+                data::formats::generic::write_ratings(&rated, &path)?;
+                rated_note = format!(
+                    "; {} training ratings, those below --min-rating included, in {}",
+                    rated.interactions.len(),
+                    path.display()
+                );
+            }
             // The catalogue and demographics travel with the split, so that `--train/--test`
             // runs see every item (also never-rated ones) and their side features.
             data::formats::generic::write_side(&ds, &out)?;
@@ -88,7 +110,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             }
             attributes_note(&input);
             eprintln!(
-                "wrote {} train and {} test interactions to {}{extra}",
+                "wrote {} train and {} test interactions to {}{extra}{rated_note}",
                 tr.interactions.len(),
                 te.interactions.len(),
                 out.display()

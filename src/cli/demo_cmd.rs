@@ -96,6 +96,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         features: None,
         patience: None,
         low_ratings: None,
+        negative_confidence: None,
         loss: None,
         neg_per_pos: 1,
         hard_negatives: None,

@@ -106,6 +106,19 @@ impl Csr {
         Csr::from_triples(self.cols, self.rows, &triples)
     }
 
+    /// The transpose of the entries whose value passes `keep`.
+    pub fn transpose_where(&self, keep: impl Fn(f32) -> bool) -> Csr {
+        let mut triples = Vec::with_capacity(self.nnz());
+        for r in 0..self.rows {
+            for (c, v) in self.row(r).iter().zip(self.row_values(r)) {
+                if keep(*v) {
+                    triples.push((*c, r as u32, *v));
+                }
+            }
+        }
+        Csr::from_triples(self.cols, self.rows, &triples)
+    }
+
     /// Checks the structural invariants; used by the model loader before trusting a file.
     pub fn validate(&self) -> Result<(), String> {
         if self.indptr.len() != self.rows + 1 {

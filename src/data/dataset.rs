@@ -97,14 +97,21 @@ impl Dataset {
             .collect()
     }
 
-    /// Keeps the interactions with a rating ≥ `min_rating` as positives of weight 1. The id maps
-    /// and side information are kept whole, so ids stay comparable with the full dataset.
+    /// Whether `x` is a positive at `min_rating`: its rating reaches it, or the source has no
+    /// ratings (a list of pairs, such as a split's test file, lists positives).
+    fn is_positive(&self, x: &Interaction, min_rating: f32) -> bool {
+        !self.has_ratings || x.rating >= min_rating
+    }
+
+    /// Keeps the interactions with a rating ≥ `min_rating` as positives of weight 1 (all of
+    /// them when the source has no ratings). The id maps and side information are kept whole,
+    /// so ids stay comparable with the full dataset.
     pub fn implicit(&self, min_rating: f32) -> Dataset {
         let mut d = self.clone_meta();
         d.interactions = self
             .interactions
             .iter()
-            .filter(|x| x.rating >= min_rating)
+            .filter(|x| self.is_positive(x, min_rating))
             .map(|x| Interaction { rating: 1.0, ..*x })
             .collect();
         d.has_ratings = false;
@@ -119,9 +126,13 @@ impl Dataset {
         d.interactions = self
             .interactions
             .iter()
-            .filter(|x| x.rating >= min_rating)
+            .filter(|x| self.is_positive(x, min_rating))
             .map(|x| Interaction {
-                rating: x.rating - min_rating + 1.0,
+                rating: if self.has_ratings {
+                    x.rating - min_rating + 1.0
+                } else {
+                    1.0
+                },
                 ..*x
             })
             .collect();
@@ -139,7 +150,10 @@ impl Dataset {
             .interactions
             .iter()
             .map(|x| {
-                let rating = match (x.rating >= min_rating, weighted) {
+                let rating = match (
+                    self.is_positive(x, min_rating),
+                    weighted && self.has_ratings,
+                ) {
                     (true, true) => x.rating - min_rating + 1.0,
                     (true, false) => 1.0,
                     (false, _) => -1.0,
@@ -455,6 +469,32 @@ mod tests {
         assert_eq!(r(d.users.get("u2").unwrap(), a), 4.0);
         // sorted by (user, timestamp, item)
         assert_eq!(d.interactions[0].item, d.items.get("b").unwrap());
+    }
+
+    /// A source without ratings lists positives: --min-rating keeps all of it (it used to drop
+    /// every pair of a rating-less test file, evaluating no user), while rated sources are cut.
+    #[test]
+    fn min_rating_keeps_every_pair_of_an_unrated_source() {
+        for has_ratings in [false, true] {
+            let mut b = DatasetBuilder::new(has_ratings, false);
+            b.push("u", "a", if has_ratings { 5.0 } else { 1.0 }, 0);
+            b.push("u", "b", if has_ratings { 2.0 } else { 1.0 }, 0);
+            let d = b.finish(None, true);
+            let kept = if has_ratings { 1 } else { 2 };
+            assert_eq!(d.implicit(4.0).interactions.len(), kept, "{has_ratings}");
+            assert_eq!(d.implicit_weighted(4.0).interactions.len(), kept);
+            let signed = d.signed(4.0, true);
+            let pos: Vec<f32> = signed.interactions.iter().map(|x| x.rating).collect();
+            assert_eq!(
+                pos,
+                if has_ratings {
+                    vec![2.0, -1.0]
+                } else {
+                    vec![1.0, 1.0]
+                },
+                "{has_ratings}"
+            );
+        }
     }
 
     #[test]

@@ -400,7 +400,8 @@ impl Gpu {
         let steps = int("--cg-steps", cfg.cg_steps)?;
         launch!(self, "ials_cg_f32", shapes::ials_rows(rows.rows, cfg.factors);
             w0g, fixed, &rows.indptr, &rows.idx, &rows.val, &nr, &d, &no,
-            &cfg.alpha, &cfg.unobserved_weight, &cfg.reg, &cfg.reg_exponent, &steps, x)
+            &cfg.alpha, &cfg.negative_confidence, &cfg.unobserved_weight, &cfg.reg,
+            &cfg.reg_exponent, &steps, x)
     }
 
     /// `out = A·x` (d columns).
@@ -603,7 +604,7 @@ impl GpuIals {
         )?;
         Ok(GpuIals {
             by_user: gpu.upload_csr(m)?,
-            by_item: gpu.upload_csr(&m.transpose())?,
+            by_item: gpu.upload_csr(cpu.by_item())?,
             users: gpu.upload(&cpu.users)?,
             items: gpu.upload(&cpu.items)?,
             partial: gpu.zeros(splits * d * d)?,

@@ -40,6 +40,9 @@ pub struct IalsConfig {
     /// Conjugate-gradient steps per row solve, warm-started from the previous solution (as in
     /// Takács et al. 2011); 0 solves exactly by Cholesky.
     pub cg_steps: usize,
+    /// Confidence of a known negative (a negative weight: preference 0). Known negatives enter
+    /// the user solves only: see [`Ials::new`].
+    pub negative_confidence: f32,
 }
 
 impl Default for IalsConfig {
@@ -52,9 +55,13 @@ impl Default for IalsConfig {
             reg_exponent: 1.0,
             init_std: 0.1,
             cg_steps: 3,
+            negative_confidence: NEGATIVE_CONFIDENCE,
         }
     }
 }
+
+/// The default confidence of a known negative (`--negative-confidence`).
+pub const NEGATIVE_CONFIDENCE: f32 = 5.0;
 
 /// The iALS state: user and item factors.
 pub struct Ials {
@@ -98,13 +105,21 @@ pub fn gram(y: &[f32], d: usize) -> Mat<f32> {
 }
 
 impl Ials {
-    /// Initialises factors for the interactions `by_user` (values are ratings or weights).
+    /// Initialises factors for the interactions `by_user` (values are ratings or weights; a
+    /// negative value is a known negative).
+    ///
+    /// Known negatives are one-sided: they enter each user's solve (the user saw the movie and
+    /// did not like it, so the user's vector should score it low) but not the item solves,
+    /// which see positives only. An item fitted to every low rating would drift toward zero for
+    /// all who watched it, popular and divisive movies most; on three validation splits of
+    /// the P2 training data the one-sided negatives scored NDCG@10 .2244 against .2220 for
+    /// two-sided ones and .2186 without (confidence 5).
     pub fn new(cfg: IalsConfig, by_user: Csr, seed: u64) -> Result<Self> {
         if cfg.factors == 0 {
             return Err(Error::invalid("--dim", "must be at least 1"));
         }
         let d = cfg.factors;
-        let by_item = by_user.transpose();
+        let by_item = by_user.transpose_where(|v| v > 0.0);
         let std = cfg.init_std / (d as f32).sqrt();
         let init = |n: usize, stream: u64| -> Vec<f32> {
             let mut r = Rng::stream(seed, stream);
@@ -148,6 +163,11 @@ impl Ials {
     pub fn by_user(&self) -> &Csr {
         &self.by_user
     }
+
+    /// The positives by item (the item solves' data).
+    pub fn by_item(&self) -> &Csr {
+        &self.by_item
+    }
 }
 
 /// The iALS training loss of `users` and `items` on `by_user` (also used by the GPU trainer).
@@ -169,7 +189,7 @@ pub fn loss(cfg: &IalsConfig, users: &[f32], items: &[f32], by_user: &Csr) -> f6
             for (&i, &r) in by_user.row(u).iter().zip(by_user.row_values(u)) {
                 let y = &items[i as usize * d..(i as usize + 1) * d];
                 let s: f64 = x.iter().zip(y).map(|(a, b)| (a * b) as f64).sum();
-                let c = confidence(cfg.alpha, r) as f64;
+                let c = confidence(cfg, r) as f64;
                 let p = preference(r) as f64;
                 l += c * (p - s) * (p - s) - w0 * s * s;
             }
@@ -179,10 +199,15 @@ pub fn loss(cfg: &IalsConfig, users: &[f32], items: &[f32], by_user: &Csr) -> f6
         .sum()
 }
 
-/// The confidence of an observed entry of weight `v`: `1 + alpha·|v|`.
+/// The confidence of an observed entry of weight `v`: `1 + alpha·v` for a positive, the
+/// configured negative confidence for a known negative.
 #[inline]
-pub fn confidence(alpha: f32, v: f32) -> f32 {
-    1.0 + alpha * v.abs()
+pub fn confidence(cfg: &IalsConfig, v: f32) -> f32 {
+    if v > 0.0 {
+        1.0 + cfg.alpha * v
+    } else {
+        cfg.negative_confidence
+    }
 }
 
 /// The preference of an observed entry: 1 for a positive weight, 0 for a known negative.
@@ -222,7 +247,7 @@ fn solve_side(cfg: &IalsConfig, fixed: &[f32], rows: &Csr, n_other: usize, out: 
             // checks in the inner loop).
             for (&i, &v) in idx.iter().zip(vals) {
                 let y = &fixed[i as usize * d..(i as usize + 1) * d];
-                let c = confidence(cfg.alpha, v);
+                let c = confidence(cfg, v);
                 let cp = c * preference(v);
                 let extra = c - w0;
                 for p in 0..d {
@@ -281,7 +306,7 @@ pub fn solve_side_cg(
                 }
                 for (&i, &c0) in idx.iter().zip(vals) {
                     let y = &fixed[i as usize * d..(i as usize + 1) * d];
-                    let c = confidence(cfg.alpha, c0);
+                    let c = confidence(cfg, c0);
                     let s = (c - w0) * crate::simd::dot(y, v);
                     for (o, yv) in outv.iter_mut().zip(y) {
                         *o += s * yv;
@@ -296,7 +321,7 @@ pub fn solve_side_cg(
                     continue; // a known negative: preference 0, nothing on the right-hand side
                 }
                 let y = &fixed[i as usize * d..(i as usize + 1) * d];
-                let c = confidence(cfg.alpha, c0);
+                let c = confidence(cfg, c0);
                 for (rv, yv) in res.iter_mut().zip(y) {
                     *rv += c * yv;
                 }
@@ -340,6 +365,7 @@ pub fn config(cfg: &super::TrainConfig) -> IalsConfig {
         reg_exponent: cfg.reg_exponent,
         init_std: 0.1,
         cg_steps: cfg.cg_steps,
+        negative_confidence: cfg.negative_confidence,
     }
 }
 
@@ -403,6 +429,7 @@ mod tests {
             reg_exponent: 0.0,
             init_std: 1.0,
             cg_steps: 0,
+            negative_confidence: 3.0,
         };
         let triples = [
             (0, 1, 1.0),
@@ -430,5 +457,75 @@ mod tests {
                 model.users[k] -= eps;
             }
         }
+    }
+
+    /// Known negatives are one-sided: the item solves never see them, and a user's known
+    /// negative falls from that user's top among the unrated items of the user's taste group.
+    #[test]
+    fn known_negatives_lower_the_item_for_its_user_only() {
+        // Two taste groups of 12 users and 12 items; each user likes 8 of the group's items.
+        let mut r = Rng::new(11);
+        let mut triples = Vec::new();
+        for u in 0..24u32 {
+            let g = u / 12;
+            let mut own: Vec<u32> = (0..12).map(|k| g * 12 + k).collect();
+            r.shuffle(&mut own);
+            for &i in &own[..8] {
+                triples.push((u, i, 1.0));
+            }
+        }
+        let cfg = IalsConfig {
+            factors: 6,
+            reg: 0.01,
+            negative_confidence: 5.0,
+            ..IalsConfig::default()
+        };
+        let fit = |t: &[(u32, u32, f32)]| {
+            let mut m = Ials::new(cfg.clone(), Csr::from_triples(24, 24, t), 5).unwrap();
+            for _ in 0..10 {
+                m.epoch();
+            }
+            m
+        };
+        let plain = fit(&triples);
+        let score = |m: &Ials, u: usize, i: usize| -> f32 {
+            let d = m.cfg.factors;
+            (0..d)
+                .map(|k| m.users[u * d + k] * m.items[i * d + k])
+                .sum()
+        };
+        // User 0's best unrated in-group item becomes a known negative.
+        let liked = plain.by_user.row(0).to_vec();
+        let target = (0..12u32)
+            .filter(|i| !liked.contains(i))
+            .max_by(|&a, &b| score(&plain, 0, a as usize).total_cmp(&score(&plain, 0, b as usize)))
+            .unwrap();
+        let mut with_neg = triples.clone();
+        with_neg.push((0, target, -1.0));
+        let neg = fit(&with_neg);
+        assert!(
+            neg.by_item.values.iter().all(|&v| v > 0.0),
+            "the item solves see positives only"
+        );
+        assert_eq!(neg.by_user.nnz(), plain.by_user.nnz() + 1);
+        let others: Vec<u32> = (0..12u32)
+            .filter(|&i| i != target && !liked.contains(&i))
+            .collect();
+        let (s_plain, s_neg) = (
+            score(&plain, 0, target as usize),
+            score(&neg, 0, target as usize),
+        );
+        let others: Vec<f32> = others.iter().map(|&i| score(&neg, 0, i as usize)).collect();
+        assert!(
+            others.iter().any(|&o| o > s_neg) && s_neg < 0.5 * s_plain,
+            "the known negative was user 0's best unrated in-group item ({s_plain}); now {s_neg}, others {others:?}"
+        );
+        // Its other group members still score it as before (mean over users 1..12).
+        let mean = |m: &Ials| (1..12).map(|u| score(m, u, target as usize)).sum::<f32>() / 11.0;
+        let (before, after) = (mean(&plain), mean(&neg));
+        assert!(
+            (after - before).abs() < 0.1 * before.abs(),
+            "{after} vs {before}"
+        );
     }
 }

@@ -108,6 +108,10 @@ pub struct TrainConfig {
     /// positive had in training.
     #[serde(default = "one_f32")]
     pub positive_weight: f32,
+    /// iALS: confidence of a known negative (a rating below --min-rating under `--low-ratings
+    /// negative`). Files written before it existed used 1 + alpha, 2 at the default alpha.
+    #[serde(default = "two_f32")]
+    pub negative_confidence: f32,
 }
 
 impl TrainConfig {
@@ -147,6 +151,7 @@ impl TrainConfig {
             loss: graph::PairLoss::Bpr,
             negatives_per_positive: 1,
             hard_negatives: 1,
+            negative_confidence: ials::NEGATIVE_CONFIDENCE,
         };
         match kind {
             // Chosen on three validation splits of the P2 training data (mean NDCG@10 .2195
@@ -225,6 +230,7 @@ impl TrainConfig {
             ("--alpha", self.alpha),
             ("--unobserved-weight", self.unobserved_weight),
             ("--reg-exponent", self.reg_exponent),
+            ("--negative-confidence", self.negative_confidence),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(Error::invalid(name, "must be a non-negative number"));
@@ -416,6 +422,10 @@ fn one() -> usize {
 
 fn one_f32() -> f32 {
     1.0
+}
+
+fn two_f32() -> f32 {
+    2.0
 }
 
 /// The MF hyperparameters of a training configuration.

@@ -60,7 +60,8 @@ impl Default for IalsConfig {
     }
 }
 
-/// The default confidence of a known negative (`--negative-confidence`).
+/// The default confidence of a known negative (`--negative-confidence`): mean NDCG@10 on three
+/// validation splits of the P2 training data .2244 at 5, .2234 at 3, .2230 at 2, .2173 at 9.
 pub const NEGATIVE_CONFIDENCE: f32 = 5.0;
 
 /// The iALS state: user and item factors.

@@ -99,7 +99,10 @@ pub enum DataCommand {
         /// Seed of the random split.
         #[arg(long, default_value_t = 42)]
         seed: u64,
-        /// Keep only ratings ≥ R, as positives of weight 1, before splitting.
+        /// Keep only ratings ≥ R, as positives of weight 1, before splitting (train.tsv,
+        /// test.tsv); the training part with its ratings, those below R included, also goes to
+        /// train_rated.tsv (for iALS's known negatives: `train --train train_rated.tsv
+        /// --min-rating R`).
         #[arg(long, value_name = "R")]
         min_rating: Option<f32>,
         /// Output directory.

@@ -97,13 +97,7 @@ impl Csr {
 
     /// The transpose (CSR of the transpose = CSC of self).
     pub fn transpose(&self) -> Csr {
-        let mut triples = Vec::with_capacity(self.nnz());
-        for r in 0..self.rows {
-            for (c, v) in self.row(r).iter().zip(self.row_values(r)) {
-                triples.push((*c, r as u32, *v));
-            }
-        }
-        Csr::from_triples(self.cols, self.rows, &triples)
+        self.transpose_where(|_| true)
     }
 
     /// The transpose of the entries whose value passes `keep`.

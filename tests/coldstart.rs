@@ -243,6 +243,40 @@ fn p3_pipeline_embed_item_and_fold_in() {
         recs.iter().all(|r| !liked.contains(&r.to_string())),
         "liked items are excluded"
     );
+    // Disliking the first recommendation (a known negative in the fold-in) removes it and
+    // moves the rest; an item both liked and disliked is refused.
+    let out = ok(&[
+        "query",
+        "--model",
+        &p("m"),
+        "--liked",
+        &liked.join(","),
+        "--disliked",
+        recs[0],
+        "--k",
+        "5",
+        "--json",
+    ]);
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let after: Vec<&str> = j["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["item"].as_str().unwrap())
+        .collect();
+    assert_eq!(after.len(), 5);
+    assert!(!after.contains(&recs[0]), "{after:?}");
+    let (code, _, err) = lshrec(&[
+        "query",
+        "--model",
+        &p("m"),
+        "--liked",
+        &liked.join(","),
+        "--disliked",
+        &liked[0],
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("listed twice"), "{err}");
     let users = std::fs::read_to_string(p("p3/users.tsv")).unwrap();
     let first: Vec<&str> = users.lines().nth(1).unwrap().split('\t').collect();
     ok(&[

@@ -305,12 +305,16 @@ pub struct QueryArgs {
     #[arg(long)]
     pub index: Option<PathBuf>,
     /// The user's id, as in your data.
-    #[arg(long, required_unless_present_any = ["liked", "age", "gender", "occupation", "feature"], conflicts_with = "liked")]
+    #[arg(long, required_unless_present_any = ["liked", "age", "gender", "occupation", "feature"], conflicts_with_all = ["liked", "disliked"])]
     pub user: Option<String>,
     /// A new user, by the items they liked (ids as in your data, comma-separated): their vector
     /// is folded in with the item vectors fixed (the iALS user step).
     #[arg(long, value_delimiter = ',', value_name = "IDS")]
     pub liked: Vec<String>,
+    /// Items the new user saw and did not like (with --liked or demographics): known negatives
+    /// in the fold-in, at the model's negative confidence, and never recommended.
+    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    pub disliked: Vec<String>,
     /// A new user's age in years (with the model's user-feature map; alone or with --liked).
     #[arg(long, conflicts_with = "user")]
     pub age: Option<u16>,
@@ -411,11 +415,24 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
             (format!("user {user}"), recs, user_history(&model, u))
         }
         None => {
-            let mut liked = a
+            let liked = a
                 .liked
                 .iter()
                 .map(|id| model.item(id.trim()))
                 .collect::<Result<Vec<u32>>>()?;
+            let disliked = a
+                .disliked
+                .iter()
+                .map(|id| model.item(id.trim()))
+                .collect::<Result<Vec<u32>>>()?;
+            if let Some(id) =
+                (a.disliked.iter()).find(|d| a.liked.iter().any(|l| l.trim() == d.trim()))
+            {
+                return Err(Error::invalid(
+                    "--liked / --disliked",
+                    format!("item {id} is listed twice (liked and disliked)"),
+                ));
+            }
             let tags = crate::data::features::parse_tags(&a.feature, "--feature")?;
             let prior = model.demographic_vector(
                 a.age,
@@ -427,6 +444,7 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
                 model.items.as_slice(),
                 model.dim(),
                 &liked,
+                &disliked,
                 prior.as_deref(),
                 model.fold_in_config(),
             )?;
@@ -437,8 +455,9 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
                     score: 1.0,
                 })
                 .collect();
-            liked.sort_unstable();
-            let exclude: &[u32] = if a.keep_seen { &[] } else { &liked };
+            let mut seen = [&liked[..], &disliked[..]].concat();
+            seen.sort_unstable();
+            let exclude: &[u32] = if a.keep_seen { &[] } else { &seen };
             let recs = crate::recommend::recommend_vector(&model, &q, exclude, a.k, method)?;
             ("a new user (folded in)".to_string(), recs, history)
         }

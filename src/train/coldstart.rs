@@ -295,6 +295,8 @@ pub struct FoldIn {
     pub unobserved_weight: f32,
     /// Ridge strength toward the prior.
     pub reg: f32,
+    /// Confidence of a disliked item (a known negative: preference 0), as iALS trains them.
+    pub negative_confidence: f32,
 }
 
 impl Default for FoldIn {
@@ -304,16 +306,19 @@ impl Default for FoldIn {
             alpha: 1.0,
             unobserved_weight: 0.7,
             reg: 0.02,
+            negative_confidence: super::ials::NEGATIVE_CONFIDENCE,
         }
     }
 }
 
-/// The vector of a user who liked `liked` (item rows of `items`, `n × d`), pulled toward
-/// `prior` (or zero). Duplicate or out-of-range items are refused.
+/// The vector of a user who liked `liked` and disliked `disliked` (item rows of `items`,
+/// `n × d`; the dislikes are known negatives, as iALS trains them), pulled toward `prior` (or
+/// zero). Duplicate (also across both lists) or out-of-range items are refused.
 pub fn fold_in(
     items: &[f32],
     d: usize,
     liked: &[u32],
+    disliked: &[u32],
     prior: Option<&[f32]>,
     c: FoldIn,
 ) -> Result<Vec<f32>> {
@@ -324,33 +329,35 @@ pub fn fold_in(
             "name at least one liked item, or demographics (--age, --gender, --occupation)",
         ));
     }
-    let mut sorted = liked.to_vec();
+    let mut sorted = [liked, disliked].concat();
     sorted.sort_unstable();
     if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
         return Err(Error::invalid(
-            "--liked",
+            "--liked / --disliked",
             format!("item row {} is listed twice", w[0]),
         ));
     }
     if let Some(&i) = sorted.iter().find(|&&i| i as usize >= n) {
         return Err(Error::invalid(
-            "--liked",
+            "--liked / --disliked",
             format!("item row {i} is beyond the {n} items"),
         ));
     }
     let g = super::ials::gram(items, d);
     let conf = 1.0 + c.alpha;
     // A regulariser that scales with the evidence, as iALS's frequency-scaled one (ν = 1).
-    let lam = c.reg * (liked.len() as f32 + c.unobserved_weight * n as f32);
+    let lam = c.reg * (sorted.len() as f32 + c.unobserved_weight * n as f32);
     let mut a = Mat::<f64>::from_fn(d, d, |p, q| (c.unobserved_weight * g[(p, q)]) as f64);
     let mut b = Mat::<f64>::zeros(d, 1);
-    for &i in liked {
+    let rows = (liked.iter().map(|&i| (i, conf, 1.0)))
+        .chain(disliked.iter().map(|&i| (i, c.negative_confidence, 0.0)));
+    for (i, ci, pref) in rows {
         let y = &items[i as usize * d..(i as usize + 1) * d];
         for p in 0..d {
             for q in 0..d {
-                a[(p, q)] += ((conf - c.unobserved_weight) * y[p] * y[q]) as f64;
+                a[(p, q)] += ((ci - c.unobserved_weight) * y[p] * y[q]) as f64;
             }
-            b[(p, 0)] += (conf * y[p]) as f64;
+            b[(p, 0)] += (ci * pref * y[p]) as f64;
         }
     }
     for p in 0..d {
@@ -384,7 +391,7 @@ mod tests {
         let mut order: Vec<usize> = (0..n).collect();
         order.sort_by(|&a, &b| score(&planted, b).total_cmp(&score(&planted, a)));
         let liked: Vec<u32> = order[..30].iter().map(|&i| i as u32).collect();
-        let x = fold_in(&items, d, &liked, None, FoldIn::default()).unwrap();
+        let x = fold_in(&items, d, &liked, &[], None, FoldIn::default()).unwrap();
         let cos = crate::simd::dot(&x, &planted)
             / (crate::simd::dot(&x, &x).sqrt() * crate::simd::dot(&planted, &planted).sqrt());
         assert!(cos > 0.9, "cosine {cos}");
@@ -397,11 +404,29 @@ mod tests {
             .count();
         assert!(hits >= 35, "{hits}/50");
         // A prior alone gives the prior's direction back; bad lists are refused.
-        let p = fold_in(&items, d, &[], Some(&planted), FoldIn::default()).unwrap();
+        let p = fold_in(&items, d, &[], &[], Some(&planted), FoldIn::default()).unwrap();
         assert!(crate::simd::dot(&p, &planted) > 0.0);
-        assert!(fold_in(&items, d, &[], None, FoldIn::default()).is_err());
-        assert!(fold_in(&items, d, &[3, 3], None, FoldIn::default()).is_err());
-        assert!(fold_in(&items, d, &[n as u32], None, FoldIn::default()).is_err());
+        assert!(fold_in(&items, d, &[], &[], None, FoldIn::default()).is_err());
+        assert!(fold_in(&items, d, &[3, 3], &[], None, FoldIn::default()).is_err());
+        assert!(fold_in(&items, d, &[n as u32], &[], None, FoldIn::default()).is_err());
+        assert!(fold_in(&items, d, &[3], &[3], None, FoldIn::default()).is_err());
+        // A dislike (known negative) of the best item not liked drops it far down the ranking
+        // and leaves the direction of the rest.
+        let best = *mine
+            .iter()
+            .find(|&&i| !liked.contains(&(i as u32)))
+            .unwrap();
+        let y = fold_in(&items, d, &liked, &[best as u32], None, FoldIn::default()).unwrap();
+        let rank = |v: &[f32], i: usize| (0..n).filter(|&k| score(v, k) > score(v, i)).count();
+        assert!(
+            rank(&x, best) < 35 && rank(&y, best) > rank(&x, best) + 10,
+            "rank {} before, {} after",
+            rank(&x, best),
+            rank(&y, best)
+        );
+        let cos = crate::simd::dot(&x, &y)
+            / (crate::simd::dot(&x, &x).sqrt() * crate::simd::dot(&y, &y).sqrt());
+        assert!(cos > 0.8, "cosine {cos}");
     }
 
     /// The matrix-free conjugate-gradient map solves the same system as the dense Cholesky one.

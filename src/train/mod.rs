@@ -123,6 +123,7 @@ impl TrainConfig {
             alpha: self.alpha * self.positive_weight,
             unobserved_weight: self.unobserved_weight,
             reg: self.reg,
+            negative_confidence: self.negative_confidence,
         }
     }
 

@@ -3,7 +3,7 @@
 //! demographics.
 
 mod common;
-use common::{lshrec, ok};
+use common::{lshrec, ok, refused};
 
 use lshrec::data::{features, synth};
 use lshrec::train::{self, coldstart, ModelKind, TrainConfig};
@@ -221,23 +221,16 @@ fn p3_pipeline_embed_item_and_fold_in() {
         .take(3)
         .map(|l| l.split('\t').nth(1).unwrap().to_string())
         .collect();
-    let out = ok(&[
-        "query",
-        "--model",
-        &p("m"),
-        "--liked",
-        &liked.join(","),
-        "--k",
-        "5",
-        "--json",
-    ]);
-    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let recs: Vec<&str> = j["recommendations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["item"].as_str().unwrap())
-        .collect();
+    // The ids `query --liked … --k 5 --json` recommends, with `extra` arguments.
+    let (model, all) = (p("m"), liked.join(","));
+    let query = |extra: &[&str]| {
+        let mut args = vec![
+            "query", "--model", &model, "--liked", &all, "--k", "5", "--json",
+        ];
+        args.extend(extra);
+        rec_ids(&ok(&args))
+    };
+    let recs = query(&[]);
     assert_eq!(recs.len(), 5);
     assert!(
         recs.iter().all(|r| !liked.contains(&r.to_string())),
@@ -245,38 +238,21 @@ fn p3_pipeline_embed_item_and_fold_in() {
     );
     // Disliking the first recommendation (a known negative in the fold-in) removes it and
     // moves the rest; an item both liked and disliked is refused.
-    let out = ok(&[
-        "query",
-        "--model",
-        &p("m"),
-        "--liked",
-        &liked.join(","),
-        "--disliked",
-        recs[0],
-        "--k",
-        "5",
-        "--json",
-    ]);
-    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let after: Vec<&str> = j["recommendations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["item"].as_str().unwrap())
-        .collect();
+    let after = query(&["--disliked", &recs[0]]);
     assert_eq!(after.len(), 5);
     assert!(!after.contains(&recs[0]), "{after:?}");
-    let (code, _, err) = lshrec(&[
-        "query",
-        "--model",
-        &p("m"),
-        "--liked",
-        &liked.join(","),
-        "--disliked",
-        &liked[0],
-    ]);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("listed twice"), "{err}");
+    refused(
+        &[
+            "query",
+            "--model",
+            &p("m"),
+            "--liked",
+            &all,
+            "--disliked",
+            &liked[0],
+        ],
+        "listed twice",
+    );
     let users = std::fs::read_to_string(p("p3/users.tsv")).unwrap();
     let first: Vec<&str> = users.lines().nth(1).unwrap().split('\t').collect();
     ok(&[
@@ -467,4 +443,12 @@ fn attribute_files_drive_cold_start() {
     ]);
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(j["recommendations"].as_array().unwrap().len(), 3, "{out}");
+}
+
+/// The item ids of `query --json` output's recommendations.
+fn rec_ids(out: &str) -> Vec<String> {
+    let j: serde_json::Value = serde_json::from_str(out).unwrap();
+    (j["recommendations"].as_array().unwrap().iter())
+        .map(|r| r["item"].as_str().unwrap().to_string())
+        .collect()
 }

@@ -15,6 +15,14 @@ pub fn lshrec(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Runs `lshrec`, asserts it is refused (exit code 2) with a message containing `want`.
+#[allow(dead_code)]
+pub fn refused(args: &[&str], want: &str) {
+    let (code, _, err) = lshrec(args);
+    assert_eq!(code, 2, "{args:?}: {err}");
+    assert!(err.contains(want), "{args:?}: {err}");
+}
+
 /// Runs `lshrec`, asserts exit code 0 and returns its stdout.
 #[allow(dead_code)] // not every test binary uses every helper
 pub fn ok(args: &[&str]) -> String {

@@ -328,6 +328,20 @@ fn known_negatives_travel_with_the_split() {
         ndcg(&a)
     };
     assert_eq!(via(&[], &p("m2")), (direct, users));
+    // `eval` without --min-rating applies the model's own threshold (every rating a positive
+    // would exclude the low ones from the ranking and score higher).
+    let eval = |extra: &[&str]| -> f64 {
+        let m2 = p("m2");
+        let mut a = vec![
+            "eval", "--model", &m2, "--train", &tr, "--test", &te, "--json",
+        ];
+        a.extend(extra);
+        let v: serde_json::Value = serde_json::from_str(&ok(&a)).unwrap();
+        v["at"][0]["ndcg"].as_f64().unwrap()
+    };
+    assert_eq!(eval(&[]), direct);
+    assert_eq!(eval(&["--min-rating", "4"]), direct);
+    assert_ne!(eval(&["--min-rating", "1"]), direct);
     let ignored = via(&["--low-ratings", "ignore"], &p("m3"));
     assert_ne!(ignored.0, direct);
     refused(

@@ -182,7 +182,7 @@ pub struct EvalArgs {
     pub test: PathBuf,
     #[command(flatten)]
     pub read: super::ReadArgs,
-    /// Keep ratings ≥ R as positives.
+    /// Keep ratings ≥ R as positives (default: the threshold the model was trained with).
     #[arg(long, value_name = "R")]
     pub min_rating: Option<f32>,
     /// Cut-offs.
@@ -283,6 +283,7 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
     let min_rating = super::check_min_rating(a.min_rating)?;
     let mut cfg = TrainConfig::defaults(a.model);
     cfg.seed = a.seed;
+    cfg.min_rating = min_rating.filter(|_| a.model.is_ranking());
     if let Some(v) = a.dim {
         cfg.dim = v;
     }
@@ -910,13 +911,28 @@ fn eval_ratings(
 /// Runs `lshrec eval`.
 pub fn run_eval(a: EvalArgs) -> Result<()> {
     check_ks(&a.k)?;
-    let min_rating = super::check_min_rating(a.min_rating)?;
     let model = store::Model::open(&a.model)?;
     let opts = a.read.load_options()?;
     let (tr, te) = data::load_pair(&a.train, &a.test, &opts)?;
     if let Some(mu) = model.meta.global_mean {
         return eval_ratings(&a, &model, mu, &tr, &te);
     }
+    // Without --min-rating, the threshold the model was trained with: evaluating a model
+    // trained on ratings ≥ 4 with every rating a positive would exclude the low ratings from
+    // the ranking and inflate every metric.
+    let trained_at = serde_json::from_str::<train::TrainConfig>(&model.meta.config)
+        .ok()
+        .and_then(|c| c.min_rating);
+    let min_rating = match (super::check_min_rating(a.min_rating)?, trained_at) {
+        (Some(r), _) => Some(r),
+        (None, Some(r)) => {
+            if !progress::is_quiet() && tr.has_ratings {
+                eprintln!("note: --min-rating {r}, as the model was trained (give --min-rating to change it)");
+            }
+            Some(r)
+        }
+        (None, None) => None,
+    };
     let r = min_rating.unwrap_or(f32::NEG_INFINITY);
     let (tr, te) = (tr.implicit(r), te.implicit(r));
     let (nu, ni, d) = (model.n_users(), model.n_items(), model.dim());

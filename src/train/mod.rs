@@ -112,6 +112,10 @@ pub struct TrainConfig {
     /// negative`). Files written before it existed used 1 + alpha, 2 at the default alpha.
     #[serde(default = "two_f32")]
     pub negative_confidence: f32,
+    /// Ranking models: the `--min-rating` the positives were cut at (none: every rating),
+    /// which `lshrec eval` applies when it is not given one.
+    #[serde(default)]
+    pub min_rating: Option<f32>,
 }
 
 impl TrainConfig {
@@ -153,6 +157,7 @@ impl TrainConfig {
             negatives_per_positive: 1,
             hard_negatives: 1,
             negative_confidence: ials::NEGATIVE_CONFIDENCE,
+            min_rating: None,
         };
         match kind {
             // Chosen on three validation splits of the P2 training data (mean NDCG@10 .2195

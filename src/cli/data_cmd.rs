@@ -79,10 +79,13 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             if min_rating.is_some() && raw.has_ratings {
                 let held: std::collections::HashSet<(u32, u32)> =
                     te.interactions.iter().map(|x| (x.user, x.item)).collect();
-                let is_cold = |i: u32| cold.as_ref().is_some_and(|c| c.contains(&i));
+                let mut is_cold = vec![false; raw.n_items()];
+                for &i in cold.iter().flatten() {
+                    is_cold[i as usize] = true;
+                }
                 let rated = raw.with_interactions(
                     (raw.interactions.iter())
-                        .filter(|x| !held.contains(&(x.user, x.item)) && !is_cold(x.item))
+                        .filter(|x| !held.contains(&(x.user, x.item)) && !is_cold[x.item as usize])
                         .copied()
                         .collect(),
                 );

@@ -172,6 +172,8 @@ impl Ials {
 }
 
 /// The iALS training loss of `users` and `items` on `by_user` (also used by the GPU trainer).
+/// With known negatives it is the user step's objective (the item step leaves them out), so
+/// the alternation need not lower it every epoch; it serves the divergence check and the bar.
 pub fn loss(cfg: &IalsConfig, users: &[f32], items: &[f32], by_user: &Csr) -> f64 {
     let d = cfg.factors;
     let w0 = cfg.unobserved_weight as f64;

@@ -1,6 +1,6 @@
-//! Side features as sparse rows: item genres and release decade, user age bucket, gender and
-//! occupation. Each distinct value is one feature with a name (`genre:Comedy`, `decade:1990`,
-//! `age:25-34`, `gender:F`, `occupation:writer`); an entity's row lists its features with
+//! Side features as sparse rows: item genres, release decade and release year, user age bucket,
+//! gender and occupation. Each distinct value is one feature with a name (`genre:Comedy`,
+//! `decade:1990`, `year:1996`, `age:25-34`, `gender:F`, `occupation:writer`); an entity's row lists its features with
 //! weights. Training, the stored cold-start maps and `embed-item` / fold-in all build rows
 //! through the functions here, so a feature means the same thing everywhere.
 //!
@@ -8,7 +8,8 @@
 //! named `column:value`.
 //!
 //! Weights: the genres of an item share a unit of weight (each 1/√g for g genres, so the
-//! genre part has norm 1 whatever g), the decade weighs 1; each user feature weighs 1. The values
+//! genre part has norm 1 whatever g), the decade weighs 1 and the year [`YEAR_WEIGHT`]; each
+//! user feature weighs 1. The values
 //! of one attribute column share a unit the same way (1/√n for n values).
 
 use std::collections::HashMap;
@@ -30,6 +31,13 @@ fn decade(year: u16) -> String {
     format!("decade:{}", year / 10 * 10)
 }
 
+/// Weight of the release-year feature beside the decade's 1: the year refines the decade (in
+/// MovieLens-100K, collected in 1997–98, a movie's year says much about how many saw it).
+/// Chosen on validation cold-item splits carved from ten P3 training parts: mean NDCG@10 .2526
+/// without, .2714 / .2852 / .2851 / .2776 / .2718 / .2649 at .03 / .06 / .1 / .2 / .3 / .5;
+/// neutral in warm training (LightGCN P2 .3339 against .3340, MF RMSE .90181 against .90183).
+pub const YEAR_WEIGHT: f32 = 0.1;
+
 /// The (name, weight) pairs of an item with `genres` and `year`.
 pub fn item_pairs(genres: &[&str], year: Option<u16>) -> Vec<(String, f32)> {
     let mut v: Vec<(String, f32)> = Vec::new();
@@ -39,6 +47,7 @@ pub fn item_pairs(genres: &[&str], year: Option<u16>) -> Vec<(String, f32)> {
     }
     if let Some(y) = year {
         v.push((decade(y), 1.0));
+        v.push((format!("year:{y}"), YEAR_WEIGHT));
     }
     v
 }
@@ -199,10 +208,12 @@ pub fn users(ds: &Dataset) -> Option<Features> {
 }
 
 /// Resolves named pairs against a stored feature list, refusing unknown values with the list of
-/// known ones for that kind (`genre`, `decade`, …).
+/// known ones for that kind (`genre`, `decade`, …). A release year the model never saw is left
+/// out (its decade still counts): a new movie may come from a year no training movie has.
 pub fn resolve(names: &[String], pairs: &[(String, f32)]) -> Result<Vec<(usize, f32)>> {
     pairs
         .iter()
+        .filter(|(n, _)| !n.starts_with("year:") || names.contains(n))
         .map(|(n, w)| match names.iter().position(|x| x == n) {
             Some(k) => Ok((k, *w)),
             None => {
@@ -238,6 +249,7 @@ mod tests {
         assert_eq!(p[0].0, "genre:Comedy");
         assert!((p[0].1 - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-6);
         assert_eq!(p[2], ("decade:1990".to_string(), 1.0));
+        assert_eq!(p[3], ("year:1996".to_string(), YEAR_WEIGHT));
         let u = user_pairs(Some(23), Some("F"), Some("writer"));
         assert_eq!(
             u.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
@@ -250,14 +262,18 @@ mod tests {
                 "decade:1990",
                 "genre:Comedy",
                 "genre:Drama",
-                "genre:Romance"
+                "genre:Romance",
+                "year:1996"
             ]
         );
-        assert_eq!(f.rows.row(0), &[0, 1, 3]);
         assert_eq!(f.rows.row(1), &[] as &[u32]);
         assert_eq!(f.rows.row_values(2), &[1.0]);
+        assert_eq!(f.rows.row(0), &[0, 1, 3, 4]);
+        // A year the model never saw falls back to its decade; a known one adds its feature.
         let r = resolve(&f.names, &item_pairs(&["Drama"], Some(1999))).unwrap();
         assert_eq!(r, vec![(2, 1.0), (0, 1.0)]);
+        let r = resolve(&f.names, &item_pairs(&["Drama"], Some(1996))).unwrap();
+        assert_eq!(r, vec![(2, 1.0), (0, 1.0), (4, YEAR_WEIGHT)]);
         // 60 rows: `sku` differs on every row (id-like), `colour` has 2 values.
         let tags: Vec<Vec<(String, String)>> = (0..60)
             .map(|k| {

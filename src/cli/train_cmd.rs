@@ -920,9 +920,7 @@ pub fn run_eval(a: EvalArgs) -> Result<()> {
     // Without --min-rating, the threshold the model was trained with: evaluating a model
     // trained on ratings ≥ 4 with every rating a positive would exclude the low ratings from
     // the ranking and inflate every metric.
-    let trained_at = serde_json::from_str::<train::TrainConfig>(&model.meta.config)
-        .ok()
-        .and_then(|c| c.min_rating);
+    let trained_at = model.train_config().and_then(|c| c.min_rating);
     let min_rating = match (super::check_min_rating(a.min_rating)?, trained_at) {
         (Some(r), _) => Some(r),
         (None, Some(r)) => {

@@ -366,16 +366,19 @@ impl Model {
         })
     }
 
+    /// The training configuration recorded in model.bin, when it parses (a model written by
+    /// another version may not carry one this version reads).
+    pub fn train_config(&self) -> Option<crate::train::TrainConfig> {
+        serde_json::from_str(&self.meta.config).ok()
+    }
+
     /// The fold-in constants of this model: its own iALS confidence, unobserved weight and
     /// regularisation when it is an iALS model, iALS's defaults otherwise.
     pub fn fold_in_config(&self) -> crate::train::coldstart::FoldIn {
-        let mut c = crate::train::coldstart::FoldIn::default();
-        if self.meta.kind == "ials" {
-            if let Ok(cfg) = serde_json::from_str::<crate::train::TrainConfig>(&self.meta.config) {
-                c = cfg.fold_in();
-            }
+        match self.train_config() {
+            Some(cfg) if self.meta.kind == "ials" => cfg.fold_in(),
+            _ => crate::train::coldstart::FoldIn::default(),
         }
-        c
     }
 
     /// The cold-start vector of a user with demographics `age`, `gender`, `occupation` (the

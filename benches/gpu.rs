@@ -83,13 +83,14 @@ fn bench_train(c: &mut Criterion) {
         ] {
             let data = if kind == ModelKind::Mf { &ds } else { &pos };
             g.throughput(Throughput::Elements(data.interactions.len() as u64));
-            let mut cfg = TrainConfig::defaults(kind);
+            // LightGCN's GPU kernels train the pairwise losses.
+            let mut cfg =
+                TrainConfig::defaults_with_loss(kind, Some(lshrec::train::graph::Loss::Bpr));
             cfg.epochs = 1;
             cfg.valid_frac = 0.0;
             // Side features train on the CPU only: compare like with like.
             cfg.item_features = false;
             cfg.user_features = false;
-            cfg.loss = lshrec::train::graph::PairLoss::Bpr;
             // BPR's rank-aware negatives train on the CPU only (LightGCN's run on both).
             if kind == ModelKind::Bpr {
                 cfg.hard_negatives = 1;

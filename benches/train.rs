@@ -17,6 +17,8 @@ fn bench_train(c: &mut Criterion) {
         ("bpr_uniform", ModelKind::Bpr, Some(1)),
         ("bpr_default", ModelKind::Bpr, None),
         ("mf", ModelKind::Mf, None),
+        // One full-batch step of the pointwise loss through three layers.
+        ("lightgcn", ModelKind::Lightgcn, None),
     ] {
         let data = if kind == ModelKind::Mf { &ds } else { &pos };
         g.throughput(Throughput::Elements(data.interactions.len() as u64));

@@ -211,7 +211,8 @@ fn every_rating_ials_weighs_positives_by_rating() {
 }
 
 /// Rank-aware negatives: `--hard-negatives N` is recorded in the model's configuration for bpr
-/// and lightgcn; other models, 0 and absurd counts are refused as usage errors.
+/// and lightgcn's pairwise losses; other models, LightGCN's default pointwise loss, 0 and
+/// absurd counts are refused as usage errors.
 #[test]
 fn hard_negatives_are_a_bpr_and_lightgcn_option() {
     let t = tempfile::tempdir().unwrap();
@@ -219,24 +220,34 @@ fn hard_negatives_are_a_bpr_and_lightgcn_option() {
     synth(&p("s"), 60, 50, 1500, &[]);
     let data = p("s");
     for (model, dir) in [("bpr", p("bpr")), ("lightgcn", p("lg"))] {
-        ok(&[
-            "train",
-            "--data",
-            &data,
-            "--model",
-            model,
-            "--min-rating",
-            "4",
-            "--dim",
-            "8",
-            "--epochs",
-            "3",
-            "--hard-negatives",
-            "5",
-            "--out",
-            &dir,
-            "-q",
-        ]);
+        // LightGCN samples negatives for its pairwise losses only.
+        let loss: &[&str] = match model {
+            "lightgcn" => &["--loss", "bpr"],
+            _ => &[],
+        };
+        let args = [
+            &[
+                "train",
+                "--data",
+                &data,
+                "--model",
+                model,
+                "--min-rating",
+                "4",
+                "--dim",
+                "8",
+                "--epochs",
+                "3",
+                "--hard-negatives",
+                "5",
+                "--out",
+                &dir,
+                "-q",
+            ][..],
+            loss,
+        ]
+        .concat();
+        ok(&args);
         let m = lshrec::store::Model::open(std::path::Path::new(&dir)).unwrap();
         let c: serde_json::Value = serde_json::from_str(&m.meta.config).unwrap();
         assert_eq!(c["hard_negatives"], 5, "{model}: {c}");
@@ -245,6 +256,7 @@ fn hard_negatives_are_a_bpr_and_lightgcn_option() {
         ("ials", "4", "bpr and --model lightgcn only"),
         ("bpr", "0", "between 1 and 1024"),
         ("lightgcn", "5000", "between 1 and 1024"),
+        ("lightgcn", "4", "pairwise losses (--loss bpr or margin)"),
     ] {
         let (code, _, err) = lshrec(&[
             "train",

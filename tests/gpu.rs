@@ -136,14 +136,15 @@ mod on_gpu {
             ModelKind::Lightgcn,
             ModelKind::Mf,
         ] {
-            let mut cfg = TrainConfig::defaults(kind);
+            // LightGCN's GPU kernels train the pairwise losses.
+            let mut cfg =
+                TrainConfig::defaults_with_loss(kind, Some(lshrec::train::graph::Loss::Bpr));
             cfg.dim = 16;
             cfg.epochs = if kind == ModelKind::Ials { 8 } else { 30 };
             cfg.valid_frac = 0.0;
             // Side features train on the CPU only.
             cfg.item_features = false;
             cfg.user_features = false;
-            cfg.loss = lshrec::train::graph::PairLoss::Bpr;
             // BPR's rank-aware negatives train on the CPU only (LightGCN's run on both).
             if kind == ModelKind::Bpr {
                 cfg.hard_negatives = 1;

@@ -76,7 +76,7 @@ pub struct TrainArgs {
     /// LightGCN propagation layers.
     #[arg(long)]
     pub layers: Option<usize>,
-    /// LightGCN triples per Adam step.
+    /// LightGCN triples per Adam step (--loss bpr or margin).
     #[arg(long)]
     pub batch: Option<usize>,
     /// Fraction of training data held out for early stopping (0 disables).
@@ -98,7 +98,8 @@ pub struct TrainArgs {
     /// Side features trained into bpr, lightgcn and mf (LightFM style: an item's vector is its
     /// id embedding plus its genre and decade embeddings; a user's, plus age bucket, gender and
     /// occupation; plus --item-features / --user-features attributes). Default: each model's
-    /// choice on a validation split (mf: items, lightgcn: all, bpr and ials: none). Data
+    /// choice on a validation split (mf: items, lightgcn: none, or all with --loss bpr or
+    /// margin, bpr and ials: none). Data
     /// without side information trains without them, with a note.
     #[arg(long, value_enum)]
     pub features: Option<FeatureChoice>,
@@ -115,18 +116,22 @@ pub struct TrainArgs {
     /// a positive and --unobserved-weight for an unobserved pair.
     #[arg(long, value_name = "C")]
     pub negative_confidence: Option<f32>,
-    /// lightgcn: the pairwise loss, `bpr` (ln(1 + e^−x), the default: chosen on validation
-    /// splits) or `margin` (max(0, 1 − x)).
+    /// lightgcn: the loss. `ials` (the default) is the iALS objective over every user–item
+    /// pair, trained through the propagation by full-batch Adam (weights 1 for a positive,
+    /// --unobserved-weight for every other pair, --negative-confidence for a known negative:
+    /// ML-100K P2 NDCG@10 .3475 against .3336 for bpr). `bpr` (ln(1 + e^−x)) and `margin`
+    /// (max(0, 1 − x)) train on sampled triples, with their own defaults (lr .0015, reg 3e-3,
+    /// rank-aware negatives, side features, early stopping).
     #[arg(long, value_enum)]
-    pub loss: Option<train::graph::PairLoss>,
-    /// lightgcn: negatives drawn per sampled positive.
+    pub loss: Option<train::graph::Loss>,
+    /// lightgcn: negatives drawn per sampled positive (--loss bpr or margin).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub neg_per_pos: usize,
     /// bpr, lightgcn: rank-aware negatives. Each negative is the one of N candidates (drawn
     /// as plain negatives are) that the current model scores highest for the user (dynamic
     /// negative sampling), so training keeps meeting the items the model still confuses with
-    /// the positives; 1 trains on each drawn negative. Default: the model's (bpr: 4, lightgcn:
-    /// 8, chosen on validation splits of MovieLens-100K: NDCG@10 up by about 5%).
+    /// the positives; 1 trains on each drawn negative. Default: the model's (bpr: 4, lightgcn
+    /// with --loss bpr or margin: 8, chosen on validation splits of MovieLens-100K: NDCG@10 up by about 5%).
     #[arg(long, value_name = "N")]
     pub hard_negatives: Option<usize>,
     /// Early stopping: epochs without a better validation score before stopping (default: the
@@ -274,14 +279,47 @@ fn positives(d: Dataset, min: Option<f32>, weighted: bool, negatives: bool) -> D
 /// Runs `lshrec train`.
 pub fn run_train(a: TrainArgs) -> Result<()> {
     check_ks(&a.k)?;
-    let (backend, note) = train::backend::select(a.backend)?;
+    #[allow(unused_mut)] // reassigned with the `cuda` feature
+    let (mut backend, note) = train::backend::select(a.backend)?;
     if let Some(n) = note {
         if !progress::is_quiet() {
             eprintln!("{n}");
         }
     }
     let min_rating = super::check_min_rating(a.min_rating)?;
-    let mut cfg = TrainConfig::defaults(a.model);
+    // The GPU kernels train LightGCN's pairwise losses only. Under `--backend auto` the
+    // pointwise loss trains on the CPU (one full-batch step per epoch: seconds on ML-100K);
+    // under `--backend cuda` the GPU trains BPR with its defaults unless --loss ials was asked
+    // for.
+    #[allow(unused_mut)] // reassigned with the `cuda` feature
+    let mut loss = a.loss;
+    #[cfg(feature = "cuda")]
+    if !backend.is_cpu()
+        && a.model == ModelKind::Lightgcn
+        && loss.is_none_or(|l| l.pair().is_none())
+    {
+        match (loss, a.backend) {
+            (Some(_), train::backend::BackendChoice::Cuda) => {
+                return Err(Error::invalid(
+                    "--loss ials",
+                    "the GPU LightGCN kernels train the pairwise losses (bpr, margin): add --backend cpu",
+                ))
+            }
+            (None, train::backend::BackendChoice::Cuda) => {
+                loss = Some(train::graph::Loss::Bpr);
+                if !progress::is_quiet() {
+                    eprintln!("note: the GPU LightGCN kernels train the pairwise losses; training with --loss bpr and its defaults (--backend cpu trains the default pointwise loss)");
+                }
+            }
+            _ => {
+                backend = train::backend::Backend::Cpu;
+                if !progress::is_quiet() {
+                    eprintln!("note: LightGCN's pointwise loss trains on the CPU (the GPU kernels train --loss bpr and margin)");
+                }
+            }
+        }
+    }
+    let mut cfg = TrainConfig::defaults_with_loss(a.model, loss);
     cfg.seed = a.seed;
     cfg.min_rating = min_rating.filter(|_| a.model.is_ranking());
     if let Some(v) = a.dim {
@@ -344,8 +382,17 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
         }
         cfg.hard_negatives = h;
     }
-    if let Some(l) = a.loss {
+    if let Some(l) = loss {
         cfg.loss = l;
+    }
+    if a.model == ModelKind::Lightgcn
+        && cfg.loss.pair().is_none()
+        && (a.hard_negatives.is_some() || a.neg_per_pos != 1 || a.batch.is_some())
+    {
+        return Err(Error::invalid(
+            "--hard-negatives / --neg-per-pos / --batch",
+            "apply to LightGCN's sampled pairwise losses (--loss bpr or margin); the default pointwise loss trains on every pair at once",
+        ));
     }
     cfg.negatives_per_positive = a.neg_per_pos;
     if let Some(f) = a.features {
@@ -357,13 +404,6 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
         }
         cfg.item_features = matches!(f, FeatureChoice::Items | FeatureChoice::All);
         cfg.user_features = matches!(f, FeatureChoice::Users | FeatureChoice::All);
-    }
-    #[cfg(feature = "cuda")]
-    if !backend.is_cpu() && a.loss.is_none() && cfg.loss != train::graph::PairLoss::Bpr {
-        cfg.loss = train::graph::PairLoss::Bpr;
-        if !progress::is_quiet() {
-            eprintln!("note: the GPU LightGCN kernel implements the BPR loss; training with it (--backend cpu keeps max-margin)");
-        }
     }
     #[cfg(feature = "cuda")]
     if !backend.is_cpu() && a.model == ModelKind::Bpr && a.hard_negatives.is_none() {
@@ -393,23 +433,26 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
         (None, false) => None,
     };
     let opts = a.read.load_options()?;
-    // Known negatives: ratings below --min-rating, for iALS by default.
+    // Known negatives: ratings below --min-rating, by default for the models whose
+    // objective reads them (iALS, and LightGCN's pointwise loss).
+    let pointwise = a.model == ModelKind::Ials
+        || (a.model == ModelKind::Lightgcn && cfg.loss == train::graph::Loss::Ials);
     let negatives = match a.low_ratings {
-        Some(LowRatings::Negative) if a.model == ModelKind::Ials && min_rating.is_some() => true,
+        Some(LowRatings::Negative) if pointwise && min_rating.is_some() => true,
         Some(LowRatings::Negative) => {
             return Err(Error::invalid(
                 "--low-ratings negative",
-                "needs --model ials and --min-rating (ratings below it become known negatives)",
+                "needs --min-rating (ratings below it become known negatives) and --model ials or --model lightgcn --loss ials",
             ))
         }
         Some(LowRatings::Ignore) => false,
-        None => a.model == ModelKind::Ials && min_rating.is_some(),
+        None => pointwise && min_rating.is_some(),
     };
     if let Some(c) = a.negative_confidence {
         if !negatives {
             return Err(Error::invalid(
                 "--negative-confidence",
-                "applies to known negatives: --model ials with --min-rating (and --low-ratings negative)",
+                "applies to known negatives: --min-rating with --model ials or --model lightgcn --loss ials (and --low-ratings negative)",
             ));
         }
         cfg.negative_confidence = c;

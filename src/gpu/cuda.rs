@@ -544,10 +544,10 @@ pub fn trainer(gpu: &Arc<Gpu>, cfg: &TrainConfig, m: Csr) -> Result<Box<dyn Trai
             "side features train on the CPU only; use --backend cpu",
         ));
     }
-    if cfg.kind == ModelKind::Lightgcn && cfg.loss != graph::PairLoss::Bpr {
+    if cfg.kind == ModelKind::Lightgcn && cfg.loss != graph::Loss::Bpr {
         return Err(Error::invalid(
             "--loss",
-            "the GPU LightGCN kernel implements the BPR loss: add --loss bpr, or --backend cpu for max-margin",
+            "the GPU LightGCN kernels implement the BPR loss: add --loss bpr, or --backend cpu for the ials and margin losses",
         ));
     }
     if cfg.kind == ModelKind::Bpr && cfg.hard_negatives > 1 {

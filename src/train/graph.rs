@@ -1,4 +1,4 @@
-//! LightGCN (He et al. 2020) trained with BPR.
+//! LightGCN (He et al. 2020) trained with BPR, max-margin or the iALS objective.
 //!
 //! Users and items are the N = n_users + n_items nodes of the bipartite interaction graph, with
 //! the symmetric-normalised adjacency Â = D^-½ A D^-½ built once as CSR. From base embeddings E⁰,
@@ -14,7 +14,16 @@
 //! ranked far below the positives and stop teaching; the hardest of a few keeps the gradient
 //! informative. It costs one dot product per candidate and reuses the forward pass.
 //!
-//! Each SpMM row is computed independently (rayon), triples are processed in a seeded order and
+//! The pointwise loss ([`Loss::Ials`]) is the iALS objective on the final embeddings: a weighted
+//! squared error over every user–item pair, positives towards 1 at confidence 1 + alpha·weight,
+//! every other pair towards 0 at the unobserved weight w0, and known negatives (ratings below
+//! the threshold, when training has them) towards 0 at their own confidence. Its gradient over
+//! all N × M pairs costs O(nnz·d + (N + M)·d²) with the Gram trick, so each epoch is one
+//! full-batch Adam step. As in lshrec's iALS, known negatives are one-sided: they enter the
+//! users' rows of the gradient, and the items' rows see positives only.
+//!
+//! Each SpMM row is computed independently (rayon), triples are processed in a seeded order,
+//! the Gram matrices and the pointwise gradient are computed entry by entry or row by row, and
 //! Adam is elementwise, so the model is bit-identical for a seed whatever the thread count.
 
 use rayon::prelude::*;
@@ -30,12 +39,15 @@ pub struct LightGcnConfig {
     pub layers: usize,
     /// Adam learning rate.
     pub lr: f32,
-    /// L2 on the base embeddings of each batch's users and items (per triple).
+    /// L2 on the base embeddings of each batch's users and items (per triple); on every base
+    /// row, once per step, for the pointwise loss.
     pub reg: f32,
     pub batch: usize,
     pub init_std: f32,
-    /// The pairwise loss.
-    pub loss: PairLoss,
+    /// The loss.
+    pub loss: Loss,
+    /// The pointwise loss's confidences ([`Loss::Ials`]).
+    pub weights: crate::train::ials::Weights,
     /// Negatives drawn per sampled positive (each makes one triple).
     pub negatives: usize,
     /// Candidates drawn for each negative; the one the model currently scores highest for the
@@ -43,14 +55,37 @@ pub struct LightGcnConfig {
     pub hard_negatives: usize,
 }
 
-/// The pairwise ranking loss on x = score(u, i) − score(u, j).
+/// LightGCN's training loss.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
 )]
 #[serde(rename_all = "lowercase")]
+pub enum Loss {
+    /// BPR on sampled triples: ln(1 + e^−x), x = score(u, i) − score(u, j). The default when
+    /// reading a model configuration that names no loss (written before the others existed).
+    #[default]
+    Bpr,
+    /// Max-margin (hinge) on sampled triples: max(0, 1 − x).
+    Margin,
+    /// The iALS objective over every user–item pair (pointwise, full batch).
+    Ials,
+}
+
+impl Loss {
+    /// The pairwise loss, for the losses trained on sampled triples.
+    pub fn pair(self) -> Option<PairLoss> {
+        match self {
+            Loss::Bpr => Some(PairLoss::Bpr),
+            Loss::Margin => Some(PairLoss::Margin),
+            Loss::Ials => None,
+        }
+    }
+}
+
+/// The pairwise ranking loss on x = score(u, i) − score(u, j).
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum PairLoss {
     /// BPR: ln(1 + e^−x).
-    #[default]
     Bpr,
     /// Max-margin (hinge): max(0, 1 − x).
     Margin,
@@ -61,7 +96,9 @@ pub struct LightGcn {
     pub cfg: LightGcnConfig,
     n_users: usize,
     adj: Csr,
+    /// Positives by user.
     by_user: Csr,
+    objective: Objective,
     pairs: Vec<(u32, u32)>,
     /// Base embeddings E⁰ (N × d).
     pub e0: Vec<f32>,
@@ -265,6 +302,17 @@ pub fn l2_rows(
     l2
 }
 
+/// Adds `coef·e0` to `grad` over every row and returns the penalty ½·coef·Σ|e0|² (the full
+/// batch's L2).
+pub fn l2_all(e0: &[f32], coef: f32, grad: &mut [f32]) -> f64 {
+    let mut l2 = 0f64;
+    for (g, &w) in grad.iter_mut().zip(e0) {
+        *g += coef * w;
+        l2 += 0.5 * (coef * w * w) as f64;
+    }
+    l2
+}
+
 /// Adam's first and second moment decays.
 pub const ADAM_BETAS: (f32, f32) = (0.9, 0.999);
 
@@ -280,9 +328,175 @@ pub fn adam_step(t: i32, lr: f32, g: &[f32], m: &mut [f32], v: &mut [f32], w: &m
     }
 }
 
+/// What an epoch minimises.
+enum Objective {
+    /// A pairwise loss on sampled triples (mini-batches).
+    Pairs(PairLoss),
+    /// The pointwise loss over every pair (one full-batch step per epoch).
+    Pointwise(Box<Pointwise>),
+}
+
+/// The entries of the pointwise loss and its preallocated scratch.
+pub struct Pointwise {
+    /// Positives (weight > 0) and known negatives (weight ≤ 0) by user.
+    pub by_user: Csr,
+    /// Positives by item.
+    pub by_item: Csr,
+    /// Gram matrices of the users' and the items' final embeddings (d × d).
+    gram_u: Vec<f32>,
+    gram_i: Vec<f32>,
+    /// One side's final embeddings, transposed (d × rows).
+    cols: Vec<f32>,
+    /// Each user's observed-entry loss.
+    row_loss: Vec<f64>,
+}
+
+impl Pointwise {
+    /// The entries of `observed` (users × items: positives and known negatives) for `d`
+    /// factors.
+    pub fn new(observed: Csr, d: usize) -> Self {
+        let (nu, ni) = (observed.rows, observed.cols);
+        Pointwise {
+            by_item: observed.transpose_where(|v| v > 0.0),
+            by_user: observed,
+            gram_u: vec![0.0; d * d],
+            gram_i: vec![0.0; d * d],
+            cols: vec![0.0; nu.max(ni) * d],
+            row_loss: vec![0.0; nu],
+        }
+    }
+
+    /// The iALS objective of the final embeddings `f` (users then items, d each), divided by
+    /// the number of users, and its gradient with respect to `f`, added into `grad`:
+    ///
+    /// L = (1/n_u)·[w0·Σ_{u,i} s_ui² + Σ_{(u,i) observed} ((c_ui − w0)·s_ui² − 2c_ui·p_ui·s_ui + c_ui·p_ui²)]
+    ///
+    /// with p = 1 for a positive, 0 for a known negative, c their confidence. The Gram trick
+    /// gives Σ s² = tr(G_U G_I) and a user's row of the gradient
+    /// (2/n_u)·[w0·G_I f_u + Σ_{i observed} ((c − w0)·s − c·p)·f_i]; an item's row is the same
+    /// over its positives only (known negatives are one-sided). Every row and every Gram entry
+    /// is computed on its own, so the result does not depend on the thread count. The CPU
+    /// reference of the pointwise loss.
+    pub fn loss_and_grad(
+        &mut self,
+        f: &[f32],
+        d: usize,
+        w: &crate::train::ials::Weights,
+        grad: &mut [f32],
+    ) -> f64 {
+        let nu = self.by_user.rows;
+        let (fu, fi) = f.split_at(nu * d);
+        gram(fu, d, &mut self.cols, &mut self.gram_u);
+        gram(fi, d, &mut self.cols, &mut self.gram_i);
+        let (gu, gi) = grad.split_at_mut(nu * d);
+        let scale = 2.0 / nu.max(1) as f32;
+        let w0 = w.unobserved;
+        let (gram_u, gram_i) = (&self.gram_u, &self.gram_i);
+        let by_user = &self.by_user;
+        gu.par_chunks_mut(d)
+            .zip(self.row_loss.par_iter_mut())
+            .enumerate()
+            .for_each(|(u, (g, loss))| {
+                *loss = pointwise_row(
+                    &fu[u * d..][..d],
+                    fi,
+                    by_user.row(u),
+                    by_user.row_values(u),
+                    gram_i,
+                    w,
+                    scale,
+                    g,
+                );
+            });
+        let by_item = &self.by_item;
+        gi.par_chunks_mut(d).enumerate().for_each(|(i, g)| {
+            pointwise_row(
+                &fi[i * d..][..d],
+                fu,
+                by_item.row(i),
+                by_item.row_values(i),
+                gram_u,
+                w,
+                scale,
+                g,
+            );
+        });
+        let all: f64 = (gram_u.iter().zip(gram_i))
+            .map(|(a, b)| (a * b) as f64)
+            .sum();
+        (w0 as f64 * all + self.row_loss.iter().sum::<f64>()) / nu.max(1) as f64
+    }
+}
+
+/// One row of [`Pointwise::loss_and_grad`]: adds scale·[w0·G x + Σ_j ((c_j − w0)·s_j −
+/// c_j·p_j)·y_j] to `g`, for the row's vector `x` and its observed columns `cols` (vectors in
+/// `other`, d each) of weights `vals`; returns the row's observed-entry loss
+/// Σ_j (c_j − w0)·s_j² − 2c_j·p_j·s_j + c_j·p_j².
+#[allow(clippy::too_many_arguments)]
+fn pointwise_row(
+    x: &[f32],
+    other: &[f32],
+    cols: &[u32],
+    vals: &[f32],
+    gram: &[f32],
+    w: &crate::train::ials::Weights,
+    scale: f32,
+    g: &mut [f32],
+) -> f64 {
+    let d = x.len();
+    let w0 = w.unobserved;
+    for (a, ga) in g.iter_mut().enumerate() {
+        *ga += scale * w0 * crate::simd::dot(&gram[a * d..][..d], x);
+    }
+    let mut loss = 0f64;
+    for (&j, &v) in cols.iter().zip(vals) {
+        let y = &other[j as usize * d..][..d];
+        let s = crate::simd::dot(x, y);
+        let (c, p) = (w.confidence(v), crate::train::ials::preference(v));
+        let coef = scale * ((c - w0) * s - c * p);
+        for (ga, yk) in g.iter_mut().zip(y) {
+            *ga += coef * yk;
+        }
+        loss += ((c - w0) * s * s - 2.0 * c * p * s + c * p * p) as f64;
+    }
+    loss
+}
+
+/// `out = xᵀx` (d × d) for row-major `x` (rows × d). `cols` (at least rows·d) receives x
+/// transposed, so that each entry is one dot product over the rows in order, whatever the
+/// thread count.
+pub fn gram(x: &[f32], d: usize, cols: &mut [f32], out: &mut [f32]) {
+    let rows = x.len() / d.max(1);
+    let cols = &mut cols[..rows * d];
+    cols.par_chunks_mut(rows.max(1))
+        .enumerate()
+        .for_each(|(a, c)| {
+            for (r, cv) in c.iter_mut().enumerate() {
+                *cv = x[r * d + a];
+            }
+        });
+    let cols = &*cols;
+    out.par_chunks_mut(d).enumerate().for_each(|(a, o)| {
+        let ca = &cols[a * rows..][..rows];
+        for (b, ob) in o.iter_mut().enumerate() {
+            *ob = crate::simd::dot(ca, &cols[b * rows..][..rows]);
+        }
+    });
+}
+
 impl LightGcn {
-    /// Initialises for positives `by_user`.
-    pub fn new(cfg: LightGcnConfig, by_user: Csr, seed: u64) -> Result<Self> {
+    /// Initialises for the interactions `observed` (users × items): positives of weight > 0,
+    /// and known negatives of weight ≤ 0, which only the pointwise loss reads (the graph and
+    /// the sampled triples use the positives).
+    pub fn new(cfg: LightGcnConfig, observed: Csr, seed: u64) -> Result<Self> {
+        let objective = match cfg.loss.pair() {
+            Some(kind) => Objective::Pairs(kind),
+            None => Objective::Pointwise(Box::new(Pointwise::new(observed.clone(), cfg.factors))),
+        };
+        let by_user = match observed.values.iter().any(|&v| v <= 0.0) {
+            true => observed.transpose_where(|v| v > 0.0).transpose(),
+            false => observed,
+        };
         let (nu, ni) = (by_user.rows, by_user.cols);
         let n = nu + ni;
         let d = cfg.factors;
@@ -300,6 +514,7 @@ impl LightGcn {
             adj: normalized_adjacency(&by_user),
             n_users: nu,
             by_user,
+            objective,
             pairs,
             m: vec![0.0; n * d],
             v: vec![0.0; n * d],
@@ -407,8 +622,15 @@ impl LightGcn {
         let reg = self.cfg.reg;
         self.grad.fill(0.0);
         let scale = 1.0 / triples.len().max(1) as f32;
-        let kind = self.cfg.loss;
-        let loss = pair_grad(&self.fin, d, nu, triples, scale, kind, &mut self.grad);
+        let loss = match &mut self.objective {
+            Objective::Pairs(kind) => {
+                let l = pair_grad(&self.fin, d, nu, triples, scale, *kind, &mut self.grad);
+                l * scale as f64
+            }
+            Objective::Pointwise(p) => {
+                p.loss_and_grad(&self.fin, d, &self.cfg.weights, &mut self.grad)
+            }
+        };
         // Back through the propagation: Â is symmetric, so the same mean of powers applies.
         let (mut cur, mut next) = (
             std::mem::take(&mut self.cur),
@@ -425,12 +647,15 @@ impl LightGcn {
             &mut cur,
             &mut next,
         );
-        // L2 on the base embeddings of the rows in the batch.
+        // L2 on the base embeddings of the rows in the batch (of every row in a full batch).
         let base = match &self.side {
             Some(s) => &s.eff,
             None => &self.e0,
         };
-        let l2 = l2_rows(base, d, nu, triples, reg * scale, &mut g0);
+        let l2 = match self.objective {
+            Objective::Pairs(_) => l2_rows(base, d, nu, triples, reg * scale, &mut g0),
+            Objective::Pointwise(_) => l2_all(base, 2.0 * reg, &mut g0),
+        };
         // The feature embeddings' gradient: Fᵀ ∂L/∂(base).
         if let Some(s) = &mut self.side {
             spmm(&s.feats_t, &g0, d, &mut s.gz);
@@ -439,11 +664,18 @@ impl LightGcn {
         self.fin = g_fin;
         self.cur = cur;
         self.next = next;
-        loss * scale as f64 + l2
+        loss + l2
     }
 
-    /// One epoch of mini-batch Adam over all positives; returns the mean batch loss.
+    /// One epoch: mini-batch Adam over all positives for a pairwise loss (returns the mean
+    /// batch loss), one full-batch Adam step for the pointwise loss (returns its loss).
     pub fn epoch(&mut self) -> f64 {
+        if let Objective::Pointwise(_) = self.objective {
+            self.final_embeddings();
+            let loss = self.grad_at_forward(&[]);
+            self.adam();
+            return loss;
+        }
         let batches = self.batches_per_epoch();
         let mut total = 0f64;
         for _ in 0..batches {
@@ -458,9 +690,12 @@ impl LightGcn {
         total / batches.max(1) as f64
     }
 
-    /// Mini-batches per epoch.
+    /// Mini-batches per epoch (1: the pointwise loss's full batch).
     pub fn batches_per_epoch(&self) -> usize {
-        self.pairs.len().div_ceil(self.cfg.batch.max(1))
+        match self.objective {
+            Objective::Pairs(_) => self.pairs.len().div_ceil(self.cfg.batch.max(1)),
+            Objective::Pointwise(_) => 1,
+        }
     }
 
     /// Samples the next batch of (user, positive, negative) triples into `out`: `batch`
@@ -605,7 +840,7 @@ mod tests {
     }
 
     /// A 3-factor, 2-layer configuration for the gradient checks.
-    fn tiny_cfg(loss: PairLoss, negatives: usize) -> LightGcnConfig {
+    fn tiny_cfg(loss: Loss, negatives: usize) -> LightGcnConfig {
         LightGcnConfig {
             factors: 3,
             layers: 2,
@@ -614,6 +849,11 @@ mod tests {
             batch: 4,
             init_std: 0.5,
             loss,
+            weights: crate::train::ials::Weights {
+                alpha: 1.0,
+                unobserved: 0.5,
+                negative: 3.0,
+            },
             negatives,
             hard_negatives: 1,
         }
@@ -645,7 +885,7 @@ mod tests {
 
     #[test]
     fn gradient_matches_finite_differences() {
-        let cfg = tiny_cfg(PairLoss::Bpr, 1);
+        let cfg = tiny_cfg(Loss::Bpr, 1);
         let mut m = LightGcn::new(cfg, toy(), 5).unwrap();
         let triples = [(0u32, 0u32, 2u32), (1, 2, 3), (2, 3, 1)];
         m.loss_and_grad(&triples);
@@ -656,7 +896,7 @@ mod tests {
     /// With side features, the feature embeddings' gradient matches finite differences too.
     #[test]
     fn feature_gradient_matches_finite_differences() {
-        let cfg = tiny_cfg(PairLoss::Bpr, 1);
+        let cfg = tiny_cfg(Loss::Bpr, 1);
         let sides = crate::train::side::Sides {
             users: Some(Csr::from_triples(
                 3,
@@ -680,7 +920,7 @@ mod tests {
     /// the highest final score, and the batch's positives are untouched.
     #[test]
     fn hard_negatives_pick_the_highest_scoring_candidate() {
-        let mut cfg = tiny_cfg(PairLoss::Bpr, 2);
+        let mut cfg = tiny_cfg(Loss::Bpr, 2);
         cfg.hard_negatives = 3;
         let mut m = LightGcn::new(cfg, toy(), 9).unwrap();
         let mut batch = Vec::new();
@@ -721,7 +961,7 @@ mod tests {
     /// The max-margin loss's gradient matches finite differences (away from the hinge).
     #[test]
     fn margin_gradient_matches_finite_differences() {
-        let cfg = tiny_cfg(PairLoss::Margin, 2);
+        let cfg = tiny_cfg(Loss::Margin, 2);
         let mut m = LightGcn::new(cfg, toy(), 5).unwrap();
         let triples = [(0u32, 0u32, 2u32), (1, 2, 3), (2, 3, 1)];
         m.loss_and_grad(&triples);
@@ -731,5 +971,181 @@ mod tests {
         let mut batch = Vec::new();
         m.sample_batch(&mut batch);
         assert_eq!(batch.len(), 8);
+    }
+
+    /// The pointwise objective summed entry by entry over every (user, item) pair, for the
+    /// final embeddings `f` (3 users then 4 items, `d` each).
+    fn dense_pointwise(
+        observed: &Csr,
+        f: &[f32],
+        d: usize,
+        w: &crate::train::ials::Weights,
+    ) -> f64 {
+        let (nu, ni) = (observed.rows, observed.cols);
+        let mut total = 0f64;
+        for u in 0..nu {
+            for i in 0..ni {
+                let s: f32 = (0..d).map(|k| f[u * d + k] * f[(nu + i) * d + k]).sum();
+                let (c, p) = match observed.row(u).iter().position(|&j| j == i as u32) {
+                    Some(at) => {
+                        let v = observed.row_values(u)[at];
+                        (w.confidence(v), crate::train::ials::preference(v))
+                    }
+                    None => (w.unobserved, 0.0),
+                };
+                total += (c * (p - s) * (p - s)) as f64;
+            }
+        }
+        total / nu as f64
+    }
+
+    /// The toy graph's positives with weights, plus two known negatives (weight ≤ 0).
+    fn toy_signed() -> Csr {
+        Csr::from_triples(
+            3,
+            4,
+            &[
+                (0, 0, 1.0),
+                (0, 1, 2.0),
+                (0, 3, -1.0),
+                (1, 1, 1.0),
+                (1, 2, 1.5),
+                (2, 3, 1.0),
+                (2, 0, 1.0),
+                (2, 2, 0.0),
+            ],
+        )
+    }
+
+    /// The Gram trick's loss equals the entry-by-entry sum over all 12 pairs; the user rows of
+    /// its gradient match finite differences of that sum, and the item rows those of the sum
+    /// without the known negatives (which are one-sided: they shape the users only).
+    #[test]
+    fn pointwise_loss_and_one_sided_gradient_match_the_dense_sum() {
+        let (d, nu) = (3, 3);
+        let w = tiny_cfg(Loss::Ials, 1).weights;
+        let observed = toy_signed();
+        let positives = observed.transpose_where(|v| v > 0.0).transpose();
+        let mut r = Rng::new(3);
+        let mut f: Vec<f32> = (0..7 * d).map(|_| 0.7 * r.normal() as f32).collect();
+        let mut p = Pointwise::new(observed.clone(), d);
+        let mut grad = vec![0f32; 7 * d];
+        let loss = p.loss_and_grad(&f, d, &w, &mut grad);
+        let want = dense_pointwise(&observed, &f, d, &w);
+        assert!(
+            (loss - want).abs() < 1e-4 * want.abs().max(1.0),
+            "{loss} vs {want}"
+        );
+        let h = 1e-2f32;
+        for (q, &g) in grad.iter().enumerate() {
+            let reference = if q < nu * d { &observed } else { &positives };
+            let x = f[q];
+            f[q] = x + h;
+            let lp = dense_pointwise(reference, &f, d, &w);
+            f[q] = x - h;
+            let lm = dense_pointwise(reference, &f, d, &w);
+            f[q] = x;
+            let fd = (lp - lm) / (2.0 * h as f64);
+            assert!(
+                (fd - g as f64).abs() < 2e-3,
+                "entry {q}: analytic {g} vs numeric {fd}"
+            );
+        }
+        // The negatives matter to the users: without them the user rows differ.
+        let mut g2 = vec![0f32; 7 * d];
+        Pointwise::new(positives, d).loss_and_grad(&f, d, &w, &mut g2);
+        assert!(grad[..nu * d]
+            .iter()
+            .zip(&g2)
+            .any(|(a, b)| (a - b).abs() > 1e-3));
+        assert_eq!(&grad[nu * d..], &g2[nu * d..]);
+    }
+
+    /// Without known negatives the pointwise gradient is the exact gradient through the
+    /// propagation, for the base embeddings and the side-feature embeddings alike.
+    #[test]
+    fn pointwise_gradient_matches_finite_differences_through_the_graph() {
+        let cfg = tiny_cfg(Loss::Ials, 1);
+        let sides = crate::train::side::Sides {
+            users: Some(Csr::from_triples(
+                3,
+                2,
+                &[(0, 0, 1.0), (1, 1, 1.0), (2, 0, 1.0)],
+            )),
+            items: Some(Csr::from_triples(4, 1, &[(0, 0, 1.0), (2, 0, 0.5)])),
+        };
+        let weighted = Csr::from_triples(
+            3,
+            4,
+            &[
+                (0, 0, 1.0),
+                (0, 1, 2.0),
+                (1, 1, 1.0),
+                (1, 2, 1.0),
+                (2, 3, 3.0),
+                (2, 0, 1.0),
+            ],
+        );
+        let mut m = LightGcn::new(cfg, weighted, 5)
+            .unwrap()
+            .with_sides(sides, 5);
+        assert_eq!(m.batches_per_epoch(), 1);
+        m.loss_and_grad(&[]);
+        let (g, gz) = (m.grad.clone(), m.side.as_ref().unwrap().gz.clone());
+        assert!(gz.iter().any(|g| g.abs() > 1e-4));
+        check_fd(&mut m, &[], &g, 1e-2, |m| &mut m.e0);
+        check_fd(&mut m, &[], &gz, 1e-2, |m| {
+            &mut m.side.as_mut().expect("sides were added").z
+        });
+    }
+
+    /// `gram` is xᵀx, bit for bit the same on one thread and on four.
+    #[test]
+    fn gram_matches_naive_and_ignores_the_thread_count() {
+        let (rows, d) = (37, 5);
+        let mut r = Rng::new(8);
+        let x: Vec<f32> = (0..rows * d).map(|_| r.normal() as f32).collect();
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let (mut cols, mut out) = (vec![0f32; rows * d], vec![0f32; d * d]);
+            pool.install(|| gram(&x, d, &mut cols, &mut out));
+            out
+        };
+        let one = run(1);
+        assert_eq!(one, run(4));
+        for a in 0..d {
+            for b in 0..d {
+                let want: f32 = (0..rows).map(|q| x[q * d + a] * x[q * d + b]).sum();
+                assert!((one[a * d + b] - want).abs() < 1e-4, "({a}, {b})");
+            }
+        }
+    }
+
+    /// Pointwise training with known negatives lowers its loss and gives the same model on
+    /// one thread and on three.
+    #[test]
+    fn pointwise_training_descends_and_is_thread_count_independent() {
+        let train = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut m = LightGcn::new(tiny_cfg(Loss::Ials, 1), toy_signed(), 7).unwrap();
+                let losses: Vec<f64> = (0..60).map(|_| m.epoch()).collect();
+                (losses, m.e0.clone())
+            })
+        };
+        let (losses, e0) = train(1);
+        assert!(
+            losses[59] < 0.5 * losses[0],
+            "loss {} -> {}",
+            losses[0],
+            losses[59]
+        );
+        assert_eq!(e0, train(3).1);
     }
 }

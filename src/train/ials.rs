@@ -202,15 +202,45 @@ pub fn loss(cfg: &IalsConfig, users: &[f32], items: &[f32], by_user: &Csr) -> f6
         .sum()
 }
 
-/// The confidence of an observed entry of weight `v`: `1 + alpha·v` for a positive, the
-/// configured negative confidence for a known negative.
+/// The confidences of the iALS objective, shared with LightGCN's pointwise loss.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Weights {
+    /// Confidence slope: c = 1 + alpha·v for a positive of weight v.
+    pub alpha: f32,
+    /// Weight of every unobserved pair (w0).
+    pub unobserved: f32,
+    /// Confidence of a known negative.
+    pub negative: f32,
+}
+
+impl Weights {
+    /// The confidence of an observed entry of weight `v`: `1 + alpha·v` for a positive, the
+    /// negative confidence for a known negative (v ≤ 0).
+    #[inline]
+    pub fn confidence(&self, v: f32) -> f32 {
+        if v > 0.0 {
+            1.0 + self.alpha * v
+        } else {
+            self.negative
+        }
+    }
+}
+
+impl IalsConfig {
+    /// The objective's confidences.
+    pub fn weights(&self) -> Weights {
+        Weights {
+            alpha: self.alpha,
+            unobserved: self.unobserved_weight,
+            negative: self.negative_confidence,
+        }
+    }
+}
+
+/// The confidence of an observed entry of weight `v` ([`Weights::confidence`]).
 #[inline]
 pub fn confidence(cfg: &IalsConfig, v: f32) -> f32 {
-    if v > 0.0 {
-        1.0 + cfg.alpha * v
-    } else {
-        cfg.negative_confidence
-    }
+    cfg.weights().confidence(v)
 }
 
 /// The preference of an observed entry: 1 for a positive weight, 0 for a known negative.

@@ -83,9 +83,8 @@ fn bench_train(c: &mut Criterion) {
         ] {
             let data = if kind == ModelKind::Mf { &ds } else { &pos };
             g.throughput(Throughput::Elements(data.interactions.len() as u64));
-            // LightGCN's GPU kernels train the pairwise losses.
-            let mut cfg =
-                TrainConfig::defaults_with_loss(kind, Some(lshrec::train::graph::Loss::Bpr));
+            // LightGCN: its default pointwise loss, one full-batch step.
+            let mut cfg = TrainConfig::defaults(kind);
             cfg.epochs = 1;
             cfg.valid_frac = 0.0;
             // Side features train on the CPU only: compare like with like.

@@ -141,3 +141,52 @@ extern "C" __global__ void ials_cg_f32(const float* __restrict__ w0g,
         __syncthreads();
     }
 }
+
+// ials_loss_grad_f32: the iALS objective's gradient and loss at fixed vectors, row by row (the
+// pointwise loss LightGCN trains through its propagation). For every row r of the CSR
+// (indptr, idx, val) with vector x_r (row-major x) and the other side's vectors `other`:
+//   grad_r += scale·(A_r x_r − b_r),  A_r = w0·G + Σ_{i∈N(r)} (c_i − w0) y_i y_iᵀ,
+//   b_r = Σ_{i∈N(r)} c_i p_i y_i,
+//   row_loss[r] = x_r·A_r x_r − 2 x_r·b_r + Σ_{i∈N(r)} c_i p_i,
+// with c_i, p_i as in ials_cg_f32 and w0g holding w0·G of `other`. Summed over the users,
+// row_loss is the objective Σ_{u,i} c_ui (p_ui − x_u·y_i)² (the w0·x·Gx terms add up to
+// w0·tr(G_U G_I)); an item side passes its positives only (known negatives are one-sided).
+// Launch: block-per-row grid-stride (any grid), blockDim a power of two ≥ d (≤ 1024); thread k
+// owns component k. No atomics: deterministic.
+// CPU twin: train::graph::Pointwise::loss_and_grad.
+extern "C" __global__ void ials_loss_grad_f32(const float* __restrict__ w0g,
+                                              const float* __restrict__ other,
+                                              const unsigned* __restrict__ indptr,
+                                              const unsigned* __restrict__ idx,
+                                              const float* __restrict__ val, int rows, int d,
+                                              float alpha, float cneg, float w0, float scale,
+                                              const float* __restrict__ x,
+                                              float* __restrict__ grad,
+                                              float* __restrict__ row_loss) {
+    __shared__ float v[LSHREC_MAX_DIM];
+    __shared__ float s_chunk[1024];
+    __shared__ float scratch[1024];
+    int k = threadIdx.x;
+    BLOCK_ROW_LOOP(r, rows) {
+        unsigned start = indptr[r];
+        int deg = (int)(indptr[r + 1] - start);
+        const unsigned* ri = idx + start;
+        const float* rv = val + start;
+        float xk = k < d ? x[(size_t)r * d + k] : 0.0f;
+        if (k < d) v[k] = xk;
+        __syncthreads();
+        float ax = ials_apply(w0g, other, ri, rv, deg, d, alpha, cneg, w0, 0.0f, v, s_chunk);
+        float bk = 0.0f;
+        float cp = 0.0f;
+        for (int t = 0; t < deg; ++t)
+            if (rv[t] > 0.0f) {
+                float c = 1.0f + alpha * rv[t];
+                cp += c;
+                if (k < d) bk += c * other[(size_t)ri[t] * d + k];
+            }
+        if (k < d) grad[(size_t)r * d + k] += scale * (ax - bk);
+        float quad = block_sum(k < d ? xk * (ax - 2.0f * bk) : 0.0f, scratch);
+        if (k == 0) row_loss[r] = quad + cp;
+        __syncthreads();
+    }
+}

@@ -141,3 +141,21 @@ extern "C" __global__ void adam_f32(int n, float lr, float b1, float b2, float c
         w[e] -= lr * (me / c1) / (sqrtf(ve / c2) + 1e-8f);
     }
 }
+
+// lightgcn_l2_all_f32: grad[e] += coef·e0[e] over all n values (the full batch's L2 on the base
+// embeddings); *penalty accumulates ½·coef·Σ e0[e]² (one atomic per block, so the reported
+// penalty's last bits depend on the launch; the gradient does not).
+// Launch: 1-D, any grid (grid-stride), blockDim a power of two (block_sum).
+// CPU twin: train::graph::l2_all.
+extern "C" __global__ void lightgcn_l2_all_f32(int n, float coef, const float* __restrict__ e0,
+                                               float* __restrict__ grad, float* penalty) {
+    __shared__ float scratch[1024];
+    float local = 0.0f;
+    GRID_STRIDE_LOOP(e, n) {
+        float w = e0[e];
+        grad[e] += coef * w;
+        local += 0.5f * coef * w * w;
+    }
+    float s = block_sum(local, scratch);
+    if (threadIdx.x == 0) atomicAdd(penalty, s);
+}

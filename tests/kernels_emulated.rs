@@ -230,6 +230,93 @@ fn ials_cg_matches_the_cpu_solver() {
     assert_ne!(got, x0, "the solve moved the rows");
 }
 
+/// LightGCN's pointwise loss on the device: the Gram kernels, then `ials_loss_grad_f32` over the
+/// user rows (positives and known negatives) and the item rows (positives only), against
+/// `Pointwise::loss_and_grad`; and the full batch's L2 against `l2_all`.
+#[test]
+fn pointwise_loss_kernels_match_cpu() {
+    use lshrec::train::graph::{l2_all, Pointwise};
+    use lshrec::train::ials::Weights;
+    let mut r = Rng::new(12);
+    let w = Weights {
+        alpha: 0.7,
+        unobserved: 0.4,
+        negative: 3.0,
+    };
+    for (nu, ni, d) in [(40, 60, 24), (30, 50, 40)] {
+        let mut triples = Vec::new();
+        for u in 0..nu as u32 {
+            // Degrees 0 up to 40, beyond a 32-thread block; one entry in four a known negative.
+            let mut items: Vec<u32> = (0..ni as u32).collect();
+            r.shuffle(&mut items);
+            for &i in &items[..u as usize % 41] {
+                let v = 1.0 + r.below(3) as f32;
+                triples.push((u, i, if r.below(4) == 0 { -v } else { v }));
+            }
+        }
+        let m = Csr::from_triples(nu, ni, &triples);
+        let f = normals(&mut r, (nu + ni) * d, 0.3);
+        let mut p = Pointwise::new(m.clone(), d);
+        let mut want = vec![0f32; (nu + ni) * d];
+        let want_loss = p.loss_and_grad(&f, d, &w, &mut want);
+        let (fu, fi) = f.split_at(nu * d);
+        let (w0gu, w0gi) = (
+            gram_kernels(fu, nu, d, w.unobserved),
+            gram_kernels(fi, ni, d, w.unobserved),
+        );
+        let scale = 2.0 / nu as f32;
+        let mut got = vec![0f32; (nu + ni) * d];
+        let (gu, gi) = got.split_at_mut(nu * d);
+        let mut loss_u = vec![f32::NAN; nu];
+        let mut loss_i = vec![f32::NAN; ni];
+        for (w0g, other, rows, x, grad, loss) in [
+            (&w0gi, fi, &m, fu, gu, &mut loss_u),
+            (&w0gu, fu, &p.by_item, fi, gi, &mut loss_i),
+        ] {
+            let ip = indptr32(rows);
+            run(
+                "ials_loss_grad_f32",
+                shapes::ials_rows(rows.rows, d),
+                Args::new()
+                    .ptr(w0g.as_ptr())
+                    .ptr(other.as_ptr())
+                    .ptr(ip.as_ptr())
+                    .ptr(rows.indices.as_ptr())
+                    .ptr(rows.values.as_ptr())
+                    .i32(rows.rows as i32)
+                    .i32(d as i32)
+                    .f32(w.alpha)
+                    .f32(w.negative)
+                    .f32(w.unobserved)
+                    .f32(scale)
+                    .ptr(x.as_ptr())
+                    .ptr(grad.as_mut_ptr())
+                    .ptr(loss.as_mut_ptr()),
+            );
+        }
+        close(&got, &want, 1e-4, &format!("pointwise gradient d={d}"));
+        let total: f64 = loss_u.iter().map(|&v| v as f64).sum::<f64>() / nu as f64;
+        close(&[total as f32], &[want_loss as f32], 1e-3, "pointwise loss");
+        assert!(loss_i.iter().all(|v| v.is_finite()));
+
+        let mut want_g = want.clone();
+        let want_penalty = l2_all(&f, 0.02, &mut want_g);
+        let mut penalty = 0f32;
+        run(
+            "lightgcn_l2_all_f32",
+            shapes::elementwise(f.len()),
+            Args::new()
+                .i32(f.len() as i32)
+                .f32(0.02)
+                .ptr(f.as_ptr())
+                .ptr(got.as_mut_ptr())
+                .ptr(&mut penalty as *mut f32),
+        );
+        close(&got, &want_g, 1e-4, "l2 gradient");
+        close(&[penalty], &[want_penalty as f32], 1e-4, "l2 penalty");
+    }
+}
+
 fn random_graph(r: &mut Rng, nu: usize, ni: usize, per_user: usize) -> Csr {
     let mut t = Vec::new();
     for u in 0..nu as u32 {

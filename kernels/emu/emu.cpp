@@ -50,6 +50,7 @@ const Entry TABLE[] = {
     LSHREC_ENTRY(lightgcn_l2_f32),   LSHREC_ENTRY(adam_f32),
     LSHREC_ENTRY(score_topk_f32),    LSHREC_ENTRY(lsh_hash_f32),
     LSHREC_ENTRY(hamming_scan_u64),  LSHREC_ENTRY(lightgcn_pick_negatives_u32),
+    LSHREC_ENTRY(ials_loss_grad_f32), LSHREC_ENTRY(lightgcn_l2_all_f32),
 };
 
 std::mutex launch_mutex;

@@ -279,47 +279,14 @@ fn positives(d: Dataset, min: Option<f32>, weighted: bool, negatives: bool) -> D
 /// Runs `lshrec train`.
 pub fn run_train(a: TrainArgs) -> Result<()> {
     check_ks(&a.k)?;
-    #[allow(unused_mut)] // reassigned with the `cuda` feature
-    let (mut backend, note) = train::backend::select(a.backend)?;
+    let (backend, note) = train::backend::select(a.backend)?;
     if let Some(n) = note {
         if !progress::is_quiet() {
             eprintln!("{n}");
         }
     }
     let min_rating = super::check_min_rating(a.min_rating)?;
-    // The GPU kernels train LightGCN's pairwise losses only. Under `--backend auto` the
-    // pointwise loss trains on the CPU (one full-batch step per epoch: seconds on ML-100K);
-    // under `--backend cuda` the GPU trains BPR with its defaults unless --loss ials was asked
-    // for.
-    #[allow(unused_mut)] // reassigned with the `cuda` feature
-    let mut loss = a.loss;
-    #[cfg(feature = "cuda")]
-    if !backend.is_cpu()
-        && a.model == ModelKind::Lightgcn
-        && loss.is_none_or(|l| l.pair().is_none())
-    {
-        match (loss, a.backend) {
-            (Some(_), train::backend::BackendChoice::Cuda) => {
-                return Err(Error::invalid(
-                    "--loss ials",
-                    "the GPU LightGCN kernels train the pairwise losses (bpr, margin): add --backend cpu",
-                ))
-            }
-            (None, train::backend::BackendChoice::Cuda) => {
-                loss = Some(train::graph::Loss::Bpr);
-                if !progress::is_quiet() {
-                    eprintln!("note: the GPU LightGCN kernels train the pairwise losses; training with --loss bpr and its defaults (--backend cpu trains the default pointwise loss)");
-                }
-            }
-            _ => {
-                backend = train::backend::Backend::Cpu;
-                if !progress::is_quiet() {
-                    eprintln!("note: LightGCN's pointwise loss trains on the CPU (the GPU kernels train --loss bpr and margin)");
-                }
-            }
-        }
-    }
-    let mut cfg = TrainConfig::defaults_with_loss(a.model, loss);
+    let mut cfg = TrainConfig::defaults_with_loss(a.model, a.loss);
     cfg.seed = a.seed;
     cfg.min_rating = min_rating.filter(|_| a.model.is_ranking());
     if let Some(v) = a.dim {
@@ -382,7 +349,7 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
         }
         cfg.hard_negatives = h;
     }
-    if let Some(l) = loss {
+    if let Some(l) = a.loss {
         cfg.loss = l;
     }
     if a.model == ModelKind::Lightgcn

@@ -20,8 +20,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use cudarc::driver::{
-    CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DeviceRepr, DriverError,
-    LaunchConfig, PushKernelArg, ValidAsZeroBits,
+    CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, CudaView, DeviceRepr,
+    DriverError, LaunchConfig, PushKernelArg, ValidAsZeroBits,
 };
 use cudarc::nvrtc::{CompileError, CompileOptions, Ptx};
 
@@ -367,7 +367,7 @@ impl Gpu {
     /// `shapes::gram_splits(n)·d·d` floats).
     pub fn gram(
         &self,
-        y: &CudaSlice<f32>,
+        y: &CudaView<'_, f32>,
         n: usize,
         d: usize,
         scale: f32,
@@ -544,10 +544,10 @@ pub fn trainer(gpu: &Arc<Gpu>, cfg: &TrainConfig, m: Csr) -> Result<Box<dyn Trai
             "side features train on the CPU only; use --backend cpu",
         ));
     }
-    if cfg.kind == ModelKind::Lightgcn && cfg.loss != graph::Loss::Bpr {
+    if cfg.kind == ModelKind::Lightgcn && cfg.loss == graph::Loss::Margin {
         return Err(Error::invalid(
-            "--loss",
-            "the GPU LightGCN kernels implement the BPR loss: add --loss bpr, or --backend cpu for the ials and margin losses",
+            "--loss margin",
+            "the GPU LightGCN kernels implement the ials and bpr losses: add --backend cpu for max-margin",
         ));
     }
     if cfg.kind == ModelKind::Bpr && cfg.hard_negatives > 1 {
@@ -621,7 +621,14 @@ impl Trainer for GpuIals {
         let (d, w0) = (self.cfg.factors, self.cfg.unobserved_weight);
         let (nu, ni) = (self.host.rows, self.host.cols);
         let g = &self.gpu;
-        g.gram(&self.items, ni, d, w0, &mut self.partial, &mut self.w0g)?;
+        g.gram(
+            &self.items.slice(..),
+            ni,
+            d,
+            w0,
+            &mut self.partial,
+            &mut self.w0g,
+        )?;
         g.ials_cg(
             &self.cfg,
             &self.w0g,
@@ -630,7 +637,14 @@ impl Trainer for GpuIals {
             ni,
             &mut self.users,
         )?;
-        g.gram(&self.users, nu, d, w0, &mut self.partial, &mut self.w0g)?;
+        g.gram(
+            &self.users.slice(..),
+            nu,
+            d,
+            w0,
+            &mut self.partial,
+            &mut self.w0g,
+        )?;
         g.ials_cg(
             &self.cfg,
             &self.w0g,
@@ -849,6 +863,23 @@ struct GpuLightGcn {
     penalty: CudaSlice<f32>,
     t: i32,
     triples: Vec<(u32, u32, u32)>,
+    /// The pointwise loss's entries and scratch (`--loss ials`).
+    pointwise: Option<DevPointwise>,
+}
+
+/// The device side of `graph::Pointwise`.
+struct DevPointwise {
+    /// Positives and known negatives by user.
+    by_user: DevCsr,
+    /// Positives by item.
+    by_item: DevCsr,
+    /// w0 times the Gram matrix of the users' and of the items' final embeddings.
+    w0g_users: CudaSlice<f32>,
+    w0g_items: CudaSlice<f32>,
+    partial: CudaSlice<f32>,
+    /// Each row's loss (the users' sum to the objective; the items' are not read).
+    loss_users: CudaSlice<f32>,
+    loss_items: CudaSlice<f32>,
 }
 
 /// `out = (x + Âx + … + Â^K x)/(K+1)` on the device (the twin of `graph::propagate`).
@@ -888,7 +919,28 @@ impl GpuLightGcn {
             4 * (8 * nodes * d + 2 * adj.nnz() + adj.rows + (3 + m) * triples),
         )?;
         let z = |n: usize| gpu.zeros::<f32>(n);
+        let pointwise = match host.pointwise() {
+            Some(p) => {
+                let (nu, ni) = (p.by_user.rows, p.by_user.cols);
+                let splits = shapes::gram_splits(nu.max(ni));
+                gpu.reserve(
+                    "LightGCN's pointwise loss",
+                    4 * (4 * p.by_user.nnz() + nu + ni + (splits + 2) * d * d + nu + ni),
+                )?;
+                Some(DevPointwise {
+                    by_user: gpu.upload_csr(&p.by_user)?,
+                    by_item: gpu.upload_csr(&p.by_item)?,
+                    w0g_users: z(d * d)?,
+                    w0g_items: z(d * d)?,
+                    partial: z(splits * d * d)?,
+                    loss_users: z(nu.max(1))?,
+                    loss_items: z(ni.max(1))?,
+                })
+            }
+            None => None,
+        };
         Ok(GpuLightGcn {
+            pointwise,
             adj: gpu.upload_csr(adj)?,
             d,
             layers: c.layers,
@@ -957,21 +1009,111 @@ impl GpuLightGcn {
         let coef = self.host.cfg.reg * scale;
         launch!(g, "lightgcn_l2_f32", shapes::elementwise(n);
             &self.us, &self.is, &self.js, &ni, &di, &nui, &coef, &self.e0, &mut self.g0, &mut self.penalty)?;
-        self.t += 1;
-        let (b1, b2) = graph::ADAM_BETAS;
-        let (c1, c2) = (1.0 - b1.powi(self.t), 1.0 - b2.powi(self.t));
-        let len = int("embeddings", nodes * d)?;
-        let lr = self.host.cfg.lr;
-        launch!(g, "adam_f32", shapes::elementwise(nodes * d);
-            &len, &lr, &b1, &b2, &c1, &c2, &self.g0, &mut self.m, &mut self.v, &mut self.e0)?;
+        self.adam(nodes * d)?;
+        let g = &self.gpu;
         let l = g.download(&self.loss, 1)?[0] as f64;
         let p = g.download(&self.penalty, 1)?[0] as f64;
         Ok(l * scale as f64 + p)
     }
 }
 
+impl GpuLightGcn {
+    /// One full-batch Adam step of the pointwise loss (the twin of `graph::LightGcn::epoch`
+    /// with `Loss::Ials`): forward, the two Gram matrices, the gradient rows of the users (with
+    /// their known negatives) and of the items (positives only), backward, L2 on every row.
+    fn step_pointwise(&mut self) -> Result<f64> {
+        let g = &self.gpu;
+        let (d, nu) = (self.d, self.host.n_users());
+        let nodes = self.adj.rows;
+        let w = self.host.cfg.weights;
+        let reg = self.host.cfg.reg;
+        let p = self
+            .pointwise
+            .as_mut()
+            .expect("step_pointwise runs with the pointwise loss");
+        let ni = nodes - nu;
+        propagate(
+            g,
+            &self.adj,
+            d,
+            self.layers,
+            &self.e0,
+            &mut self.fin,
+            &mut self.cur,
+            &mut self.next,
+        )?;
+        let (fu, fi) = (self.fin.slice(..nu * d), self.fin.slice(nu * d..));
+        g.gram(&fu, nu, d, w.unobserved, &mut p.partial, &mut p.w0g_users)?;
+        g.gram(&fi, ni, d, w.unobserved, &mut p.partial, &mut p.w0g_items)?;
+        g.clear(&mut self.grad)?;
+        let scale = 2.0 / nu.max(1) as f32;
+        let di = int("--dim", d)?;
+        {
+            let (mut gu, mut gi) = self.grad.split_at_mut(nu * d);
+            for (w0g, other, rows, x, grad, loss) in [
+                (
+                    &p.w0g_items,
+                    &fi,
+                    &p.by_user,
+                    &fu,
+                    &mut gu,
+                    &mut p.loss_users,
+                ),
+                (
+                    &p.w0g_users,
+                    &fu,
+                    &p.by_item,
+                    &fi,
+                    &mut gi,
+                    &mut p.loss_items,
+                ),
+            ] {
+                let n = int("rows", rows.rows)?;
+                launch!(g, "ials_loss_grad_f32", shapes::ials_rows(rows.rows, d);
+                    w0g, other, &rows.indptr, &rows.idx, &rows.val, &n, &di,
+                    &w.alpha, &w.negative, &w.unobserved, &scale, x, grad, loss)?;
+            }
+        }
+        propagate(
+            g,
+            &self.adj,
+            d,
+            self.layers,
+            &self.grad,
+            &mut self.g0,
+            &mut self.cur,
+            &mut self.next,
+        )?;
+        g.clear(&mut self.penalty)?;
+        let len = int("embeddings", nodes * d)?;
+        let coef = 2.0 * reg;
+        launch!(g, "lightgcn_l2_all_f32", shapes::elementwise(nodes * d);
+            &len, &coef, &self.e0, &mut self.g0, &mut self.penalty)?;
+        let rows = g.download(&p.loss_users, nu)?;
+        let loss = rows.iter().map(|&v| v as f64).sum::<f64>() / nu.max(1) as f64;
+        let penalty = g.download(&self.penalty, 1)?[0] as f64;
+        self.adam(nodes * d)?;
+        Ok(loss + penalty)
+    }
+
+    /// One Adam step over the base embeddings with the gradient in `g0`.
+    fn adam(&mut self, len: usize) -> Result<()> {
+        let g = &self.gpu;
+        self.t += 1;
+        let (b1, b2) = graph::ADAM_BETAS;
+        let (c1, c2) = (1.0 - b1.powi(self.t), 1.0 - b2.powi(self.t));
+        let n = int("embeddings", len)?;
+        let lr = self.host.cfg.lr;
+        launch!(g, "adam_f32", shapes::elementwise(len);
+            &n, &lr, &b1, &b2, &c1, &c2, &self.g0, &mut self.m, &mut self.v, &mut self.e0)
+    }
+}
+
 impl Trainer for GpuLightGcn {
     fn epoch(&mut self) -> Result<f64> {
+        if self.pointwise.is_some() {
+            return self.step_pointwise();
+        }
         let batches = self.host.batches_per_epoch();
         let mut total = 0f64;
         for _ in 0..batches {

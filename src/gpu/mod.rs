@@ -39,7 +39,12 @@ pub const FILES: &[KernelFile] = &[
     KernelFile {
         file: "als.cu",
         source: include_str!("../../kernels/als.cu"),
-        kernels: &["gram_partial_f32", "gram_reduce_f32", "ials_cg_f32"],
+        kernels: &[
+            "gram_partial_f32",
+            "gram_reduce_f32",
+            "ials_cg_f32",
+            "ials_loss_grad_f32",
+        ],
     },
     KernelFile {
         file: "graph.cu",
@@ -50,6 +55,7 @@ pub const FILES: &[KernelFile] = &[
             "lightgcn_pick_negatives_u32",
             "lightgcn_bpr_grad_f32",
             "lightgcn_l2_f32",
+            "lightgcn_l2_all_f32",
             "adam_f32",
         ],
     },

@@ -743,6 +743,14 @@ impl LightGcn {
         );
     }
 
+    /// The pointwise loss's entries (`Loss::Ials`), for the GPU trainer.
+    pub fn pointwise(&self) -> Option<&Pointwise> {
+        match &self.objective {
+            Objective::Pointwise(p) => Some(p),
+            Objective::Pairs(_) => None,
+        }
+    }
+
     /// The normalised adjacency.
     pub fn adjacency(&self) -> &Csr {
         &self.adj

@@ -965,23 +965,43 @@ impl GpuLightGcn {
         })
     }
 
+    /// The final embeddings of the current E⁰ into `fin`.
+    fn forward(&mut self) -> Result<()> {
+        propagate(
+            &self.gpu,
+            &self.adj,
+            self.d,
+            self.layers,
+            &self.e0,
+            &mut self.fin,
+            &mut self.cur,
+            &mut self.next,
+        )
+    }
+
+    /// The gradient with respect to E⁰ into `g0`, from the one with respect to the final
+    /// embeddings in `grad` (Â is symmetric: the same propagation).
+    fn backward(&mut self) -> Result<()> {
+        propagate(
+            &self.gpu,
+            &self.adj,
+            self.d,
+            self.layers,
+            &self.grad,
+            &mut self.g0,
+            &mut self.cur,
+            &mut self.next,
+        )
+    }
+
     fn step(&mut self) -> Result<f64> {
+        self.forward()?;
         let g = &self.gpu;
         let (d, nu) = (self.d, self.host.n_users());
         let nodes = self.adj.rows;
         self.host.sample_batch(&mut self.triples);
         let n = self.triples.len();
         write_triples(g, &self.triples, &mut self.us, &mut self.is, &mut self.js)?;
-        propagate(
-            g,
-            &self.adj,
-            d,
-            self.layers,
-            &self.e0,
-            &mut self.fin,
-            &mut self.cur,
-            &mut self.next,
-        )?;
         let (ni, di, nui) = (n as i32, int("--dim", d)?, int("users", nu)?);
         let m = self.host.cfg.hard_negatives.max(1);
         if m > 1 {
@@ -996,16 +1016,8 @@ impl GpuLightGcn {
         let scale = 1.0 / n.max(1) as f32;
         launch!(g, "lightgcn_bpr_grad_f32", shapes::elementwise(n);
             &self.us, &self.is, &self.js, &ni, &di, &nui, &scale, &self.fin, &mut self.grad, &mut self.loss)?;
-        propagate(
-            g,
-            &self.adj,
-            d,
-            self.layers,
-            &self.grad,
-            &mut self.g0,
-            &mut self.cur,
-            &mut self.next,
-        )?;
+        self.backward()?;
+        let g = &self.gpu;
         let coef = self.host.cfg.reg * scale;
         launch!(g, "lightgcn_l2_f32", shapes::elementwise(n);
             &self.us, &self.is, &self.js, &ni, &di, &nui, &coef, &self.e0, &mut self.g0, &mut self.penalty)?;
@@ -1022,6 +1034,7 @@ impl GpuLightGcn {
     /// with `Loss::Ials`): forward, the two Gram matrices, the gradient rows of the users (with
     /// their known negatives) and of the items (positives only), backward, L2 on every row.
     fn step_pointwise(&mut self) -> Result<f64> {
+        self.forward()?;
         let g = &self.gpu;
         let (d, nu) = (self.d, self.host.n_users());
         let nodes = self.adj.rows;
@@ -1032,16 +1045,6 @@ impl GpuLightGcn {
             .as_mut()
             .expect("step_pointwise runs with the pointwise loss");
         let ni = nodes - nu;
-        propagate(
-            g,
-            &self.adj,
-            d,
-            self.layers,
-            &self.e0,
-            &mut self.fin,
-            &mut self.cur,
-            &mut self.next,
-        )?;
         let (fu, fi) = (self.fin.slice(..nu * d), self.fin.slice(nu * d..));
         g.gram(&fu, nu, d, w.unobserved, &mut p.partial, &mut p.w0g_users)?;
         g.gram(&fi, ni, d, w.unobserved, &mut p.partial, &mut p.w0g_items)?;
@@ -1074,23 +1077,15 @@ impl GpuLightGcn {
                     &w.alpha, &w.negative, &w.unobserved, &scale, x, grad, loss)?;
             }
         }
-        propagate(
-            g,
-            &self.adj,
-            d,
-            self.layers,
-            &self.grad,
-            &mut self.g0,
-            &mut self.cur,
-            &mut self.next,
-        )?;
+        let rows = g.download(&p.loss_users, nu)?;
+        let loss = rows.iter().map(|&v| v as f64).sum::<f64>() / nu.max(1) as f64;
+        self.backward()?;
+        let g = &self.gpu;
         g.clear(&mut self.penalty)?;
         let len = int("embeddings", nodes * d)?;
         let coef = 2.0 * reg;
         launch!(g, "lightgcn_l2_all_f32", shapes::elementwise(nodes * d);
             &len, &coef, &self.e0, &mut self.g0, &mut self.penalty)?;
-        let rows = g.download(&p.loss_users, nu)?;
-        let loss = rows.iter().map(|&v| v as f64).sum::<f64>() / nu.max(1) as f64;
         let penalty = g.download(&self.penalty, 1)?[0] as f64;
         self.adam(nodes * d)?;
         Ok(loss + penalty)

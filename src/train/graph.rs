@@ -847,6 +847,18 @@ mod tests {
         }
     }
 
+    /// Side features of the toy graph: two user features, one item feature.
+    fn toy_sides() -> crate::train::side::Sides {
+        crate::train::side::Sides {
+            users: Some(Csr::from_triples(
+                3,
+                2,
+                &[(0, 0, 1.0), (1, 1, 1.0), (2, 0, 1.0)],
+            )),
+            items: Some(Csr::from_triples(4, 1, &[(0, 0, 1.0), (2, 0, 0.5)])),
+        }
+    }
+
     /// A 3-factor, 2-layer configuration for the gradient checks.
     fn tiny_cfg(loss: Loss, negatives: usize) -> LightGcnConfig {
         LightGcnConfig {
@@ -905,14 +917,7 @@ mod tests {
     #[test]
     fn feature_gradient_matches_finite_differences() {
         let cfg = tiny_cfg(Loss::Bpr, 1);
-        let sides = crate::train::side::Sides {
-            users: Some(Csr::from_triples(
-                3,
-                2,
-                &[(0, 0, 1.0), (1, 1, 1.0), (2, 0, 1.0)],
-            )),
-            items: Some(Csr::from_triples(4, 1, &[(0, 0, 1.0), (2, 0, 0.5)])),
-        };
+        let sides = toy_sides();
         let mut m = LightGcn::new(cfg, toy(), 5).unwrap().with_sides(sides, 5);
         let triples = [(0u32, 0u32, 2u32), (1, 2, 3), (2, 3, 1)];
         m.loss_and_grad(&triples);
@@ -1074,14 +1079,7 @@ mod tests {
     #[test]
     fn pointwise_gradient_matches_finite_differences_through_the_graph() {
         let cfg = tiny_cfg(Loss::Ials, 1);
-        let sides = crate::train::side::Sides {
-            users: Some(Csr::from_triples(
-                3,
-                2,
-                &[(0, 0, 1.0), (1, 1, 1.0), (2, 0, 1.0)],
-            )),
-            items: Some(Csr::from_triples(4, 1, &[(0, 0, 1.0), (2, 0, 0.5)])),
-        };
+        let sides = toy_sides();
         let weighted = Csr::from_triples(
             3,
             4,

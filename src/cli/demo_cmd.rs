@@ -16,7 +16,7 @@ use crate::train::ModelKind;
 /// `lshrec demo`
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Fetches MovieLens-100K if needed (data/fetch-movielens.sh), trains iALS on the P2 protocol (ratings ≥ 4, per-user 80/20 split), evaluates it with full ranking, builds the LSH index, benchmarks exact against LSH on ML-100K and on a 1M-item synthetic set, and writes every user's top-10 with titles."
+    after_help = "Fetches MovieLens-100K if needed (data/fetch-movielens.sh), trains LightGCN (with the iALS objective) on the P2 protocol (ratings ≥ 4, per-user 80/20 split), evaluates it with full ranking, builds the LSH index, benchmarks exact against LSH on ML-100K and on a 1M-item synthetic set, and writes every user's top-10 with titles."
 )]
 pub struct DemoArgs {
     /// MovieLens-100K directory.
@@ -67,13 +67,13 @@ pub fn run(a: DemoArgs) -> Result<()> {
     let t0 = std::time::Instant::now();
     ensure_data(&a.data)?;
     let model_dir = a.out.join("model");
-    section("train iALS on MovieLens-100K, protocol P2 (ratings >= 4, per-user 80/20 split, full ranking)");
+    section("train LightGCN on MovieLens-100K, protocol P2 (ratings >= 4, per-user 80/20 split, full ranking)");
     train_cmd::run_train(TrainArgs {
         data: Some(a.data.clone()),
         train: None,
         test: None,
         read: Default::default(),
-        model: ModelKind::Ials,
+        model: ModelKind::Lightgcn,
         out: model_dir.clone(),
         min_rating: Some(4.0),
         split: Some("per-user:0.2".into()),

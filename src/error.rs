@@ -95,7 +95,7 @@ pub enum Error {
     },
 
     /// Training diverged.
-    #[error("training diverged at epoch {epoch}: {what} is not finite; try a lower learning rate (now {lr}) or a higher regularisation")]
+    #[error("training diverged at epoch {epoch}: {what}; try a lower learning rate (now {lr}) or a higher regularisation")]
     Diverged { epoch: usize, what: String, lr: f32 },
 
     /// The GPU backend was requested, but lshrec was built without the `cuda` feature.

@@ -183,18 +183,30 @@ fn mf_beats_the_global_mean_and_is_deterministic() {
     assert!((dot - folded).abs() < 1e-4);
 }
 
+/// A learning rate far too high is a divergence error: MF's loss overflows; LightGCN's
+/// pointwise loss stays finite (Adam's steps are bounded by the rate) but explodes.
 #[test]
 fn diverging_training_is_a_clear_error() {
     let (tr, _) = planted();
-    let mut cfg = TrainConfig::defaults(ModelKind::Mf);
-    cfg.lr = 1e6;
-    cfg.valid_frac = 0.0;
-    cfg.epochs = 3;
-    match train::fit(&cfg, &tr, &mut |_, _| {}) {
-        Err(lshrec::Error::Diverged { epoch, lr, .. }) => {
-            assert!(epoch >= 1 && lr == 1e6);
+    for kind in [ModelKind::Mf, ModelKind::Lightgcn] {
+        let mut cfg = TrainConfig::defaults(kind);
+        cfg.lr = 1e6;
+        cfg.dim = 16;
+        cfg.valid_frac = 0.0;
+        cfg.epochs = 5;
+        let data = match kind {
+            ModelKind::Mf => tr.clone(),
+            _ => tr.implicit(4.0),
+        };
+        match train::fit(&cfg, &data, &mut |_, _| {}) {
+            Err(e @ lshrec::Error::Diverged { epoch, lr, .. }) => {
+                assert!(epoch >= 1 && lr == 1e6, "{kind:?}: {e}");
+            }
+            other => panic!(
+                "{kind:?}: expected a divergence error, got {:?}",
+                other.map(|_| ())
+            ),
         }
-        other => panic!("expected a divergence error, got {:?}", other.map(|_| ())),
     }
 }
 

@@ -619,9 +619,10 @@ pub fn fit_on(
             let valid_csr = valid.csr();
             let mut t = make(cfg, &sub, backend)?;
             let (mut best, mut best_epoch, mut since) = (f64::NEG_INFINITY, 0, 0);
+            let mut first = None;
             for e in 1..=cfg.epochs {
                 let start = Instant::now();
-                let loss = check_loss(t.epoch()?, e, cfg.lr)?;
+                let loss = check_loss(t.epoch()?, &mut first, e, cfg.lr)?;
                 let score = if cfg.kind.is_ranking() {
                     let m = t.export()?;
                     validate(&m.users, &m.items, m.dim, &sub_csr, &valid_csr)?
@@ -653,9 +654,10 @@ pub fn fit_on(
     }
     let mut t = make(cfg, train, backend)?;
     let start = Instant::now();
+    let mut first = None;
     for e in 1..=epochs {
         let s = Instant::now();
-        let loss = check_loss(t.epoch()?, e, cfg.lr)?;
+        let loss = check_loss(t.epoch()?, &mut first, e, cfg.lr)?;
         on_epoch(
             "final fit",
             &EpochLog {
@@ -673,15 +675,25 @@ pub fn fit_on(
     Ok(out)
 }
 
-fn check_loss(loss: f64, epoch: usize, lr: f32) -> Result<f64> {
-    if !loss.is_finite() {
-        return Err(Error::Diverged {
-            epoch,
-            what: "the training loss".into(),
-            lr,
-        });
-    }
-    Ok(loss)
+/// How many times the first epoch's loss a later epoch's may reach before training counts as
+/// diverged (a too-high learning rate can leave every value finite while the loss explodes).
+const DIVERGENCE_FACTOR: f64 = 1e4;
+
+/// Fails on a non-finite loss, or on one [`DIVERGENCE_FACTOR`] times the first epoch's.
+fn check_loss(loss: f64, first: &mut Option<f64>, epoch: usize, lr: f32) -> Result<f64> {
+    let start = *first.get_or_insert(loss);
+    let what = if !loss.is_finite() {
+        "the training loss is not finite"
+    } else if start > 0.0 && loss > DIVERGENCE_FACTOR * start {
+        "the training loss grew to over 10⁴ times the first epoch's"
+    } else {
+        return Ok(loss);
+    };
+    Err(Error::Diverged {
+        epoch,
+        what: what.into(),
+        lr,
+    })
 }
 
 fn validate(users: &[f32], items: &[f32], d: usize, train: &Csr, valid: &Csr) -> Result<f64> {

@@ -58,13 +58,13 @@ pub struct TrainArgs {
     /// Regularisation.
     #[arg(long)]
     pub reg: Option<f32>,
-    /// SGD learning rate (mf, bpr).
+    /// Learning rate: SGD's (mf, bpr), Adam's (lightgcn).
     #[arg(long)]
     pub lr: Option<f32>,
-    /// iALS confidence slope (c = 1 + alpha·r).
+    /// iALS and LightGCN's pointwise loss: confidence slope (c = 1 + alpha·r).
     #[arg(long)]
     pub alpha: Option<f32>,
-    /// iALS weight of unobserved pairs.
+    /// iALS and LightGCN's pointwise loss: weight of unobserved pairs.
     #[arg(long)]
     pub unobserved_weight: Option<f32>,
     /// iALS exponent of the frequency-scaled regularisation.
@@ -103,7 +103,7 @@ pub struct TrainArgs {
     /// without side information trains without them, with a note.
     #[arg(long, value_enum)]
     pub features: Option<FeatureChoice>,
-    /// iALS with --min-rating: `negative` (the default) makes ratings below it known negatives
+    /// iALS and LightGCN's pointwise loss, with --min-rating: `negative` (the default) makes ratings below it known negatives
     /// (observed, preference 0, confidence --negative-confidence: the user saw the movie and
     /// did not like it), which shape the user's vector only; `ignore` drops them, as the
     /// reference libraries do. On ML-100K P2 negatives raise NDCG@10 from .3229 to .3391 (the
@@ -112,14 +112,14 @@ pub struct TrainArgs {
     /// `ignore`.
     #[arg(long, value_enum)]
     pub low_ratings: Option<LowRatings>,
-    /// iALS: confidence of a known negative (see --low-ratings), against 1 + alpha·weight for
+    /// iALS and LightGCN's pointwise loss: confidence of a known negative (see --low-ratings), against 1 + alpha·weight for
     /// a positive and --unobserved-weight for an unobserved pair.
     #[arg(long, value_name = "C")]
     pub negative_confidence: Option<f32>,
     /// lightgcn: the loss. `ials` (the default) is the iALS objective over every user–item
-    /// pair, trained through the propagation by full-batch Adam (weights 1 for a positive,
+    /// pair, trained through the propagation by full-batch Adam (confidence 1 + alpha for a positive,
     /// --unobserved-weight for every other pair, --negative-confidence for a known negative:
-    /// ML-100K P2 NDCG@10 .3475 against .3336 for bpr). `bpr` (ln(1 + e^−x)) and `margin`
+    /// ML-100K P2 NDCG@10 .3475 against .3340 for bpr). `bpr` (ln(1 + e^−x)) and `margin`
     /// (max(0, 1 − x)) train on sampled triples, with their own defaults (lr .0015, reg 3e-3,
     /// rank-aware negatives, side features, early stopping).
     #[arg(long, value_enum)]

@@ -61,8 +61,9 @@ pub struct LightGcnConfig {
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Loss {
-    /// BPR on sampled triples: ln(1 + e^−x), x = score(u, i) − score(u, j). The default when
-    /// reading a model configuration that names no loss (written before the others existed).
+    /// BPR on sampled triples: ln(1 + e^−x), x = score(u, i) − score(u, j).
+    // The serde default: a model configuration that names no loss was written before the
+    // other losses existed, and trained with BPR.
     #[default]
     Bpr,
     /// Max-margin (hinge) on sampled triples: max(0, 1 − x).

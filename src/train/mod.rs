@@ -33,7 +33,7 @@ pub enum ModelKind {
     Bpr,
     /// Explicit biased matrix factorisation (rating prediction).
     Mf,
-    /// LightGCN graph convolution trained with BPR (ranking).
+    /// LightGCN graph convolution, trained with the iALS objective or BPR (ranking).
     Lightgcn,
 }
 

@@ -269,31 +269,8 @@ fn pointwise_loss_kernels_match_cpu() {
         let (gu, gi) = got.split_at_mut(nu * d);
         let mut loss_u = vec![f32::NAN; nu];
         let mut loss_i = vec![f32::NAN; ni];
-        for (w0g, other, rows, x, grad, loss) in [
-            (&w0gi, fi, &m, fu, gu, &mut loss_u),
-            (&w0gu, fu, &p.by_item, fi, gi, &mut loss_i),
-        ] {
-            let ip = indptr32(rows);
-            run(
-                "ials_loss_grad_f32",
-                shapes::ials_rows(rows.rows, d),
-                Args::new()
-                    .ptr(w0g.as_ptr())
-                    .ptr(other.as_ptr())
-                    .ptr(ip.as_ptr())
-                    .ptr(rows.indices.as_ptr())
-                    .ptr(rows.values.as_ptr())
-                    .i32(rows.rows as i32)
-                    .i32(d as i32)
-                    .f32(w.alpha)
-                    .f32(w.negative)
-                    .f32(w.unobserved)
-                    .f32(scale)
-                    .ptr(x.as_ptr())
-                    .ptr(grad.as_mut_ptr())
-                    .ptr(loss.as_mut_ptr()),
-            );
-        }
+        loss_grad_kernel(&w0gi, fi, &m, fu, d, &w, scale, gu, &mut loss_u);
+        loss_grad_kernel(&w0gu, fu, &p.by_item, fi, d, &w, scale, gi, &mut loss_i);
         close(&got, &want, 1e-4, &format!("pointwise gradient d={d}"));
         let total: f64 = loss_u.iter().map(|&v| v as f64).sum::<f64>() / nu as f64;
         close(&[total as f32], &[want_loss as f32], 1e-3, "pointwise loss");
@@ -301,19 +278,170 @@ fn pointwise_loss_kernels_match_cpu() {
 
         let mut want_g = want.clone();
         let want_penalty = l2_all(&f, 0.02, &mut want_g);
-        let mut penalty = 0f32;
-        run(
-            "lightgcn_l2_all_f32",
-            shapes::elementwise(f.len()),
-            Args::new()
-                .i32(f.len() as i32)
-                .f32(0.02)
-                .ptr(f.as_ptr())
-                .ptr(got.as_mut_ptr())
-                .ptr(&mut penalty as *mut f32),
-        );
+        let penalty = l2_all_kernel(&f, 0.02, &mut got);
         close(&got, &want_g, 1e-4, "l2 gradient");
         close(&[penalty], &[want_penalty as f32], 1e-4, "l2 penalty");
+    }
+}
+
+/// `ials_loss_grad_f32` over the rows of `rows` at the GPU path's launch shape.
+#[allow(clippy::too_many_arguments)]
+fn loss_grad_kernel(
+    w0g: &[f32],
+    other: &[f32],
+    rows: &Csr,
+    x: &[f32],
+    d: usize,
+    w: &lshrec::train::ials::Weights,
+    scale: f32,
+    grad: &mut [f32],
+    loss: &mut [f32],
+) {
+    let ip = indptr32(rows);
+    run(
+        "ials_loss_grad_f32",
+        shapes::ials_rows(rows.rows, d),
+        Args::new()
+            .ptr(w0g.as_ptr())
+            .ptr(other.as_ptr())
+            .ptr(ip.as_ptr())
+            .ptr(rows.indices.as_ptr())
+            .ptr(rows.values.as_ptr())
+            .i32(rows.rows as i32)
+            .i32(d as i32)
+            .f32(w.alpha)
+            .f32(w.negative)
+            .f32(w.unobserved)
+            .f32(scale)
+            .ptr(x.as_ptr())
+            .ptr(grad.as_mut_ptr())
+            .ptr(loss.as_mut_ptr()),
+    );
+}
+
+/// `lightgcn_l2_all_f32`: adds coef·e0 to `grad`, returns the penalty.
+fn l2_all_kernel(e0: &[f32], coef: f32, grad: &mut [f32]) -> f32 {
+    let mut penalty = 0f32;
+    run(
+        "lightgcn_l2_all_f32",
+        shapes::elementwise(e0.len()),
+        Args::new()
+            .i32(e0.len() as i32)
+            .f32(coef)
+            .ptr(e0.as_ptr())
+            .ptr(grad.as_mut_ptr())
+            .ptr(&mut penalty as *mut f32),
+    );
+    penalty
+}
+
+/// `axpby_f32`: y = a·x + b·y.
+fn axpby_kernel(a: f32, x: &[f32], b: f32, y: &mut [f32]) {
+    run(
+        "axpby_f32",
+        shapes::elementwise(y.len()),
+        Args::new()
+            .i32(y.len() as i32)
+            .f32(a)
+            .ptr(x.as_ptr())
+            .f32(b)
+            .ptr(y.as_mut_ptr()),
+    );
+}
+
+/// `adam_f32`: Adam step number `t` (from 1) with gradient `g`.
+fn adam_kernel(t: i32, lr: f32, g: &[f32], m: &mut [f32], v: &mut [f32], w: &mut [f32]) {
+    let (b1, b2) = lshrec::train::graph::ADAM_BETAS;
+    run(
+        "adam_f32",
+        shapes::elementwise(w.len()),
+        Args::new()
+            .i32(w.len() as i32)
+            .f32(lr)
+            .f32(b1)
+            .f32(b2)
+            .f32(1.0 - b1.powi(t))
+            .f32(1.0 - b2.powi(t))
+            .ptr(g.as_ptr())
+            .ptr(m.as_mut_ptr())
+            .ptr(v.as_mut_ptr())
+            .ptr(w.as_mut_ptr()),
+    );
+}
+
+/// The GPU path's propagation: (x + Âx + … + Â^K x)/(K+1) by SpMM and axpby launches.
+fn propagate_kernels(adj: &Csr, x: &[f32], d: usize, layers: usize) -> Vec<f32> {
+    let mut out = x.to_vec();
+    let mut cur = x.to_vec();
+    for _ in 0..layers {
+        cur = spmm_kernel(adj, &cur, d);
+        axpby_kernel(1.0, &cur, 1.0, &mut out);
+    }
+    axpby_kernel(0.0, &cur, 1.0 / (layers + 1) as f32, &mut out);
+    out
+}
+
+/// Three epochs of LightGCN's pointwise loss as the GPU trainer sequences its launches
+/// (propagate, the Gram kernels, the gradient rows of both sides, propagate back, L2, Adam),
+/// against the CPU trainer's epochs from the same start: the same base embeddings each epoch.
+#[test]
+fn pointwise_epochs_on_kernels_match_the_cpu_trainer() {
+    use lshrec::train::graph::{LightGcn, LightGcnConfig, Loss};
+    use lshrec::train::ials::Weights;
+    let mut r = Rng::new(13);
+    let (nu, ni, d, layers) = (25, 35, 8, 3);
+    let mut triples = Vec::new();
+    for u in 0..nu as u32 {
+        let mut items: Vec<u32> = (0..ni as u32).collect();
+        r.shuffle(&mut items);
+        for &i in &items[..2 + u as usize % 9] {
+            triples.push((u, i, if r.below(5) == 0 { -1.0 } else { 1.0 }));
+        }
+    }
+    let w = Weights {
+        alpha: 1.0,
+        unobserved: 1.0,
+        negative: 5.0,
+    };
+    let cfg = LightGcnConfig {
+        factors: d,
+        layers,
+        lr: 0.01,
+        reg: 2e-3,
+        batch: 1,
+        init_std: 0.3,
+        loss: Loss::Ials,
+        weights: w,
+        negatives: 1,
+        hard_negatives: 1,
+    };
+    let mut cpu = LightGcn::new(cfg.clone(), Csr::from_triples(nu, ni, &triples), 3).unwrap();
+    let adj = cpu.adjacency().clone();
+    let p = cpu.pointwise().expect("the pointwise loss");
+    let (by_user, by_item) = (p.by_user.clone(), p.by_item.clone());
+    let n = (nu + ni) * d;
+    let (mut e0, mut m, mut v) = (cpu.e0.clone(), vec![0f32; n], vec![0f32; n]);
+    for t in 1..=3 {
+        cpu.epoch();
+        let fin = propagate_kernels(&adj, &e0, d, layers);
+        let (fu, fi) = fin.split_at(nu * d);
+        let w0gu = gram_kernels(fu, nu, d, w.unobserved);
+        let w0gi = gram_kernels(fi, ni, d, w.unobserved);
+        let mut grad = vec![0f32; n];
+        let (gu, gi) = grad.split_at_mut(nu * d);
+        let scale = 2.0 / nu as f32;
+        let (mut lu, mut li) = (vec![0f32; nu], vec![0f32; ni]);
+        loss_grad_kernel(&w0gi, fi, &by_user, fu, d, &w, scale, gu, &mut lu);
+        loss_grad_kernel(&w0gu, fu, &by_item, fi, d, &w, scale, gi, &mut li);
+        let mut g0 = propagate_kernels(&adj, &grad, d, layers);
+        l2_all_kernel(&e0, 2.0 * cfg.reg, &mut g0);
+        adam_kernel(t, cfg.lr, &g0, &mut m, &mut v, &mut e0);
+        close(
+            &e0,
+            &cpu.e0,
+            1e-4,
+            &format!("base embeddings after epoch {t}"),
+        );
     }
 }
 
@@ -482,7 +610,7 @@ proptest! {
 
 #[test]
 fn lightgcn_step_kernels_match_cpu() {
-    use lshrec::train::graph::{adam_step, bpr_grad, l2_rows, ADAM_BETAS};
+    use lshrec::train::graph::{adam_step, bpr_grad, l2_rows};
     let mut r = Rng::new(6);
     let (nu, ni, d, n) = (30, 40, 36, 200);
     let nodes = nu + ni;
@@ -541,22 +669,7 @@ fn lightgcn_step_kernels_match_cpu() {
     let (mut m2, mut v2, mut w2) = (m1.clone(), v1.clone(), w1.clone());
     for t in 1..=3 {
         adam_step(t, 0.01, &want, &mut m1, &mut v1, &mut w1);
-        let (b1, b2) = ADAM_BETAS;
-        run(
-            "adam_f32",
-            shapes::elementwise(nodes * d),
-            Args::new()
-                .i32((nodes * d) as i32)
-                .f32(0.01)
-                .f32(b1)
-                .f32(b2)
-                .f32(1.0 - b1.powi(t))
-                .f32(1.0 - b2.powi(t))
-                .ptr(want.as_ptr())
-                .ptr(m2.as_mut_ptr())
-                .ptr(v2.as_mut_ptr())
-                .ptr(w2.as_mut_ptr()),
-        );
+        adam_kernel(t, 0.01, &want, &mut m2, &mut v2, &mut w2);
     }
     close(&w2, &w1, 1e-6, "adam weights");
     close(&m2, &m1, 1e-6, "adam m");
@@ -565,16 +678,7 @@ fn lightgcn_step_kernels_match_cpu() {
     let x = normals(&mut r, 50, 1.0);
     let mut y = normals(&mut r, 50, 1.0);
     let want_y: Vec<f32> = x.iter().zip(&y).map(|(a, b)| 0.25 * a + 0.5 * b).collect();
-    run(
-        "axpby_f32",
-        shapes::elementwise(50),
-        Args::new()
-            .i32(50)
-            .f32(0.25)
-            .ptr(x.as_ptr())
-            .f32(0.5)
-            .ptr(y.as_mut_ptr()),
-    );
+    axpby_kernel(0.25, &x, 0.5, &mut y);
     close(&y, &want_y, 0.0, "axpby");
 }
 

@@ -98,30 +98,32 @@ pub struct TrainArgs {
     /// Side features trained into bpr, lightgcn and mf (LightFM style: an item's vector is its
     /// id embedding plus its genre and decade embeddings; a user's, plus age bucket, gender and
     /// occupation; plus --item-features / --user-features attributes). Default: each model's
-    /// choice on a validation split (mf: items, lightgcn: none, or all with --loss bpr or
-    /// margin, bpr and ials: none). Data
-    /// without side information trains without them, with a note.
+    /// choice on a validation split (mf: items; lightgcn: none, or all with --loss bpr or
+    /// margin; bpr and ials: none). Data without side information trains without them, with a
+    /// note.
     #[arg(long, value_enum)]
     pub features: Option<FeatureChoice>,
-    /// iALS and LightGCN's pointwise loss, with --min-rating: `negative` (the default) makes ratings below it known negatives
-    /// (observed, preference 0, confidence --negative-confidence: the user saw the movie and
-    /// did not like it), which shape the user's vector only; `ignore` drops them, as the
+    /// iALS and LightGCN's pointwise loss, with --min-rating: `negative` (the default) makes
+    /// ratings below it known negatives (observed, preference 0, confidence
+    /// --negative-confidence: the user saw the movie and did not like it), which shape the
+    /// user's vector only; `ignore` drops them, as the
     /// reference libraries do. On ML-100K P2 negatives raise NDCG@10 from .3229 to .3391 (the
     /// ranking still excludes only the training positives: a movie the user rated 2 stays a
     /// candidate, and now ranks low). Data without ratings below --min-rating trains as with
     /// `ignore`.
     #[arg(long, value_enum)]
     pub low_ratings: Option<LowRatings>,
-    /// iALS and LightGCN's pointwise loss: confidence of a known negative (see --low-ratings), against 1 + alpha·weight for
-    /// a positive and --unobserved-weight for an unobserved pair.
+    /// iALS and LightGCN's pointwise loss: confidence of a known negative (see
+    /// --low-ratings), against 1 + alpha·weight for a positive and --unobserved-weight for an
+    /// unobserved pair.
     #[arg(long, value_name = "C")]
     pub negative_confidence: Option<f32>,
     /// lightgcn: the loss. `ials` (the default) is the iALS objective over every user–item
-    /// pair, trained through the propagation by full-batch Adam (confidence 1 + alpha for a positive,
-    /// --unobserved-weight for every other pair, --negative-confidence for a known negative:
-    /// ML-100K P2 NDCG@10 .3475 against .3340 for bpr). `bpr` (ln(1 + e^−x)) and `margin`
-    /// (max(0, 1 − x)) train on sampled triples, with their own defaults (lr .0015, reg 3e-3,
-    /// rank-aware negatives, side features, early stopping).
+    /// pair, trained through the propagation by full-batch Adam (confidence 1 + alpha for a
+    /// positive, --unobserved-weight for every other pair, --negative-confidence for a known
+    /// negative: ML-100K P2 NDCG@10 .3475 against .3340 for bpr). `bpr` (ln(1 + e^−x)) and
+    /// `margin` (max(0, 1 − x)) train on sampled triples, with their own defaults (lr .0015,
+    /// reg 3e-3, rank-aware negatives, side features, early stopping).
     #[arg(long, value_enum)]
     pub loss: Option<train::graph::Loss>,
     /// lightgcn: negatives drawn per sampled positive (--loss bpr or margin).
@@ -131,7 +133,8 @@ pub struct TrainArgs {
     /// as plain negatives are) that the current model scores highest for the user (dynamic
     /// negative sampling), so training keeps meeting the items the model still confuses with
     /// the positives; 1 trains on each drawn negative. Default: the model's (bpr: 4, lightgcn
-    /// with --loss bpr or margin: 8, chosen on validation splits of MovieLens-100K: NDCG@10 up by about 5%).
+    /// with --loss bpr or margin: 8, chosen on validation splits of MovieLens-100K: NDCG@10 up
+    /// by about 5%).
     #[arg(long, value_name = "N")]
     pub hard_negatives: Option<usize>,
     /// Early stopping: epochs without a better validation score before stopping (default: the
@@ -348,9 +351,6 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
             ));
         }
         cfg.hard_negatives = h;
-    }
-    if let Some(l) = a.loss {
-        cfg.loss = l;
     }
     if a.model == ModelKind::Lightgcn
         && cfg.loss.pair().is_none()

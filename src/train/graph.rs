@@ -370,14 +370,17 @@ impl Pointwise {
     /// The iALS objective of the final embeddings `f` (users then items, d each), divided by
     /// the number of users, and its gradient with respect to `f`, added into `grad`:
     ///
-    /// L = (1/n_u)·[w0·Σ_{u,i} s_ui² + Σ_{(u,i) observed} ((c_ui − w0)·s_ui² − 2c_ui·p_ui·s_ui + c_ui·p_ui²)]
+    /// ```text
+    /// L = (1/n_u)·[ w0·Σ_{u,i} s_ui²
+    ///             + Σ_{(u,i) observed} ((c_ui − w0)·s_ui² − 2c_ui·p_ui·s_ui + c_ui·p_ui²) ]
+    /// ```
     ///
     /// with p = 1 for a positive, 0 for a known negative, c their confidence. The Gram trick
     /// gives Σ s² = tr(G_U G_I) and a user's row of the gradient
-    /// (2/n_u)·[w0·G_I f_u + Σ_{i observed} ((c − w0)·s − c·p)·f_i]; an item's row is the same
-    /// over its positives only (known negatives are one-sided). Every row and every Gram entry
-    /// is computed on its own, so the result does not depend on the thread count. The CPU
-    /// reference of the pointwise loss.
+    /// (2/n_u)·[w0·G_I f_u + Σ_{i observed} ((c − w0)·s − c·p)·f_i]; an item's row is the
+    /// same over its positives only (known negatives are one-sided). Every row and every Gram
+    /// entry is computed on its own, so the result does not depend on the thread count. The
+    /// CPU twin of the `ials_loss_grad_f32` kernel (which sums the Gram term row by row).
     pub fn loss_and_grad(
         &mut self,
         f: &[f32],

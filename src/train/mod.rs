@@ -87,7 +87,8 @@ pub struct TrainConfig {
     pub valid_frac: f64,
     /// Epochs without improvement before stopping.
     pub patience: usize,
-    /// lightgcn: the pairwise loss (BPR or max-margin).
+    /// lightgcn: the loss (the pointwise iALS objective, BPR or max-margin; files that name
+    /// none were trained with BPR).
     #[serde(default)]
     pub loss: graph::Loss,
     /// lightgcn: negatives per sampled positive.

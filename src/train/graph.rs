@@ -23,7 +23,8 @@
 //! users' rows of the gradient, and the items' rows see positives only.
 //!
 //! Each SpMM row is computed independently (rayon), triples are processed in a seeded order,
-//! the Gram matrices and the pointwise gradient are computed entry by entry or row by row, and
+//! the Gram matrices are summed over row blocks in a fixed order (`ials::gram`), the pointwise
+//! gradient is computed row by row, and
 //! Adam is elementwise, so the model is bit-identical for a seed whatever the thread count.
 
 use rayon::prelude::*;
@@ -343,11 +344,9 @@ pub struct Pointwise {
     pub by_user: Csr,
     /// Positives by item.
     pub by_item: Csr,
-    /// Gram matrices of the users' and the items' final embeddings (d × d).
+    /// Gram matrices of the users' and the items' final embeddings (d × d, row-major).
     gram_u: Vec<f32>,
     gram_i: Vec<f32>,
-    /// One side's final embeddings, transposed (d × rows).
-    cols: Vec<f32>,
     /// Each user's observed-entry loss.
     row_loss: Vec<f64>,
 }
@@ -356,13 +355,12 @@ impl Pointwise {
     /// The entries of `observed` (users × items: positives and known negatives) for `d`
     /// factors.
     pub fn new(observed: Csr, d: usize) -> Self {
-        let (nu, ni) = (observed.rows, observed.cols);
+        let nu = observed.rows;
         Pointwise {
             by_item: observed.transpose_where(|v| v > 0.0),
             by_user: observed,
             gram_u: vec![0.0; d * d],
             gram_i: vec![0.0; d * d],
-            cols: vec![0.0; nu.max(ni) * d],
             row_loss: vec![0.0; nu],
         }
     }
@@ -378,8 +376,9 @@ impl Pointwise {
     /// with p = 1 for a positive, 0 for a known negative, c their confidence. The Gram trick
     /// gives Σ s² = tr(G_U G_I) and a user's row of the gradient
     /// (2/n_u)·[w0·G_I f_u + Σ_{i observed} ((c − w0)·s − c·p)·f_i]; an item's row is the
-    /// same over its positives only (known negatives are one-sided). Every row and every Gram
-    /// entry is computed on its own, so the result does not depend on the thread count. The
+    /// same over its positives only (known negatives are one-sided). The Gram matrices sum row
+    /// blocks in a fixed order and every row is computed on its own, so the result does not
+    /// depend on the thread count. The
     /// CPU twin of the `ials_loss_grad_f32` kernel (which sums the Gram term row by row).
     pub fn loss_and_grad(
         &mut self,
@@ -390,8 +389,12 @@ impl Pointwise {
     ) -> f64 {
         let nu = self.by_user.rows;
         let (fu, fi) = f.split_at(nu * d);
-        gram(fu, d, &mut self.cols, &mut self.gram_u);
-        gram(fi, d, &mut self.cols, &mut self.gram_i);
+        for (x, out) in [(fu, &mut self.gram_u), (fi, &mut self.gram_i)] {
+            let g = crate::train::ials::gram(x, d);
+            for (k, v) in out.iter_mut().enumerate() {
+                *v = g[(k / d, k % d)];
+            }
+        }
         let (gu, gi) = grad.split_at_mut(nu * d);
         let scale = 2.0 / nu.max(1) as f32;
         let w0 = w.unobserved;
@@ -464,28 +467,6 @@ fn pointwise_row(
         loss += ((c - w0) * s * s - 2.0 * c * p * s + c * p * p) as f64;
     }
     loss
-}
-
-/// `out = xᵀx` (d × d) for row-major `x` (rows × d). `cols` (at least rows·d) receives x
-/// transposed, so that each entry is one dot product over the rows in order, whatever the
-/// thread count.
-pub fn gram(x: &[f32], d: usize, cols: &mut [f32], out: &mut [f32]) {
-    let rows = x.len() / d.max(1);
-    let cols = &mut cols[..rows * d];
-    cols.par_chunks_mut(rows.max(1))
-        .enumerate()
-        .for_each(|(a, c)| {
-            for (r, cv) in c.iter_mut().enumerate() {
-                *cv = x[r * d + a];
-            }
-        });
-    let cols = &*cols;
-    out.par_chunks_mut(d).enumerate().for_each(|(a, o)| {
-        let ca = &cols[a * rows..][..rows];
-        for (b, ob) in o.iter_mut().enumerate() {
-            *ob = crate::simd::dot(ca, &cols[b * rows..][..rows]);
-        }
-    });
 }
 
 impl LightGcn {
@@ -1107,31 +1088,6 @@ mod tests {
         check_fd(&mut m, &[], &gz, 1e-2, |m| {
             &mut m.side.as_mut().expect("sides were added").z
         });
-    }
-
-    /// `gram` is xᵀx, bit for bit the same on one thread and on four.
-    #[test]
-    fn gram_matches_naive_and_ignores_the_thread_count() {
-        let (rows, d) = (37, 5);
-        let mut r = Rng::new(8);
-        let x: Vec<f32> = (0..rows * d).map(|_| r.normal() as f32).collect();
-        let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            let (mut cols, mut out) = (vec![0f32; rows * d], vec![0f32; d * d]);
-            pool.install(|| gram(&x, d, &mut cols, &mut out));
-            out
-        };
-        let one = run(1);
-        assert_eq!(one, run(4));
-        for a in 0..d {
-            for b in 0..d {
-                let want: f32 = (0..rows).map(|q| x[q * d + a] * x[q * d + b]).sum();
-                assert!((one[a * d + b] - want).abs() < 1e-4, "({a}, {b})");
-            }
-        }
     }
 
     /// Pointwise training with known negatives lowers its loss and gives the same model on

@@ -94,7 +94,8 @@ pub enum Error {
         found: String,
     },
 
-    /// Training diverged.
+    /// Training diverged: the settings (a learning rate too high, a regularisation too low) do
+    /// not suit the data, so the CLI treats it as bad usage (exit code 2).
     #[error("training diverged at epoch {epoch}: {what}; try a lower learning rate (now {lr}) or a higher regularisation")]
     Diverged { epoch: usize, what: String, lr: f32 },
 
@@ -154,8 +155,9 @@ impl Error {
         }
     }
 
-    /// The process exit code the CLI uses for this error: 2 for bad input or usage, 1 for failures
-    /// of the machine (I/O on a valid path, a missing GPU).
+    /// The process exit code the CLI uses for this error: 2 for bad input or usage (divergence
+    /// included: the user's settings caused it, and the message says which to change), 1 for
+    /// failures of the machine (I/O on a valid path, a missing GPU).
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 2,
@@ -163,8 +165,7 @@ impl Error {
             | Error::CudaUnavailable { .. }
             | Error::Cuda { .. }
             | Error::KernelCompile { .. }
-            | Error::GpuMemory { .. }
-            | Error::Diverged { .. } => 1,
+            | Error::GpuMemory { .. } => 1,
             _ => 2,
         }
     }

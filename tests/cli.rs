@@ -210,6 +210,38 @@ fn every_rating_ials_weighs_positives_by_rating() {
     );
 }
 
+/// A learning rate far too high makes training diverge: a usage error (exit 2) whose one line
+/// names the epoch and the setting to change, and no model directory is written.
+#[test]
+fn divergence_is_a_usage_error_naming_the_learning_rate() {
+    let t = tempfile::tempdir().unwrap();
+    let p = |s: &str| t.path().join(s).to_string_lossy().into_owned();
+    synth(&p("s"), 60, 50, 1500, &[]);
+    let (code, _, err) = lshrec(&[
+        "train",
+        "--data",
+        &p("s"),
+        "--model",
+        "mf",
+        "--lr",
+        "1e6",
+        "--dim",
+        "8",
+        "--epochs",
+        "5",
+        "--out",
+        &p("m"),
+        "-q",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("training diverged at epoch") && err.contains("lower learning rate"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!t.path().join("m").exists(), "a diverged run wrote a model");
+}
+
 /// Rank-aware negatives: `--hard-negatives N` is recorded in the model's configuration for bpr
 /// and lightgcn's pairwise losses; other models, LightGCN's default pointwise loss, 0 and
 /// absurd counts are refused as usage errors.

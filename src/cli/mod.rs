@@ -45,7 +45,7 @@ pub enum Command {
     #[command(subcommand)]
     Data(DataCommand),
     /// Train a model (iALS, …) and save it as a model directory.
-    Train(train_cmd::TrainArgs),
+    Train(Box<train_cmd::TrainArgs>),
     /// Evaluate a model on a train/test pair with full ranking (training positives excluded).
     Eval(train_cmd::EvalArgs),
     /// Build LSH indexes.
@@ -292,7 +292,7 @@ pub fn run(cli: Cli) -> Result<()> {
     }
     match cli.command {
         Command::Data(cmd) => data_cmd::run(cmd),
-        Command::Train(a) => train_cmd::run_train(a),
+        Command::Train(a) => train_cmd::run_train(*a),
         Command::Eval(a) => train_cmd::run_eval(a),
         Command::Index(c) => serve_cmd::run_index(c),
         Command::Query(a) => serve_cmd::run_query(a),

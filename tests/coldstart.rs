@@ -131,6 +131,71 @@ fn p3_pipeline_embed_item_and_fold_in() {
         &p("m"),
         "--quiet",
     ]);
+    // The item map's unobserved weight defaults to MAP_UNOBSERVED_FACTOR times the model's
+    // (.7 for iALS); naming that weight gives the same map, the model's own weight another one.
+    // The user map keeps the model's weight either way. Bad values are refused before training.
+    let map_of = |model: &str, file: &str| {
+        lshrec::store::npy::open(&t.path().join(model).join(file))
+            .unwrap()
+            .0
+            .as_slice()
+            .to_vec()
+    };
+    let max_diff = |a: &[f32], b: &[f32]| {
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max)
+    };
+    let default_w = (coldstart::MAP_UNOBSERVED_FACTOR * 0.7).to_string();
+    for (dir, w) in [("m_default_w", default_w.as_str()), ("m_model_w", "0.7")] {
+        ok(&[
+            "train",
+            "--train",
+            &p("p3/train.tsv"),
+            "--test",
+            &p("p3/test.tsv"),
+            "--model",
+            "ials",
+            "--dim",
+            "16",
+            "--map-unobserved-weight",
+            w,
+            "--out",
+            &p(dir),
+            "--quiet",
+        ]);
+        assert_eq!(
+            map_of("m", "user_features.npy"),
+            map_of(dir, "user_features.npy")
+        );
+    }
+    let base = map_of("m", "item_features.npy");
+    assert!(max_diff(&base, &map_of("m_default_w", "item_features.npy")) < 1e-4);
+    assert!(max_diff(&base, &map_of("m_model_w", "item_features.npy")) > 1e-2);
+    for (arg, flag) in [
+        ("--map-unobserved-weight=-1", "--map-unobserved-weight"),
+        ("--map-ridge=0", "--map-ridge"),
+    ] {
+        refused(
+            &[
+                "train",
+                "--train",
+                &p("p3/train.tsv"),
+                "--test",
+                &p("p3/test.tsv"),
+                "--model",
+                "ials",
+                arg,
+                "--out",
+                &p("m_bad"),
+            ],
+            flag,
+        );
+        assert!(!t.path().join("m_bad").exists());
+    }
+
     let out = ok(&[
         "eval",
         "--model",

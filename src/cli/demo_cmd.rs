@@ -93,6 +93,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         k: vec![10, 20],
         json: false,
         map_ridge: crate::train::coldstart::MAP_RIDGE,
+        map_unobserved_weight: None,
         features: None,
         patience: None,
         low_ratings: None,

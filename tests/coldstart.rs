@@ -117,20 +117,28 @@ fn p3_pipeline_embed_item_and_fold_in() {
         std::path::Path::new(&p("p3/items.tsv")).exists()
             && std::path::Path::new(&p("p3/users.tsv")).exists()
     );
-    ok(&[
-        "train",
-        "--train",
-        &p("p3/train.tsv"),
-        "--test",
-        &p("p3/test.tsv"),
-        "--model",
-        "ials",
-        "--dim",
-        "16",
-        "--out",
-        &p("m"),
-        "--quiet",
-    ]);
+    // iALS (16 dims) on the P3 training part into `out`, with `extra` arguments.
+    let train_p3 = |out: &str, extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "train",
+            "--train",
+            &p("p3/train.tsv"),
+            "--test",
+            &p("p3/test.tsv"),
+            "--model",
+            "ials",
+            "--out",
+            &p(out),
+        ]
+        .map(String::from)
+        .to_vec();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    fn as_strs(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    ok(&as_strs(&train_p3("m", &["--dim", "16", "--quiet"])));
     // The item map's unobserved weight defaults to MAP_UNOBSERVED_FACTOR times the model's
     // (.7 for iALS); naming that weight gives the same map, the model's own weight another one.
     // The user map keeps the model's weight either way. Bad values are refused before training.
@@ -150,22 +158,8 @@ fn p3_pipeline_embed_item_and_fold_in() {
     };
     let default_w = (coldstart::MAP_UNOBSERVED_FACTOR * 0.7).to_string();
     for (dir, w) in [("m_default_w", default_w.as_str()), ("m_model_w", "0.7")] {
-        ok(&[
-            "train",
-            "--train",
-            &p("p3/train.tsv"),
-            "--test",
-            &p("p3/test.tsv"),
-            "--model",
-            "ials",
-            "--dim",
-            "16",
-            "--map-unobserved-weight",
-            w,
-            "--out",
-            &p(dir),
-            "--quiet",
-        ]);
+        let extra = ["--dim", "16", "--map-unobserved-weight", w, "--quiet"];
+        ok(&as_strs(&train_p3(dir, &extra)));
         assert_eq!(
             map_of("m", "user_features.npy"),
             map_of(dir, "user_features.npy")
@@ -178,21 +172,7 @@ fn p3_pipeline_embed_item_and_fold_in() {
         ("--map-unobserved-weight=-1", "--map-unobserved-weight"),
         ("--map-ridge=0", "--map-ridge"),
     ] {
-        refused(
-            &[
-                "train",
-                "--train",
-                &p("p3/train.tsv"),
-                "--test",
-                &p("p3/test.tsv"),
-                "--model",
-                "ials",
-                arg,
-                "--out",
-                &p("m_bad"),
-            ],
-            flag,
-        );
+        refused(&as_strs(&train_p3("m_bad", &[arg])), flag);
         assert!(!t.path().join("m_bad").exists());
     }
 

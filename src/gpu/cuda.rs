@@ -998,7 +998,6 @@ impl GpuLightGcn {
         self.forward()?;
         let g = &self.gpu;
         let (d, nu) = (self.d, self.host.n_users());
-        let nodes = self.adj.rows;
         self.host.sample_batch(&mut self.triples);
         let n = self.triples.len();
         write_triples(g, &self.triples, &mut self.us, &mut self.is, &mut self.js)?;
@@ -1021,15 +1020,13 @@ impl GpuLightGcn {
         let coef = self.host.cfg.reg * scale;
         launch!(g, "lightgcn_l2_f32", shapes::elementwise(n);
             &self.us, &self.is, &self.js, &ni, &di, &nui, &coef, &self.e0, &mut self.g0, &mut self.penalty)?;
-        self.adam(nodes * d)?;
+        self.adam()?;
         let g = &self.gpu;
         let l = g.download(&self.loss, 1)?[0] as f64;
         let p = g.download(&self.penalty, 1)?[0] as f64;
         Ok(l * scale as f64 + p)
     }
-}
 
-impl GpuLightGcn {
     /// One full-batch Adam step of the pointwise loss (the twin of `graph::LightGcn::epoch`
     /// with `Loss::Ials`): forward, the two Gram matrices, the gradient rows of the users (with
     /// their known negatives) and of the items (positives only), backward, L2 on every row.
@@ -1087,16 +1084,17 @@ impl GpuLightGcn {
         launch!(g, "lightgcn_l2_all_f32", shapes::elementwise(nodes * d);
             &len, &coef, &self.e0, &mut self.g0, &mut self.penalty)?;
         let penalty = g.download(&self.penalty, 1)?[0] as f64;
-        self.adam(nodes * d)?;
+        self.adam()?;
         Ok(loss + penalty)
     }
 
     /// One Adam step over the base embeddings with the gradient in `g0`.
-    fn adam(&mut self, len: usize) -> Result<()> {
+    fn adam(&mut self) -> Result<()> {
         let g = &self.gpu;
         self.t += 1;
         let (b1, b2) = graph::ADAM_BETAS;
         let (c1, c2) = (1.0 - b1.powi(self.t), 1.0 - b2.powi(self.t));
+        let len = self.e0.len();
         let n = int("embeddings", len)?;
         let lr = self.host.cfg.lr;
         launch!(g, "adam_f32", shapes::elementwise(len);

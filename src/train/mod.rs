@@ -418,11 +418,8 @@ pub fn lightgcn_config(cfg: &TrainConfig) -> graph::LightGcnConfig {
         batch: cfg.batch.max(1),
         init_std: 0.1,
         loss: cfg.loss,
-        weights: ials::Weights {
-            alpha: cfg.alpha,
-            unobserved: cfg.unobserved_weight,
-            negative: cfg.negative_confidence,
-        },
+        // The pointwise loss is iALS's objective, with iALS's reading of the configuration.
+        weights: ials::config(cfg).weights(),
         negatives: cfg.negatives_per_positive.max(1),
         hard_negatives: cfg.hard_negatives.max(1),
     }

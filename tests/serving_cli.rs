@@ -146,11 +146,21 @@ fn serving_commands_and_their_errors() {
         "--json",
         "--latency-queries",
         "5",
+        "--min-time",
+        "0",
     ]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["rows"][0]["method"], "exact");
     assert_eq!(v["rows"][0]["recall"], 1.0);
     assert!(v["rows"][1]["recall"].as_f64().unwrap() > 0.5);
+    // No minimum time: one timed pass after the warm-up, for every row.
+    for r in v["rows"].as_array().unwrap() {
+        assert_eq!(r["passes"], 1, "{r}");
+    }
+    for t in ["-1", "NaN", "1e9"] {
+        let arg = format!("--min-time={t}");
+        bad(&["bench", "--model", &m, &arg], "--min-time");
+    }
 
     // An index built from another model is refused.
     let other = train(t.path(), "other", "2");

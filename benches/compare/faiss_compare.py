@@ -9,12 +9,16 @@ Measures, with faiss-cpu on `--threads` threads:
   the top C (IndexRefineFlat), for several C: users/s and recall@K against exact;
 - IndexBinaryMultiHash on sign codes of the transform (bucketed multi-probe): users/s and recall.
 No exclusions are applied (compare with `lshrec bench --users --items`, which has none either).
+Each search is timed as `lshrec bench` times a setting (`timing.py`: a warm-up pass, then the
+median of passes adding up to 0.2 s).
 """
 import argparse
 import time
 
 import numpy as np
 import faiss
+
+from timing import timed
 
 
 def simple_lsh(items, users):
@@ -47,9 +51,8 @@ def main():
     print(f"{n} items x {d} dims, {len(users)} queries, k = {a.k}, {a.threads} threads, faiss {faiss.__version__}")
     flat = faiss.IndexFlatIP(d)
     flat.add(items)
-    t = time.perf_counter()
-    _, truth = flat.search(users, a.k)
-    exact = len(users) / (time.perf_counter() - t)
+    (_, truth), secs = timed(lambda: flat.search(users, a.k))
+    exact = len(users) / secs
     print(f"IndexFlatIP        recall 1.0000  {exact:10.0f} users/s")
 
     x, q = simple_lsh(items, users)
@@ -62,9 +65,8 @@ def main():
         ref.k_factor = c
         # Re-rank by inner product on the original vectors: the transform's cosine orders the
         # same way within one norm range, so L2 on the transformed vectors is the exact order.
-        t = time.perf_counter()
-        _, got = ref.search(q, a.k)
-        ups = len(users) / (time.perf_counter() - t)
+        (_, got), secs = timed(lambda: ref.search(q, a.k))
+        ups = len(users) / secs
         print(f"IndexLSH+refine k_factor={c:<4} recall {recall(got, truth, a.k):.4f}  {ups:10.0f} users/s")
 
     codes = np.packbits((x @ np.random.default_rng(0).standard_normal((d + 1, 64)).astype("float32")) > 0, axis=1)
@@ -74,18 +76,22 @@ def main():
         mh.add(codes)
         for nflip in [0, 1, 2]:
             mh.nflip = nflip
-            t = time.perf_counter()
-            _, cand = mh.search(qcodes, 200)
-            # exact re-rank of the returned candidates
-            got = []
-            for qi, cs in enumerate(cand):
-                cs = cs[cs >= 0]
-                if len(cs) == 0:
-                    got.append([])
-                    continue
-                s = items[cs] @ users[qi]
-                got.append(list(cs[np.argsort(-s)[: a.k]]))
-            ups = len(users) / (time.perf_counter() - t)
+
+            def search():
+                _, cand = mh.search(qcodes, 200)
+                # exact re-rank of the returned candidates
+                got = []
+                for qi, cs in enumerate(cand):
+                    cs = cs[cs >= 0]
+                    if len(cs) == 0:
+                        got.append([])
+                        continue
+                    s = items[cs] @ users[qi]
+                    got.append(list(cs[np.argsort(-s)[: a.k]]))
+                return got
+
+            got, secs = timed(search)
+            ups = len(users) / secs
             print(f"IndexBinaryMultiHash {tables}x{bits} nflip={nflip} recall {recall(got, truth, a.k):.4f}  {ups:10.0f} users/s")
 
 

@@ -5,12 +5,15 @@
 
 Builds an inner-product HNSW index (M = 32, ef_construction = 200), reports its build time and,
 for several ef, users/s and recall@K against exact inner-product top-K computed with NumPy.
+Searches are timed as `lshrec bench` times a setting (`timing.py`).
 """
 import argparse
 import time
 
 import numpy as np
 import hnswlib
+
+from timing import timed
 
 
 def main():
@@ -38,9 +41,8 @@ def main():
     print(f"hnswlib {n} items x {d} dims, M={a.m}: built in {time.perf_counter() - t:.1f} s, {a.threads} threads")
     for ef in [10, 20, 40, 80, 160]:
         idx.set_ef(max(ef, a.k))
-        t = time.perf_counter()
-        labels, _ = idx.knn_query(users, k=a.k)
-        ups = len(users) / (time.perf_counter() - t)
+        (labels, _), secs = timed(lambda: idx.knn_query(users, k=a.k))
+        ups = len(users) / secs
         rec = np.mean([len(set(l) & tr) / a.k for l, tr in zip(labels, truth)])
         print(f"ef={ef:<4} recall@{a.k} {rec:.4f}  {ups:10.0f} users/s")
 

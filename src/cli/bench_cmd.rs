@@ -41,6 +41,11 @@ pub struct BenchArgs {
     /// Single-query latencies measured per setting.
     #[arg(long, default_value_t = 300)]
     pub latency_queries: usize,
+    /// Seconds of timed passes per setting: after one untimed pass, the whole batch is scored
+    /// again until the passes add up to this, and users/s comes from the median pass (0: one
+    /// timed pass).
+    #[arg(long, default_value_t = 0.2)]
+    pub min_time: f64,
     #[command(flatten)]
     pub knobs: IndexKnobs,
     #[command(flatten)]
@@ -109,6 +114,12 @@ struct Report<'a> {
 
 /// Runs `lshrec bench`.
 pub fn run(a: BenchArgs) -> Result<()> {
+    if !(a.min_time.is_finite() && (0.0..=3600.0).contains(&a.min_time)) {
+        return Err(Error::invalid(
+            "--min-time",
+            format!("{}: expected seconds between 0 and 3600", a.min_time),
+        ));
+    }
     let (source, model): (String, Option<Model>) = match &a.synthetic {
         Some(_) => (String::new(), None),
         None => {
@@ -179,7 +190,11 @@ pub fn run(a: BenchArgs) -> Result<()> {
     };
     let m = idx.meta.clone();
     eprintln!("index: {} tables × {} bits, {} norm ranges, {}-bit scan codes, built in {:.2} s, {:.1} bytes/item", m.tables, m.bits, m.ranges.len(), 64 * m.words, m.build_seconds, m.bytes_per_item());
-    let (exact_row, truth) = bench::exact(&w, a.latency_queries)?;
+    let timing = bench::Timing {
+        min_secs: a.min_time,
+        latency_queries: a.latency_queries,
+    };
+    let (exact_row, truth) = bench::exact(&w, timing)?;
     let exact_ups = exact_row.users_per_s;
     let mut rows = vec![exact_row];
     let settings = if a.sweep {
@@ -191,14 +206,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         if p.mode == index::Mode::Scan && m.words == 0 {
             continue;
         }
-        rows.push(bench::lsh(
-            &w,
-            &idx,
-            p,
-            &truth,
-            exact_ups,
-            a.latency_queries,
-        ));
+        rows.push(bench::lsh(&w, &idx, p, &truth, exact_ups, timing));
     }
     bench::mark_pareto(&mut rows);
     let verdict = bench::verdict(&rows, a.target);

@@ -141,6 +141,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
             sweep: true,
             target: 0.9,
             latency_queries: 200,
+            min_time: 0.2,
             knobs: IndexKnobs::with_seed(a.seed),
             search: search.clone(),
             json: false,

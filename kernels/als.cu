@@ -84,6 +84,24 @@ __device__ __forceinline__ float ials_apply(const float* __restrict__ w0g,
     return out;
 }
 
+// The right-hand side b_k = Σ_{i∈N, val_i>0} c_i·y_ik for thread k < d (0 beyond), with
+// c_i = 1 + alpha·val_i; adds Σ c_i over those entries to *csum. Known negatives (val ≤ 0) have
+// target 0 and add nothing.
+__device__ __forceinline__ float ials_rhs(const float* __restrict__ fixed,
+                                          const unsigned* __restrict__ idx,
+                                          const float* __restrict__ val, int deg, int d,
+                                          float alpha, float* csum) {
+    int k = threadIdx.x;
+    float bk = 0.0f;
+    for (int t = 0; t < deg; ++t)
+        if (val[t] > 0.0f) {
+            float c = 1.0f + alpha * val[t];
+            *csum += c;
+            if (k < d) bk += c * fixed[(size_t)idx[t] * d + k];
+        }
+    return bk;
+}
+
 // ials_cg_f32: for every row r of the CSR (indptr, idx, val), `steps` conjugate-gradient steps
 // on (w0·G + Σ_{i∈N(r)} (c_i − w0) y_i y_iᵀ + λ_r I) x_r = Σ c_i p_i y_i, warm-started from x_r,
 // with c_i = 1 + alpha·val_i and p_i = 1 for val_i > 0, c_i = cneg and p_i = 0 for a known
@@ -116,10 +134,8 @@ extern "C" __global__ void ials_cg_f32(const float* __restrict__ w0g,
         if (k < d) v[k] = xk;
         __syncthreads();
         float ax = ials_apply(w0g, fixed, ri, rv, deg, d, alpha, cneg, w0, lam, v, s_chunk);
-        float bk = 0.0f;
-        if (k < d)
-            for (int t = 0; t < deg; ++t)
-                if (rv[t] > 0.0f) bk += (1.0f + alpha * rv[t]) * fixed[(size_t)ri[t] * d + k];
+        float csum = 0.0f;
+        float bk = ials_rhs(fixed, ri, rv, deg, d, alpha, &csum);
         float res = k < d ? bk - ax : 0.0f;
         float pk = res;
         float rs = block_sum(res * res, scratch);
@@ -176,14 +192,8 @@ extern "C" __global__ void ials_loss_grad_f32(const float* __restrict__ w0g,
         if (k < d) v[k] = xk;
         __syncthreads();
         float ax = ials_apply(w0g, other, ri, rv, deg, d, alpha, cneg, w0, 0.0f, v, s_chunk);
-        float bk = 0.0f;
         float cp = 0.0f;
-        for (int t = 0; t < deg; ++t)
-            if (rv[t] > 0.0f) {
-                float c = 1.0f + alpha * rv[t];
-                cp += c;
-                if (k < d) bk += c * other[(size_t)ri[t] * d + k];
-            }
+        float bk = ials_rhs(other, ri, rv, deg, d, alpha, &cp);
         if (k < d) grad[(size_t)r * d + k] += scale * (ax - bk);
         float quad = block_sum(k < d ? xk * (ax - 2.0f * bk) : 0.0f, scratch);
         if (k == 0) row_loss[r] = quad + cp;

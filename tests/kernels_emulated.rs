@@ -244,17 +244,8 @@ fn pointwise_loss_kernels_match_cpu() {
         negative: 3.0,
     };
     for (nu, ni, d) in [(40, 60, 24), (30, 50, 40)] {
-        let mut triples = Vec::new();
-        for u in 0..nu as u32 {
-            // Degrees 0 up to 40, beyond a 32-thread block; one entry in four a known negative.
-            let mut items: Vec<u32> = (0..ni as u32).collect();
-            r.shuffle(&mut items);
-            for &i in &items[..u as usize % 41] {
-                let v = 1.0 + r.below(3) as f32;
-                triples.push((u, i, if r.below(4) == 0 { -v } else { v }));
-            }
-        }
-        let m = Csr::from_triples(nu, ni, &triples);
+        // Degrees 0 up to 40, beyond a 32-thread block; one entry in four a known negative.
+        let m = signed_interactions(&mut r, nu, ni, |u| u % 41, 3, 4);
         let f = normals(&mut r, (nu + ni) * d, 0.3);
         let mut p = Pointwise::new(m.clone(), d);
         let mut want = vec![0f32; (nu + ni) * d];
@@ -282,6 +273,29 @@ fn pointwise_loss_kernels_match_cpu() {
         close(&got, &want_g, 1e-4, "l2 gradient");
         close(&[penalty], &[want_penalty as f32], 1e-4, "l2 penalty");
     }
+}
+
+/// A user × item matrix with `degree(u)` distinct items per user: ratings 1 up to `levels`, one
+/// entry in `negative_every` stored negated (a known negative).
+fn signed_interactions(
+    r: &mut Rng,
+    nu: usize,
+    ni: usize,
+    degree: impl Fn(usize) -> usize,
+    levels: usize,
+    negative_every: usize,
+) -> Csr {
+    let mut triples = Vec::new();
+    for u in 0..nu {
+        let mut items: Vec<u32> = (0..ni as u32).collect();
+        r.shuffle(&mut items);
+        for &i in &items[..degree(u)] {
+            let v = 1.0 + r.below(levels) as f32;
+            let v = if r.below(negative_every) == 0 { -v } else { v };
+            triples.push((u as u32, i, v));
+        }
+    }
+    Csr::from_triples(nu, ni, &triples)
 }
 
 /// `ials_loss_grad_f32` over the rows of `rows` at the GPU path's launch shape.
@@ -390,14 +404,7 @@ fn pointwise_epochs_on_kernels_match_the_cpu_trainer() {
     use lshrec::train::ials::Weights;
     let mut r = Rng::new(13);
     let (nu, ni, d, layers) = (25, 35, 8, 3);
-    let mut triples = Vec::new();
-    for u in 0..nu as u32 {
-        let mut items: Vec<u32> = (0..ni as u32).collect();
-        r.shuffle(&mut items);
-        for &i in &items[..2 + u as usize % 9] {
-            triples.push((u, i, if r.below(5) == 0 { -1.0 } else { 1.0 }));
-        }
-    }
+    let interactions = signed_interactions(&mut r, nu, ni, |u| 2 + u % 9, 1, 5);
     let w = Weights {
         alpha: 1.0,
         unobserved: 1.0,
@@ -415,7 +422,7 @@ fn pointwise_epochs_on_kernels_match_the_cpu_trainer() {
         negatives: 1,
         hard_negatives: 1,
     };
-    let mut cpu = LightGcn::new(cfg.clone(), Csr::from_triples(nu, ni, &triples), 3).unwrap();
+    let mut cpu = LightGcn::new(cfg.clone(), interactions, 3).unwrap();
     let adj = cpu.adjacency().clone();
     let p = cpu.pointwise().expect("the pointwise loss");
     let (by_user, by_item) = (p.by_user.clone(), p.by_item.clone());
@@ -623,44 +630,35 @@ fn lightgcn_step_kernels_match_cpu() {
     let scale = 1.0 / n as f32;
     let mut want = vec![0f32; nodes * d];
     let want_loss = bpr_grad(&f, d, nu, &triples, scale, &mut want);
+    // Both kernels take the triples' columns, a coefficient and the embeddings, add to the
+    // gradient and return a sum (the loss or the penalty).
+    let triple_kernel = |name: &str, coef: f32, grad: &mut [f32]| -> f32 {
+        let mut sum = 0f32;
+        run(
+            name,
+            shapes::elementwise(n),
+            Args::new()
+                .ptr(us.as_ptr())
+                .ptr(is.as_ptr())
+                .ptr(js.as_ptr())
+                .i32(n as i32)
+                .i32(d as i32)
+                .i32(nu as i32)
+                .f32(coef)
+                .ptr(f.as_ptr())
+                .ptr(grad.as_mut_ptr())
+                .ptr(&mut sum as *mut f32),
+        );
+        sum
+    };
     let mut got = vec![0f32; nodes * d];
-    let mut loss = 0f32;
-    run(
-        "lightgcn_bpr_grad_f32",
-        shapes::elementwise(n),
-        Args::new()
-            .ptr(us.as_ptr())
-            .ptr(is.as_ptr())
-            .ptr(js.as_ptr())
-            .i32(n as i32)
-            .i32(d as i32)
-            .i32(nu as i32)
-            .f32(scale)
-            .ptr(f.as_ptr())
-            .ptr(got.as_mut_ptr())
-            .ptr(&mut loss as *mut f32),
-    );
+    let loss = triple_kernel("lightgcn_bpr_grad_f32", scale, &mut got);
     close(&got, &want, 1e-5, "bpr gradient");
     close(&[loss], &[want_loss as f32], 1e-4, "bpr loss");
 
     let coef = 0.01 * scale;
     let want_penalty = l2_rows(&f, d, nu, &triples, coef, &mut want);
-    let mut penalty = 0f32;
-    run(
-        "lightgcn_l2_f32",
-        shapes::elementwise(n),
-        Args::new()
-            .ptr(us.as_ptr())
-            .ptr(is.as_ptr())
-            .ptr(js.as_ptr())
-            .i32(n as i32)
-            .i32(d as i32)
-            .i32(nu as i32)
-            .f32(coef)
-            .ptr(f.as_ptr())
-            .ptr(got.as_mut_ptr())
-            .ptr(&mut penalty as *mut f32),
-    );
+    let penalty = triple_kernel("lightgcn_l2_f32", coef, &mut got);
     close(&got, &want, 1e-5, "l2 gradient");
     close(&[penalty], &[want_penalty as f32], 1e-4, "l2 penalty");
 

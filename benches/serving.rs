@@ -1,6 +1,7 @@
 //! Hot paths of serving, each with a declared throughput so that a regression shows as a number:
 //! hashing (rows/s), the Hamming scan (codes/s, per dispatch twin), a query in both LSH modes,
-//! exact block scoring (elements = flops, so Gelem/s reads as GFLOP/s) and top-K selection.
+//! exact block scoring (elements = flops, so Gelem/s reads as GFLOP/s), top-K selection, and the
+//! scan's selection of the smallest Hamming distances (distances/s).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use lshrec::data::synth::{mips, MipsConfig};
@@ -154,8 +155,43 @@ fn bench_topk(c: &mut Criterion) {
     g.finish();
 }
 
+fn bench_select_smallest(c: &mut Criterion) {
+    // One norm range of a 1M-item index (16k codes), 256-bit distances (a sum of 256 fair bits),
+    // and the 240 candidates of scan 240.
+    let mut r = Rng::new(4);
+    let dists: Vec<u32> = (0..16_384)
+        .map(|_| (0..4).map(|_| r.next_u64().count_ones()).sum())
+        .collect();
+    let (k, tau) = (240, 112);
+    let mut g = c.benchmark_group("scan_select_16k");
+    g.throughput(Throughput::Elements(dists.len() as u64));
+    let mut out = Vec::new();
+    g.bench_function("select_smallest_240", |b| {
+        b.iter(|| {
+            lshrec::index::query::select_smallest(&dists, k, &mut out);
+            out.len()
+        })
+    });
+    for (name, f) in [
+        (
+            "collect_below_dispatch",
+            simd::collect_below as fn(_, _, _, _, &mut _) -> usize,
+        ),
+        ("collect_below_scalar", simd::collect_below_scalar),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                out.clear();
+                f(&dists, 0, tau, usize::MAX, &mut out)
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    bench_select_smallest,
     bench_hash,
     bench_hamming,
     bench_query,

@@ -147,6 +147,64 @@ pub fn offer_row_scalar(row: &[f32], base: u32, top: &mut crate::score::TopK) {
     }
 }
 
+/// Appends the key `dists[p] << 32 | p` for the positions `p ≥ start` whose distance is below
+/// `tau`, in order, until `out` holds `limit` keys (a block may add up to 15 beyond the limit in
+/// the SIMD kernels, the scalar twin stops exactly; the return value says where to resume).
+/// Returns the position after the last one whose key was considered (`dists.len()` at the end).
+/// Keys order as (distance, position). This is the filter half of selecting the smallest Hamming
+/// distances: once the threshold is tight most distances fail it, and AVX-512 (or AVX2) tests 16
+/// (or 8) per instruction and stores the survivors without a branch (AVX-512 compress).
+#[inline]
+pub fn collect_below(
+    dists: &[u32],
+    start: usize,
+    tau: u32,
+    limit: usize,
+    out: &mut Vec<u64>,
+) -> usize {
+    assert!(start <= dists.len() && dists.len() <= u32::MAX as usize);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if has_avx512f() {
+            // SAFETY: AVX-512F is available (checked above); the kernel reserves room for every
+            // key it stores and loads 16 values only while 16 remain from `start <= len`.
+            return unsafe { x86::collect_below_avx512(dists, start, tau, limit, out) };
+        }
+        if has_avx2_fma() {
+            // SAFETY: AVX2 is available (checked above); the kernel loads eight values only
+            // while eight remain from its position, which starts at `start <= dists.len()`.
+            return unsafe { x86::collect_below_avx2(dists, start, tau, limit, out) };
+        }
+    }
+    collect_below_scalar(dists, start, tau, limit, out)
+}
+
+/// Scalar twin of [`collect_below`]: stops as soon as `out` holds `limit` keys.
+#[inline]
+pub fn collect_below_scalar(
+    dists: &[u32],
+    start: usize,
+    tau: u32,
+    limit: usize,
+    out: &mut Vec<u64>,
+) -> usize {
+    let mut p = start;
+    while p < dists.len() && out.len() < limit {
+        if dists[p] < tau {
+            out.push((dists[p] as u64) << 32 | p as u64);
+        }
+        p += 1;
+    }
+    p
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_avx512f() -> bool {
+    use std::sync::OnceLock;
+    static F: OnceLock<bool> = OnceLock::new();
+    *F.get_or_init(|| is_x86_feature_detected!("avx512f"))
+}
+
 #[cfg(target_arch = "x86_64")]
 fn has_avx2_fma() -> bool {
     use std::sync::OnceLock;
@@ -200,6 +258,28 @@ pub mod kernels {
         }
         let _ = (codes, w, query, out);
         false
+    }
+
+    /// The AVX2 [`super::collect_below`] (the dispatcher prefers AVX-512 where present), or
+    /// `None` without AVX2.
+    pub fn collect_below_avx2(
+        dists: &[u32],
+        start: usize,
+        tau: u32,
+        limit: usize,
+        out: &mut Vec<u64>,
+    ) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if super::has_avx2_fma() && start <= dists.len() {
+                // SAFETY: AVX2 is available and `start <= dists.len()` (checked just above).
+                return Some(unsafe {
+                    super::x86::collect_below_avx2(dists, start, tau, limit, out)
+                });
+            }
+        }
+        let _ = (dists, start, tau, limit, out);
+        None
     }
 
     /// AVX2 (nibble-table popcount) Hamming scan (`4 % w == 0`).
@@ -268,6 +348,100 @@ mod x86 {
             s += a[i] * b[i];
         }
         s
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn collect_below_avx2(
+        dists: &[u32],
+        start: usize,
+        tau: u32,
+        limit: usize,
+        out: &mut Vec<u64>,
+    ) -> usize {
+        let n = dists.len();
+        if out.len() >= limit {
+            return start;
+        }
+        if tau == 0 {
+            return n;
+        }
+        // x < tau ⇔ max(x, tau − 1) == tau − 1, in unsigned lanes.
+        let tm1 = _mm256_set1_epi32((tau - 1) as i32);
+        let mut p = start;
+        while p + 8 <= n {
+            // SAFETY: p + 8 <= n.
+            let v = unsafe { _mm256_loadu_si256(dists.as_ptr().add(p) as *const __m256i) };
+            let below = _mm256_cmpeq_epi32(_mm256_max_epu32(v, tm1), tm1);
+            let mut m = _mm256_movemask_ps(_mm256_castsi256_ps(below)) as u32;
+            while m != 0 {
+                let j = p + m.trailing_zeros() as usize;
+                m &= m - 1;
+                out.push((dists[j] as u64) << 32 | j as u64);
+            }
+            p += 8;
+            if out.len() >= limit {
+                return p;
+            }
+        }
+        super::collect_below_scalar(dists, p, tau, limit, out)
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn collect_below_avx512(
+        dists: &[u32],
+        start: usize,
+        tau: u32,
+        limit: usize,
+        out: &mut Vec<u64>,
+    ) -> usize {
+        let n = dists.len();
+        if out.len() >= limit {
+            return start;
+        }
+        if tau == 0 {
+            return n;
+        }
+        let vtau = _mm512_set1_epi32(tau as i32);
+        let lanes = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+        let mut p = start;
+        while p + 16 <= n {
+            // SAFETY: p + 16 <= n.
+            let v = unsafe { _mm512_loadu_si512(dists.as_ptr().add(p) as *const _) };
+            let m = _mm512_cmplt_epu32_mask(v, vtau);
+            if m != 0 {
+                out.reserve(16);
+                let pos = _mm512_add_epi64(_mm512_set1_epi64(p as i64), lanes);
+                let mut len = out.len();
+                for (half, mh) in [(0, m as u8), (1, (m >> 8) as u8)] {
+                    let d = if half == 0 {
+                        _mm512_castsi512_si256(v)
+                    } else {
+                        _mm512_extracti64x4_epi64::<1>(v)
+                    };
+                    let keys = _mm512_or_si512(
+                        _mm512_slli_epi64::<32>(_mm512_cvtepu32_epi64(d)),
+                        _mm512_add_epi64(pos, _mm512_set1_epi64(8 * half)),
+                    );
+                    // SAFETY: `reserve(16)` above leaves room for the (at most 16) keys of this
+                    // block after `len`; they are initialised here before `set_len` below.
+                    unsafe {
+                        _mm512_mask_compressstoreu_epi64(
+                            out.as_mut_ptr().add(len) as *mut _,
+                            mh,
+                            keys,
+                        )
+                    };
+                    len += mh.count_ones() as usize;
+                }
+                // SAFETY: the keys up to `len` were written just above, within capacity.
+                unsafe { out.set_len(len) };
+            }
+            p += 16;
+            if out.len() >= limit {
+                return p;
+            }
+        }
+        super::collect_below_scalar(dists, p, tau, limit, out)
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -507,6 +681,44 @@ mod tests {
             offer_row(&row, 5, &mut a);
             offer_row_scalar(&row, 5, &mut b);
             prop_assert_eq!(a.into_sorted(), b.into_sorted());
+        }
+
+        #[test]
+        fn collect_below_matches_scalar(
+            d in proptest::collection::vec(prop_oneof![0u32..12, Just(u32::MAX), Just(0x8000_0000)], 0..100),
+            start_frac in 0.0f64..=1.0,
+            tau in prop_oneof![0u32..14, Just(u32::MAX), Just(0x8000_0001)],
+            limit in 0usize..40,
+            pre in 0usize..5,
+        ) {
+            let start = (d.len() as f64 * start_frac) as usize;
+            let pre: Vec<u64> = (0..pre as u64).map(|i| i << 32 | (1000 + i)).collect();
+            let key = |p: usize| (d[p] as u64) << 32 | p as u64;
+            let mut b = pre.clone();
+            let pb = collect_below_scalar(&d, start, tau, limit, &mut b);
+            // The scalar twin against the definition: every key below tau in [start, pb), and
+            // it stops only at the end or at the limit.
+            let want: Vec<u64> = (start..pb).filter(|&p| d[p] < tau).map(key).collect();
+            prop_assert_eq!(&b[pre.len()..], &want[..]);
+            prop_assert!(pb == d.len() || b.len() >= limit);
+            // The dispatched kernel may run past the limit by part of a block: its keys are the
+            // same sequence, cut at its own return position, and resuming there from both
+            // gives the same keys to the end.
+            collect_below_scalar(&d, pb, tau, usize::MAX, &mut b);
+            type Kernel = dyn Fn(&[u32], usize, u32, usize, &mut Vec<u64>) -> Option<usize>;
+            let kernels: [(&str, &Kernel); 2] = [
+                ("dispatch", &|d, s, t, l, o| Some(collect_below(d, s, t, l, o))),
+                ("avx2", &kernels::collect_below_avx2),
+            ];
+            for (name, f) in kernels {
+                let mut a = pre.clone();
+                let Some(pa) = f(&d, start, tau, limit, &mut a) else { continue };
+                prop_assert!(pa >= pb && (pa == d.len() || a.len() >= limit), "{}", name);
+                let upto: Vec<u64> = (start..pa).filter(|&p| d[p] < tau).map(key).collect();
+                prop_assert_eq!(&a[pre.len()..], &upto[..], "{}", name);
+                f(&d, pa, tau, usize::MAX, &mut a);
+                prop_assert_eq!(&a, &b, "{}", name);
+            }
         }
 
         #[test]

@@ -911,8 +911,12 @@ impl GpuLightGcn {
         let host = graph::LightGcn::new(c.clone(), m, cfg.seed)?;
         let adj = host.adjacency();
         let (nodes, d) = (adj.rows, c.factors);
-        // A batch holds `negatives` triples per sampled positive, each with its candidates.
-        let triples = c.batch * c.negatives.max(1);
+        // A batch holds `negatives` triples per sampled positive, each with its candidates; the
+        // pointwise loss samples none (one-element buffers keep the struct uniform).
+        let triples = match host.pointwise() {
+            Some(_) => 1,
+            None => c.batch * c.negatives.max(1),
+        };
         let m = c.hard_negatives.max(1);
         gpu.reserve(
             "LightGCN training",

@@ -350,6 +350,24 @@ mod x86 {
         s
     }
 
+    /// Where [`super::collect_below`] stops without reading a value: at `start` when the buffer
+    /// is already full, at the end when no distance can be below a zero threshold.
+    fn collect_trivially(
+        n: usize,
+        start: usize,
+        tau: u32,
+        limit: usize,
+        len: usize,
+    ) -> Option<usize> {
+        if len >= limit {
+            Some(start)
+        } else if tau == 0 {
+            Some(n)
+        } else {
+            None
+        }
+    }
+
     #[target_feature(enable = "avx2")]
     pub unsafe fn collect_below_avx2(
         dists: &[u32],
@@ -358,13 +376,10 @@ mod x86 {
         limit: usize,
         out: &mut Vec<u64>,
     ) -> usize {
+        if let Some(p) = collect_trivially(dists.len(), start, tau, limit, out.len()) {
+            return p;
+        }
         let n = dists.len();
-        if out.len() >= limit {
-            return start;
-        }
-        if tau == 0 {
-            return n;
-        }
         // x < tau ⇔ max(x, tau − 1) == tau − 1, in unsigned lanes.
         let tm1 = _mm256_set1_epi32((tau - 1) as i32);
         let mut p = start;
@@ -394,13 +409,10 @@ mod x86 {
         limit: usize,
         out: &mut Vec<u64>,
     ) -> usize {
+        if let Some(p) = collect_trivially(dists.len(), start, tau, limit, out.len()) {
+            return p;
+        }
         let n = dists.len();
-        if out.len() >= limit {
-            return start;
-        }
-        if tau == 0 {
-            return n;
-        }
         let vtau = _mm512_set1_epi32(tau as i32);
         let lanes = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
         let mut p = start;

@@ -686,12 +686,25 @@ mod tests {
         }
 
         #[test]
-        fn offer_row_matches_scalar(v in proptest::collection::vec(-3i8..3, 0..300), k in 1usize..20) {
+        fn offer_row_matches_scalar(
+            v in proptest::collection::vec(-3i8..3, 0..300),
+            w in proptest::collection::vec(-40i16..40, 0..1500),
+            k in 1usize..20,
+        ) {
+            // Two rows offered in turn to one selector, as the exact scorer's item blocks are:
+            // a short one with many ties and −∞ (excluded) scores, then a long one with a NaN.
             let row: Vec<f32> = v.iter().map(|&x| if x == -3 { f32::NEG_INFINITY } else { x as f32 }).collect();
+            let mut long: Vec<f32> = w.iter().map(|&x| if x == -40 { f32::NEG_INFINITY } else { x as f32 / 4.0 }).collect();
+            if let Some(x) = long.get_mut(7) {
+                *x = f32::NAN;
+            }
             let mut a = crate::score::TopK::new(k);
             let mut b = crate::score::TopK::new(k);
             offer_row(&row, 5, &mut a);
             offer_row_scalar(&row, 5, &mut b);
+            prop_assert_eq!(a.clone().into_sorted(), b.clone().into_sorted());
+            offer_row(&long, 400, &mut a);
+            offer_row_scalar(&long, 400, &mut b);
             prop_assert_eq!(a.into_sorted(), b.into_sorted());
         }
 

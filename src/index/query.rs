@@ -315,7 +315,8 @@ pub fn select_smallest(dists: &[u32], k: usize, out: &mut Vec<u64>) {
     while out.len() >= cap {
         out.select_nth_unstable(k - 1);
         out.truncate(k);
-        let tau = out.iter().map(|&e| (e >> 32) as u32).max().unwrap_or(0);
+        // `select_nth_unstable` leaves the k-th smallest key last, the rest below it.
+        let tau = (out[k - 1] >> 32) as u32;
         pos = crate::simd::collect_below(dists, pos, tau, cap, out);
     }
     if out.len() > k {

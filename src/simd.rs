@@ -147,7 +147,15 @@ pub fn offer_row_scalar(row: &[f32], base: u32, top: &mut crate::score::TopK) {
     }
 }
 
-/// Appends the key `dists[p] << 32 | p` for the positions `p ≥ start` whose distance is below
+/// The selection key of distance `dist` at position `pos`: `dist << 32 | pos`, so that keys
+/// order by distance, then position. [`collect_below`]'s kernels all write this layout (the
+/// AVX-512 one builds it in vector lanes).
+#[inline]
+pub fn scan_key(dist: u32, pos: usize) -> u64 {
+    (dist as u64) << 32 | pos as u64
+}
+
+/// Appends the key [`scan_key`]`(dists[p], p)` for the positions `p ≥ start` whose distance is below
 /// `tau`, in order, until `out` holds `limit` keys (a block may add up to 15 beyond the limit in
 /// the SIMD kernels, the scalar twin stops exactly; the return value says where to resume).
 /// Returns the position after the last one whose key was considered (`dists.len()` at the end).
@@ -191,7 +199,7 @@ pub fn collect_below_scalar(
     let mut p = start;
     while p < dists.len() && out.len() < limit {
         if dists[p] < tau {
-            out.push((dists[p] as u64) << 32 | p as u64);
+            out.push(scan_key(dists[p], p));
         }
         p += 1;
     }
@@ -391,7 +399,7 @@ mod x86 {
             while m != 0 {
                 let j = p + m.trailing_zeros() as usize;
                 m &= m - 1;
-                out.push((dists[j] as u64) << 32 | j as u64);
+                out.push(super::scan_key(dists[j], j));
             }
             p += 8;
             if out.len() >= limit {
@@ -717,8 +725,8 @@ mod tests {
             pre in 0usize..5,
         ) {
             let start = (d.len() as f64 * start_frac) as usize;
-            let pre: Vec<u64> = (0..pre as u64).map(|i| i << 32 | (1000 + i)).collect();
-            let key = |p: usize| (d[p] as u64) << 32 | p as u64;
+            let pre: Vec<u64> = (0..pre).map(|i| scan_key(i as u32, 1000 + i)).collect();
+            let key = |p: usize| scan_key(d[p], p);
             let mut b = pre.clone();
             let pb = collect_below_scalar(&d, start, tau, limit, &mut b);
             // The scalar twin against the definition: every key below tau in [start, pb), and

@@ -292,7 +292,7 @@ impl Index {
 }
 
 /// The `k` smallest `(dists[pos], pos)` pairs into `out` (unordered), as keys
-/// `dists[pos] << 32 | pos`, which order by distance and then position. A buffer collects keys
+/// [`crate::simd::scan_key`]`(dists[pos], pos)`, which order by distance and then position. A buffer collects keys
 /// below a threshold; whenever it holds 2k it is cut back to the k smallest and the threshold
 /// drops to the k-th distance. A later position with a distance equal to the k-th can never
 /// displace those k (ties go to the earlier position), so only strictly smaller ones enter:
@@ -309,7 +309,7 @@ pub fn select_smallest(dists: &[u32], k: usize, out: &mut Vec<u64>) {
         dists[..first]
             .iter()
             .enumerate()
-            .map(|(p, &x)| (x as u64) << 32 | p as u64),
+            .map(|(p, &x)| crate::simd::scan_key(x, p)),
     );
     let mut pos = first;
     while out.len() >= cap {

@@ -18,7 +18,8 @@ pub struct ModelArgs {
     /// Model directory written by `lshrec train`.
     #[arg(long, conflicts_with_all = ["users", "items"])]
     pub model: Option<PathBuf>,
-    /// User embeddings trained elsewhere (NumPy .npy, n_users × d, float32 or float64).
+    /// User embeddings trained elsewhere (NumPy .npy, n_users × d; float32 is memory-mapped,
+    /// float16, float64, big-endian and Fortran-order arrays are converted).
     #[arg(long, requires = "items")]
     pub users: Option<PathBuf>,
     /// Item embeddings trained elsewhere (n_items × d).

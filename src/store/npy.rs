@@ -1,6 +1,8 @@
 //! NumPy `.npy` files: the header format, writing f32 matrices and vectors (header padded so that
 //! the data starts on a 64-byte boundary, as NumPy does, which makes zero-copy mmap possible), and
-//! reading `<f4` (zero-copy) or `<f8` (converted) arrays in C order.
+//! reading float arrays: little-endian float32 in C order is memory-mapped zero-copy; float16,
+//! float64, big-endian data and Fortran (column-major) order are converted to a row-major f32
+//! copy on load.
 
 use std::path::Path;
 
@@ -200,18 +202,52 @@ impl Matrix {
     }
 }
 
-/// Opens a `.npy` file of f32 or f64 values with 1 or 2 dimensions (a vector is one column).
-/// `<f4` little-endian data is memory-mapped zero-copy; `<f8` is converted. Every value must be
-/// finite. Returns the matrix and the checksum of the whole file.
+/// An element type `open` reads: a float of `width` bytes, little- or big-endian.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct FloatType {
+    width: usize,
+    big_endian: bool,
+}
+
+impl FloatType {
+    /// The float type of a dtype string (`<f4`, `>f8`, `<f2`, …), if it is one `open` reads.
+    fn parse(descr: &str) -> Option<FloatType> {
+        let big_endian = match descr.as_bytes().first()? {
+            b'<' => false,
+            b'>' => true,
+            _ => return None,
+        };
+        let width = match &descr[1..] {
+            "f2" => 2,
+            "f4" => 4,
+            "f8" => 8,
+            _ => return None,
+        };
+        Some(FloatType { width, big_endian })
+    }
+
+    /// Decodes one element (`bytes.len() == width`).
+    fn decode(self, bytes: &[u8]) -> f32 {
+        let mut b = [0u8; 8];
+        b[..self.width].copy_from_slice(bytes);
+        if self.big_endian {
+            b[..self.width].reverse();
+        }
+        match self.width {
+            2 => half::f16::from_le_bytes([b[0], b[1]]).to_f32(),
+            4 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            _ => f64::from_le_bytes(b) as f32,
+        }
+    }
+}
+
+/// Opens a `.npy` file of float values with 1 or 2 dimensions (a vector is one column).
+/// Little-endian float32 in C order is memory-mapped zero-copy; float16, float64, big-endian
+/// data and Fortran order are converted into a row-major f32 copy. Every value must be finite
+/// as an f32. Returns the matrix and the checksum of the whole file.
 pub fn open(path: &Path) -> Result<(Matrix, u64)> {
     let map = mmap::map(path)?;
     let h = parse_header(path, &map)?;
-    if h.fortran_order {
-        return Err(Error::corrupt(
-            path,
-            "Fortran-order array; save it with np.ascontiguousarray(x)",
-        ));
-    }
     let (rows, cols) = match h.shape[..] {
         [r, c] => (r, c),
         [r] => (r, 1),
@@ -222,19 +258,19 @@ pub fn open(path: &Path) -> Result<(Matrix, u64)> {
             ))
         }
     };
-    let width = match h.descr.as_str() {
-        "<f4" => 4,
-        "<f8" => 8,
-        d => {
-            return Err(Error::corrupt(
-                path,
-                format!("dtype {d:?}: expected little-endian float32 ('<f4') or float64 ('<f8')"),
-            ))
-        }
-    };
+    let ty = FloatType::parse(&h.descr).ok_or_else(|| {
+        Error::corrupt(
+            path,
+            format!(
+                "dtype {:?}: expected a float array (float16, float32 or float64, '<f2', '<f4', \
+                 '<f8' or big-endian '>f…')",
+                h.descr
+            ),
+        )
+    })?;
     let need = rows
         .checked_mul(cols)
-        .and_then(|n| n.checked_mul(width))
+        .and_then(|n| n.checked_mul(ty.width))
         .and_then(|n| n.checked_add(h.data_offset))
         .ok_or_else(|| Error::corrupt(path, "shape overflows"))?;
     if map.len() != need {
@@ -249,13 +285,10 @@ pub fn open(path: &Path) -> Result<(Matrix, u64)> {
     }
     let checksum = xxhash_rust::xxh3::xxh3_64(&map);
     let body = &map[h.data_offset..];
-    let m = if width == 8 {
-        let v: Vec<f32> = body
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
-            .collect();
-        Matrix::from_vec(rows, cols, v)
-    } else if bytemuck::try_cast_slice::<u8, f32>(body).is_ok() {
+    // Column-major order differs from row-major only when both dimensions exceed 1.
+    let column_major = h.fortran_order && rows > 1 && cols > 1;
+    let native = ty == FloatType::parse("<f4").expect("a float type");
+    let m = if native && !column_major && bytemuck::try_cast_slice::<u8, f32>(body).is_ok() {
         Matrix {
             rows,
             cols,
@@ -265,24 +298,38 @@ pub fn open(path: &Path) -> Result<(Matrix, u64)> {
             },
         }
     } else {
-        // Misaligned data (a header not padded to a multiple of 4): copy.
-        let v: Vec<f32> = body
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
-            .collect();
+        // Converted (or misaligned: a header not padded to a multiple of 4): copy.
+        let v: Vec<f32> = body.chunks_exact(ty.width).map(|c| ty.decode(c)).collect();
+        let v = if column_major {
+            transpose(&v, cols, rows)
+        } else {
+            v
+        };
         Matrix::from_vec(rows, cols, v)
     };
     if let Some(pos) = m.as_slice().iter().position(|x| !x.is_finite()) {
         return Err(Error::corrupt(
             path,
             format!(
-                "value at row {}, column {} is not finite",
+                "value at row {}, column {} is not finite{}",
                 pos / cols.max(1),
-                pos % cols.max(1)
+                pos % cols.max(1),
+                if ty.width == 8 { " as a float32" } else { "" }
             ),
         ));
     }
     Ok((m, checksum))
+}
+
+/// The row-major transpose of a row-major `rows × cols` matrix.
+fn transpose(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0f32; v.len()];
+    for (r, row) in v.chunks_exact(cols).enumerate() {
+        for (c, &x) in row.iter().enumerate() {
+            out[c * rows + r] = x;
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -327,5 +374,82 @@ mod tests {
         // NaN
         write_f32(&p, &[2], &[1.0, f32::NAN]).unwrap();
         assert!(open(&p).unwrap_err().to_string().contains("not finite"));
+    }
+
+    /// A `.npy` file of `shape` whose header says `descr` and `fortran_order`, with `body` as
+    /// its raw data.
+    fn raw_npy(path: &Path, descr: &str, fortran: bool, shape: &[usize], body: &[u8]) {
+        let mut h = header_bytes(shape, descr);
+        if fortran {
+            let at = h.windows(5).position(|w| w == b"False").unwrap();
+            // "True " keeps the header length (the padding absorbs the space).
+            h[at..at + 5].copy_from_slice(b"True ");
+        }
+        h.extend_from_slice(body);
+        std::fs::write(path, h).unwrap();
+    }
+
+    #[test]
+    fn converts_float16_float64_big_endian_and_fortran_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.npy");
+        // The 2 × 3 matrix [[0, 1, 2], [3, 4, 5]] · 0.5 in every layout.
+        let want: Vec<f32> = (0..6).map(|x| x as f32 * 0.5).collect();
+        let c_order = [0usize, 1, 2, 3, 4, 5];
+        let f_order = [0usize, 3, 1, 4, 2, 5];
+        for (descr, enc) in [
+            (
+                "<f4",
+                &(|x: f32| x.to_le_bytes().to_vec()) as &dyn Fn(f32) -> Vec<u8>,
+            ),
+            (">f4", &|x: f32| x.to_be_bytes().to_vec()),
+            ("<f8", &|x: f32| f64::from(x).to_le_bytes().to_vec()),
+            (">f8", &|x: f32| f64::from(x).to_be_bytes().to_vec()),
+            ("<f2", &|x: f32| {
+                half::f16::from_f32(x).to_le_bytes().to_vec()
+            }),
+            (">f2", &|x: f32| {
+                half::f16::from_f32(x).to_be_bytes().to_vec()
+            }),
+        ] {
+            for (fortran, order) in [(false, &c_order), (true, &f_order)] {
+                let body: Vec<u8> = order.iter().flat_map(|&i| enc(want[i])).collect();
+                raw_npy(&p, descr, fortran, &[2, 3], &body);
+                let (m, _) = open(&p).unwrap_or_else(|e| panic!("{descr} {fortran}: {e}"));
+                assert_eq!((m.rows(), m.cols()), (2, 3), "{descr} fortran={fortran}");
+                assert_eq!(m.as_slice(), &want[..], "{descr} fortran={fortran}");
+                assert_eq!(
+                    m.is_mapped(),
+                    descr == "<f4" && !fortran,
+                    "{descr} {fortran}"
+                );
+            }
+        }
+        // A Fortran-order vector or single column is the same bytes as C order: still mapped.
+        let body: Vec<u8> = want.iter().flat_map(|x| x.to_le_bytes()).collect();
+        for shape in [&[6usize][..], &[6, 1], &[1, 6]] {
+            raw_npy(&p, "<f4", true, shape, &body);
+            let (m, _) = open(&p).unwrap();
+            assert!(m.is_mapped(), "{shape:?}");
+            assert_eq!(m.as_slice(), &want[..]);
+        }
+        // A float64 beyond f32's range is refused, naming the element.
+        let mut body: Vec<u8> = [1.0f64, 1e300]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        raw_npy(&p, "<f8", false, &[1, 2], &body);
+        let e = open(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("row 0, column 1 is not finite as a float32"),
+            "{e}"
+        );
+        // Integer arrays and unknown byte orders are refused, naming the dtype.
+        body.truncate(8);
+        for descr in ["<i8", "|u1", "=f8", "<c8"] {
+            raw_npy(&p, descr, false, &[1], &body);
+            let e = open(&p).unwrap_err().to_string();
+            assert!(e.contains(descr) && e.contains("float"), "{descr}: {e}");
+        }
     }
 }

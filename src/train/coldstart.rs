@@ -58,54 +58,25 @@ pub fn fit_map_implicit(
     let f = feats.cols;
     let n = f * d;
     if n > MAP_DENSE_MAX {
-        return Ok(fit_map_cg(feats, interactions, other, d, c, lambda));
+        return Ok(fit_map_cg(
+            feats,
+            interactions,
+            other,
+            d,
+            c,
+            lambda,
+            MAP_CG_GRAM_BUDGET,
+        ));
     }
     let g = super::ials::gram(other, d);
     let w0 = c.unobserved_weight as f64;
     let conf = 1.0 + c.alpha as f64;
-    // Rows with the same feature row share their block of the system, so the fitted rows are
-    // grouped by feature row (sorted, so the sums run in a fixed order), and each group's
-    // Σ x_o x_oᵀ over its interactions is one blocked Gram product (groups in parallel).
-    let mut groups: std::collections::BTreeMap<FeatureRow, Vec<usize>> = Default::default();
-    for r in 0..feats.rows.min(interactions.rows) {
-        let (idx, fw) = (feats.row(r), feats.row_values(r));
-        if interactions.row(r).is_empty() || idx.is_empty() {
-            continue;
-        }
-        let key = idx.iter().zip(fw).map(|(&f, w)| (f, w.to_bits())).collect();
-        groups.entry(key).or_default().push(r);
-    }
-    let groups: Vec<(FeatureRow, Vec<usize>)> = groups.into_iter().collect();
+    // Rows with the same feature row share their block of the system: one Gram product per
+    // group (groups in parallel).
+    let groups = group_rows(feats, interactions);
     let sums: Vec<(Vec<f64>, Vec<f64>)> = groups
         .par_iter()
-        .map(|(_, rs)| {
-            let mut s = vec![0f64; d * d];
-            let mut b = vec![0f64; d];
-            let mut buf: Vec<f32> = Vec::with_capacity(super::ials::GRAM_BLOCK * d);
-            let flush = |buf: &mut Vec<f32>, s: &mut Vec<f64>| {
-                let gb = super::ials::gram(buf, d);
-                for (k, sv) in s.iter_mut().enumerate() {
-                    *sv += gb[(k / d, k % d)] as f64;
-                }
-                buf.clear();
-            };
-            for &r in rs {
-                for &o in interactions.row(r) {
-                    let x = &other[o as usize * d..(o as usize + 1) * d];
-                    buf.extend_from_slice(x);
-                    for (bv, &xv) in b.iter_mut().zip(x) {
-                        *bv += conf * xv as f64;
-                    }
-                    if buf.len() == super::ials::GRAM_BLOCK * d {
-                        flush(&mut buf, &mut s);
-                    }
-                }
-            }
-            if !buf.is_empty() {
-                flush(&mut buf, &mut s);
-            }
-            (s, b)
-        })
+        .map(|(_, rs)| group_gram(rs, interactions, other, d, conf))
         .collect();
     let mut m = Mat::<f64>::zeros(n, n);
     let mut rhs = Mat::<f64>::zeros(n, 1);
@@ -144,6 +115,58 @@ pub fn fit_map_implicit(
 /// A feature row as a sortable key: (feature, weight bits) pairs.
 type FeatureRow = Vec<(u32, u32)>;
 
+/// The rows of `feats` that the maps are fitted on (those with interactions and features),
+/// grouped by feature row, in key order (so sums over groups run in a fixed order).
+fn group_rows(feats: &Csr, interactions: &Csr) -> Vec<(FeatureRow, Vec<usize>)> {
+    let mut groups: std::collections::BTreeMap<FeatureRow, Vec<usize>> = Default::default();
+    for r in 0..feats.rows.min(interactions.rows) {
+        let (idx, fw) = (feats.row(r), feats.row_values(r));
+        if interactions.row(r).is_empty() || idx.is_empty() {
+            continue;
+        }
+        let key = idx.iter().zip(fw).map(|(&f, w)| (f, w.to_bits())).collect();
+        groups.entry(key).or_default().push(r);
+    }
+    groups.into_iter().collect()
+}
+
+/// A group's `Σ x_o x_oᵀ` (d×d, row-major) and `conf·Σ x_o` over its rows' interactions, the
+/// Gram as blocked faer products summed in a fixed order.
+fn group_gram(
+    rs: &[usize],
+    interactions: &Csr,
+    other: &[f32],
+    d: usize,
+    conf: f64,
+) -> (Vec<f64>, Vec<f64>) {
+    let mut s = vec![0f64; d * d];
+    let mut b = vec![0f64; d];
+    let mut buf: Vec<f32> = Vec::with_capacity(super::ials::GRAM_BLOCK * d);
+    let flush = |buf: &mut Vec<f32>, s: &mut Vec<f64>| {
+        let gb = super::ials::gram(buf, d);
+        for (k, sv) in s.iter_mut().enumerate() {
+            *sv += gb[(k / d, k % d)] as f64;
+        }
+        buf.clear();
+    };
+    for &r in rs {
+        for &o in interactions.row(r) {
+            let x = &other[o as usize * d..(o as usize + 1) * d];
+            buf.extend_from_slice(x);
+            for (bv, &xv) in b.iter_mut().zip(x) {
+                *bv += conf * xv as f64;
+            }
+            if buf.len() == super::ials::GRAM_BLOCK * d {
+                flush(&mut buf, &mut s);
+            }
+        }
+    }
+    if !buf.is_empty() {
+        flush(&mut buf, &mut s);
+    }
+    (s, b)
+}
+
 /// Unknowns (features × dim) up to which [`fit_map_implicit`] forms its normal equations
 /// (a dense matrix of 8·n² bytes: 128 MiB at 4096).
 pub const MAP_DENSE_MAX: usize = 4096;
@@ -152,11 +175,20 @@ pub const MAP_DENSE_MAX: usize = 4096;
 const MAP_CG_TOL: f64 = 1e-6;
 const MAP_CG_MAX_ITERS: usize = 500;
 
-/// [`fit_map_implicit`]'s system solved by Jacobi-preconditioned conjugate gradients, applying
-/// `M v = Σ_r f_r ⊗ A_r (vᵀ f_r) + λ v` row by row (O(nnz·d + rows·d²) per step, memory
-/// O((features + rows)·d)), so that attribute files with thousands of values fit. Each product
-/// is two parallel passes with one writer per output row: the result does not depend on the
-/// thread count.
+/// Memory [`fit_map_cg`] may spend on its groups' Gram matrices (`8·d²` bytes each: 2048
+/// groups at 128 dimensions).
+pub const MAP_CG_GRAM_BUDGET: usize = 256 << 20;
+
+/// [`fit_map_implicit`]'s system solved by Jacobi-preconditioned conjugate gradients without
+/// forming it, so that attribute files with thousands of values fit. The fitted rows are
+/// grouped by feature row (a catalogue's many items share few genre-and-decade combinations),
+/// and the product `M v = Σ_g f_g ⊗ A_g (vᵀ f_g) + λ v` runs over the groups, with
+/// `A_g = Σ_{r∈g} A_r = |g|·w0·G + (c − w0)·S_g`, `S_g = Σ x_o x_oᵀ` over the group's
+/// interactions. A group with at least `d` interactions keeps `S_g` (one Gram product up
+/// front, then `2d²` per step instead of a `4·nnz·d` gather), the largest first, within
+/// `gram_budget` bytes ([`MAP_CG_GRAM_BUDGET`] when fitting); the rest gather
+/// `Σ x_o (x_o·t)` over their interactions at every step. Each product is two parallel passes
+/// with one writer per output row: the result does not depend on the thread count.
 pub fn fit_map_cg(
     feats: &Csr,
     interactions: &Csr,
@@ -164,92 +196,154 @@ pub fn fit_map_cg(
     d: usize,
     c: FoldIn,
     lambda: f32,
+    gram_budget: usize,
 ) -> Vec<f32> {
     let n = feats.cols * d;
     let g = super::ials::gram(other, d);
     let w0 = c.unobserved_weight as f64;
     let conf = 1.0 + c.alpha as f64;
     let w0g: Vec<f64> = (0..d * d).map(|k| w0 * g[(k / d, k % d)] as f64).collect();
-    let rows: Vec<usize> = (0..feats.rows.min(interactions.rows))
-        .filter(|&r| !interactions.row(r).is_empty() && !feats.row(r).is_empty())
-        .collect();
     let x_of = |o: u32| &other[o as usize * d..(o as usize + 1) * d];
-    // Right-hand side Σ_r f_r ⊗ conf·Σ_o x_o, and the Jacobi diagonal.
+    let groups = group_rows(feats, interactions);
+    let weights = |key: &FeatureRow| -> Vec<(usize, f64)> {
+        key.iter()
+            .map(|&(f, w)| (f as usize, f32::from_bits(w) as f64))
+            .collect()
+    };
+    // The groups that keep their Gram matrix: the largest (ties by key order) with at least d
+    // interactions, as many as the budget holds.
+    let nnz: Vec<usize> = groups
+        .iter()
+        .map(|(_, rs)| rs.iter().map(|&r| interactions.degree(r)).sum())
+        .collect();
+    let mut kept: Vec<usize> = (0..groups.len()).filter(|&k| nnz[k] >= d).collect();
+    kept.sort_by_key(|&k| std::cmp::Reverse(nnz[k]));
+    kept.truncate(gram_budget / (8 * d * d).max(1));
+    kept.sort_unstable();
+    let mut slot = vec![usize::MAX; groups.len()];
+    for (k, &gi) in kept.iter().enumerate() {
+        slot[gi] = k;
+    }
+    let grams: Vec<Vec<f64>> = kept
+        .par_iter()
+        .map(|&gi| group_gram(&groups[gi].1, interactions, other, d, conf).0)
+        .collect();
+    // Right-hand side Σ_g f_g ⊗ conf·Σ x_o, and the Jacobi diagonal λ + Σ_g w² diag(A_g):
+    // per group in parallel, summed in group order.
+    let per_group: Vec<(Vec<f64>, Vec<f64>)> = groups
+        .par_iter()
+        .map(|(_, rs)| {
+            let mut b = vec![0f64; d];
+            let mut a_diag: Vec<f64> = (0..d).map(|p| rs.len() as f64 * w0g[p * d + p]).collect();
+            for &r in rs {
+                for &o in interactions.row(r) {
+                    for (p, &xp) in x_of(o).iter().enumerate() {
+                        b[p] += conf * xp as f64;
+                        a_diag[p] += (conf - w0) * (xp as f64) * (xp as f64);
+                    }
+                }
+            }
+            (b, a_diag)
+        })
+        .collect();
     let mut rhs = vec![0f64; n];
     let mut diag = vec![lambda as f64; n];
-    let mut b = vec![0f64; d];
-    let mut a_diag = vec![0f64; d];
-    for &r in &rows {
-        b.fill(0.0);
-        for p in 0..d {
-            a_diag[p] = w0g[p * d + p];
-        }
-        for &o in interactions.row(r) {
-            for (p, &xp) in x_of(o).iter().enumerate() {
-                b[p] += conf * xp as f64;
-                a_diag[p] += (conf - w0) * (xp as f64) * (xp as f64);
-            }
-        }
-        for (&f, &w) in feats.row(r).iter().zip(feats.row_values(r)) {
-            let (f, w) = (f as usize, w as f64);
+    for ((key, _), (b, a_diag)) in groups.iter().zip(&per_group) {
+        for (f, w) in weights(key) {
             for p in 0..d {
                 rhs[f * d + p] += w * b[p];
                 diag[f * d + p] += w * w * a_diag[p];
             }
         }
     }
-    // Two passes per product, each output row written by one task in a fixed order (so the
-    // result does not depend on the thread count): u_r = A_r (Wᵀ f_r) for the fitted rows in
-    // parallel, then out_f = λ v_f + Σ_r w_rf u_r for the features in parallel.
-    let mut is_fit = vec![false; feats.rows];
-    for &r in &rows {
-        is_fit[r] = true;
+    // Feature → the groups that hold it, with the weight.
+    let mut triples = Vec::new();
+    for (gi, (key, _)) in groups.iter().enumerate() {
+        for &(f, w) in key {
+            triples.push((gi as u32, f, f32::from_bits(w)));
+        }
     }
-    let feats_t = feats.transpose();
-    let mut u_rows = vec![0f64; feats.rows * d];
+    let by_feature = Csr::from_triples(groups.len(), feats.cols, &triples).transpose();
+    // Two passes per product. First, for the groups in parallel, t_g = Wᵀ f_g and
+    // u_g = (c − w0)·S_g t_g, from the kept Gram or gathered over the interactions in f32 SIMD
+    // as iALS's own solves (the solve's vectors stay f64). Then, for the features in parallel,
+    // out_f = λ v_f + Σ_g w_gf u_g + w0·G Σ_g w_gf |g| t_g: the w0·G term once per feature.
+    let mut u_groups = vec![0f64; groups.len() * d];
+    let mut t_groups = vec![0f64; groups.len() * d];
     let mut apply = |v: &[f64], out: &mut [f64]| {
-        u_rows
+        u_groups
             .par_chunks_mut(d)
+            .zip(t_groups.par_chunks_mut(d))
             .enumerate()
-            .filter(|(r, _)| is_fit[*r])
             .for_each_init(
-                || vec![0f64; d],
-                |t, (r, u)| {
+                || (vec![0f32; d], vec![0f32; d]),
+                |(t32, acc), (gi, (u, t))| {
+                    let (key, rs) = &groups[gi];
                     t.fill(0.0);
-                    for (&f, &w) in feats.row(r).iter().zip(feats.row_values(r)) {
-                        for (tp, vp) in t.iter_mut().zip(&v[f as usize * d..(f as usize + 1) * d]) {
-                            *tp += w as f64 * vp;
+                    for (f, w) in weights(key) {
+                        for (tp, vp) in t.iter_mut().zip(&v[f * d..(f + 1) * d]) {
+                            *tp += w * vp;
                         }
                     }
-                    for (p, up) in u.iter_mut().enumerate() {
-                        *up = (0..d).map(|q| w0g[p * d + q] * t[q]).sum();
-                    }
-                    for &o in interactions.row(r) {
-                        let x = x_of(o);
-                        let s = (conf - w0)
-                            * x.iter()
+                    if slot[gi] != usize::MAX {
+                        let s = &grams[slot[gi]];
+                        for (p, up) in u.iter_mut().enumerate() {
+                            let st: f64 = s[p * d..(p + 1) * d]
+                                .iter()
                                 .zip(t.iter())
-                                .map(|(a, b)| *a as f64 * b)
-                                .sum::<f64>();
-                        for (up, xp) in u.iter_mut().zip(x) {
-                            *up += s * *xp as f64;
+                                .map(|(a, b)| a * b)
+                                .sum();
+                            *up = (conf - w0) * st;
                         }
+                        return;
+                    }
+                    for (a, &b) in t32.iter_mut().zip(t.iter()) {
+                        *a = b as f32;
+                    }
+                    acc.fill(0.0);
+                    for &r in rs {
+                        for &o in interactions.row(r) {
+                            let x = x_of(o);
+                            let s = crate::simd::dot(x, t32);
+                            for (ap, xp) in acc.iter_mut().zip(x) {
+                                *ap += s * xp;
+                            }
+                        }
+                    }
+                    for (up, &a) in u.iter_mut().zip(acc.iter()) {
+                        *up = (conf - w0) * a as f64;
                     }
                 },
             );
-        out.par_chunks_mut(d).enumerate().for_each(|(f, o)| {
-            for (ov, vv) in o.iter_mut().zip(&v[f * d..(f + 1) * d]) {
-                *ov = lambda as f64 * vv;
-            }
-            for (&r, &w) in feats_t.row(f).iter().zip(feats_t.row_values(f)) {
-                if is_fit[r as usize] {
-                    let u = &u_rows[r as usize * d..(r as usize + 1) * d];
-                    for (ov, uv) in o.iter_mut().zip(u) {
-                        *ov += w as f64 * uv;
+        out.par_chunks_mut(d).enumerate().for_each_init(
+            || vec![0f64; d],
+            |ts, (f, o)| {
+                for (ov, vv) in o.iter_mut().zip(&v[f * d..(f + 1) * d]) {
+                    *ov = lambda as f64 * vv;
+                }
+                ts.fill(0.0);
+                for (&gi, &w) in by_feature.row(f).iter().zip(by_feature.row_values(f)) {
+                    let (gi, w) = (gi as usize, w as f64);
+                    let wn = w * groups[gi].1.len() as f64;
+                    let span = gi * d..(gi + 1) * d;
+                    for ((ov, uv), (tv, tgv)) in o
+                        .iter_mut()
+                        .zip(&u_groups[span.clone()])
+                        .zip(ts.iter_mut().zip(&t_groups[span]))
+                    {
+                        *ov += w * uv;
+                        *tv += wn * tgv;
                     }
                 }
-            }
-        });
+                for (p, ov) in o.iter_mut().enumerate() {
+                    *ov += w0g[p * d..(p + 1) * d]
+                        .iter()
+                        .zip(ts.iter())
+                        .map(|(g, t)| g * t)
+                        .sum::<f64>();
+                }
+            },
+        );
     };
     let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
     let mut x = vec![0f64; n];
@@ -460,10 +554,29 @@ mod tests {
         let inter = Csr::from_triples(rows, n_other, &it);
         let c = FoldIn::default();
         let dense = fit_map_implicit(&feats, &inter, &other, d, c, 1.0).unwrap();
-        let cg = fit_map_cg(&feats, &inter, &other, d, c, 1.0);
+        let groups = group_rows(&feats, &inter);
+        let big = groups
+            .iter()
+            .filter(|(_, rs)| rs.iter().map(|&r| inter.degree(r)).sum::<usize>() >= d)
+            .count();
+        assert!(
+            groups.len() < rows && big > 4 && big < groups.len(),
+            "{} groups, {big} with a Gram",
+            groups.len()
+        );
+        // Every group gathering, every group with at least d interactions keeping its Gram, and
+        // half of those: the same solution.
         let scale = dense.iter().fold(0f32, |m, v| m.max(v.abs()));
-        for (k, (a, b)) in dense.iter().zip(&cg).enumerate() {
-            assert!((a - b).abs() <= 1e-4 * scale, "{k}: {a} vs {b}");
+        let budgets = [0, 8 * d * d * big / 2, MAP_CG_GRAM_BUDGET];
+        let mut cg = Vec::new();
+        for budget in budgets {
+            cg = fit_map_cg(&feats, &inter, &other, d, c, 1.0, budget);
+            for (k, (a, b)) in dense.iter().zip(&cg).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-4 * scale,
+                    "budget {budget}, {k}: {a} vs {b}"
+                );
+            }
         }
         // Both bit-identical whatever the thread count.
         for threads in [1, 3] {
@@ -471,8 +584,17 @@ mod tests {
                 .num_threads(threads)
                 .build()
                 .unwrap();
-            let again = pool.install(|| fit_map_cg(&feats, &inter, &other, d, c, 1.0));
+            let again =
+                pool.install(|| fit_map_cg(&feats, &inter, &other, d, c, 1.0, MAP_CG_GRAM_BUDGET));
             assert_eq!(again, cg, "{threads} threads");
+            let mixed = |pool: &rayon::ThreadPool| {
+                pool.install(|| fit_map_cg(&feats, &inter, &other, d, c, 1.0, budgets[1]))
+            };
+            assert_eq!(
+                mixed(&pool),
+                fit_map_cg(&feats, &inter, &other, d, c, 1.0, budgets[1]),
+                "{threads} threads"
+            );
             let again = pool.install(|| fit_map_implicit(&feats, &inter, &other, d, c, 1.0));
             assert_eq!(again.unwrap(), dense, "{threads} threads");
         }

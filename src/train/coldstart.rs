@@ -167,6 +167,16 @@ fn group_gram(
     (s, b)
 }
 
+/// One group's terms of [`fit_map_cg`]'s system.
+struct GroupTerms {
+    /// `conf·Σ x_o` over the group's interactions: its part of the right-hand side.
+    b: Vec<f64>,
+    /// The diagonal of `A_g`: its part of the Jacobi preconditioner.
+    a_diag: Vec<f64>,
+    /// `S_g = Σ x_o x_oᵀ` (d×d, row-major) for the groups that keep it.
+    gram: Option<Vec<f64>>,
+}
+
 /// Unknowns (features × dim) up to which [`fit_map_implicit`] forms its normal equations
 /// (a dense matrix of 8·n² bytes: 128 MiB at 4096).
 pub const MAP_DENSE_MAX: usize = 4096;
@@ -205,36 +215,46 @@ pub fn fit_map_cg(
     let w0g: Vec<f64> = (0..d * d).map(|k| w0 * g[(k / d, k % d)] as f64).collect();
     let x_of = |o: u32| &other[o as usize * d..(o as usize + 1) * d];
     let groups = group_rows(feats, interactions);
-    let weights = |key: &FeatureRow| -> Vec<(usize, f64)> {
-        key.iter()
-            .map(|&(f, w)| (f as usize, f32::from_bits(w) as f64))
-            .collect()
-    };
+    let weights: Vec<Vec<(usize, f64)>> = groups
+        .iter()
+        .map(|(key, _)| {
+            key.iter()
+                .map(|&(f, w)| (f as usize, f32::from_bits(w) as f64))
+                .collect()
+        })
+        .collect();
     // The groups that keep their Gram matrix: the largest (ties by key order) with at least d
     // interactions, as many as the budget holds.
     let nnz: Vec<usize> = groups
         .iter()
         .map(|(_, rs)| rs.iter().map(|&r| interactions.degree(r)).sum())
         .collect();
-    let mut kept: Vec<usize> = (0..groups.len()).filter(|&k| nnz[k] >= d).collect();
-    kept.sort_by_key(|&k| std::cmp::Reverse(nnz[k]));
-    kept.truncate(gram_budget / (8 * d * d).max(1));
-    kept.sort_unstable();
-    let mut slot = vec![usize::MAX; groups.len()];
-    for (k, &gi) in kept.iter().enumerate() {
-        slot[gi] = k;
+    let mut by_size: Vec<usize> = (0..groups.len()).filter(|&k| nnz[k] >= d).collect();
+    by_size.sort_by_key(|&k| std::cmp::Reverse(nnz[k]));
+    by_size.truncate(gram_budget / (8 * d * d).max(1));
+    let mut keep = vec![false; groups.len()];
+    for &k in &by_size {
+        keep[k] = true;
     }
-    let grams: Vec<Vec<f64>> = kept
+    // Per group in parallel: conf·Σ x_o (its part of the right-hand side), the diagonal of
+    // A_g (its part of the Jacobi preconditioner) and, for the kept groups, S_g.
+    let per_group: Vec<GroupTerms> = groups
         .par_iter()
-        .map(|&gi| group_gram(&groups[gi].1, interactions, other, d, conf).0)
-        .collect();
-    // Right-hand side Σ_g f_g ⊗ conf·Σ x_o, and the Jacobi diagonal λ + Σ_g w² diag(A_g):
-    // per group in parallel, summed in group order.
-    let per_group: Vec<(Vec<f64>, Vec<f64>)> = groups
-        .par_iter()
-        .map(|(_, rs)| {
-            let mut b = vec![0f64; d];
+        .zip(&keep)
+        .map(|((_, rs), &keep)| {
             let mut a_diag: Vec<f64> = (0..d).map(|p| rs.len() as f64 * w0g[p * d + p]).collect();
+            if keep {
+                let (s, b) = group_gram(rs, interactions, other, d, conf);
+                for (p, a) in a_diag.iter_mut().enumerate() {
+                    *a += (conf - w0) * s[p * d + p];
+                }
+                return GroupTerms {
+                    b,
+                    a_diag,
+                    gram: Some(s),
+                };
+            }
+            let mut b = vec![0f64; d];
             for &r in rs {
                 for &o in interactions.row(r) {
                     for (p, &xp) in x_of(o).iter().enumerate() {
@@ -243,13 +263,17 @@ pub fn fit_map_cg(
                     }
                 }
             }
-            (b, a_diag)
+            GroupTerms {
+                b,
+                a_diag,
+                gram: None,
+            }
         })
         .collect();
     let mut rhs = vec![0f64; n];
     let mut diag = vec![lambda as f64; n];
-    for ((key, _), (b, a_diag)) in groups.iter().zip(&per_group) {
-        for (f, w) in weights(key) {
+    for (ws, GroupTerms { b, a_diag, .. }) in weights.iter().zip(&per_group) {
+        for &(f, w) in ws {
             for p in 0..d {
                 rhs[f * d + p] += w * b[p];
                 diag[f * d + p] += w * w * a_diag[p];
@@ -278,15 +302,13 @@ pub fn fit_map_cg(
             .for_each_init(
                 || (vec![0f32; d], vec![0f32; d]),
                 |(t32, acc), (gi, (u, t))| {
-                    let (key, rs) = &groups[gi];
                     t.fill(0.0);
-                    for (f, w) in weights(key) {
+                    for &(f, w) in &weights[gi] {
                         for (tp, vp) in t.iter_mut().zip(&v[f * d..(f + 1) * d]) {
                             *tp += w * vp;
                         }
                     }
-                    if slot[gi] != usize::MAX {
-                        let s = &grams[slot[gi]];
+                    if let Some(s) = &per_group[gi].gram {
                         for (p, up) in u.iter_mut().enumerate() {
                             let st: f64 = s[p * d..(p + 1) * d]
                                 .iter()
@@ -301,7 +323,7 @@ pub fn fit_map_cg(
                         *a = b as f32;
                     }
                     acc.fill(0.0);
-                    for &r in rs {
+                    for &r in &groups[gi].1 {
                         for &o in interactions.row(r) {
                             let x = x_of(o);
                             let s = crate::simd::dot(x, t32);

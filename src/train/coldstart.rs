@@ -292,6 +292,7 @@ pub fn fit_map_cg(
     // u_g = (c − w0)·S_g t_g, from the kept Gram or gathered over the interactions in f32 SIMD
     // as iALS's own solves (the solve's vectors stay f64). Then, for the features in parallel,
     // out_f = λ v_f + Σ_g w_gf u_g + w0·G Σ_g w_gf |g| t_g: the w0·G term once per feature.
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
     let mut u_groups = vec![0f64; groups.len() * d];
     let mut t_groups = vec![0f64; groups.len() * d];
     let mut apply = |v: &[f64], out: &mut [f64]| {
@@ -310,12 +311,7 @@ pub fn fit_map_cg(
                     }
                     if let Some(s) = &per_group[gi].gram {
                         for (p, up) in u.iter_mut().enumerate() {
-                            let st: f64 = s[p * d..(p + 1) * d]
-                                .iter()
-                                .zip(t.iter())
-                                .map(|(a, b)| a * b)
-                                .sum();
-                            *up = (conf - w0) * st;
+                            *up = (conf - w0) * dot(&s[p * d..(p + 1) * d], t);
                         }
                         return;
                     }
@@ -358,16 +354,11 @@ pub fn fit_map_cg(
                     }
                 }
                 for (p, ov) in o.iter_mut().enumerate() {
-                    *ov += w0g[p * d..(p + 1) * d]
-                        .iter()
-                        .zip(ts.iter())
-                        .map(|(g, t)| g * t)
-                        .sum::<f64>();
+                    *ov += dot(&w0g[p * d..(p + 1) * d], ts);
                 }
             },
         );
     };
-    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
     let mut x = vec![0f64; n];
     let mut res = rhs.clone();
     let mut z: Vec<f64> = res.iter().zip(&diag).map(|(r, m)| r / m).collect();

@@ -5,6 +5,7 @@
 #   data/fetch-movielens.sh 100k           # -> data/ml-100k/
 #   data/fetch-movielens.sh 1m             # -> data/ml-1m/
 #   data/fetch-movielens.sh latest-small   # -> data/ml-latest-small/
+#   data/fetch-movielens.sh 100k /some/dir # -> /some/dir (`lshrec demo` runs its embedded copy so)
 #
 # 1. Tries the GroupLens zip first, as a user on the internet would.
 # 2. For 100k, falls back to the PyPI wheel recbole==1.2.1, which ships the same 100,000 ratings
@@ -22,7 +23,8 @@ case "$name" in
   latest-small) dir=ml-latest-small; want="100836 610 9724" ;;
   *) echo "usage: $0 100k|1m|latest-small" >&2; exit 2 ;;
 esac
-dest="$here/$dir"
+dest=${2:-"$here/$dir"}
+mkdir -p "$(dirname "$dest")"
 py=$(command -v python3 || command -v python || true)
 
 # Prints "ratings users items" for whichever layout is in $1.
@@ -45,10 +47,10 @@ verify() {
   local got
   got=$(count "$dest")
   if [ "$got" = "$want" ]; then
-    echo "data/$dir: verified ($got = ratings users items)"
+    echo "$dest: verified ($got = ratings users items)"
     return 0
   fi
-  echo "data/$dir: expected '$want' (ratings users items), found '$got'" >&2
+  echo "$dest: expected '$want' (ratings users items), found '$got'" >&2
   return 1
 }
 

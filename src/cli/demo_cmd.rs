@@ -16,7 +16,7 @@ use crate::train::ModelKind;
 /// `lshrec demo`
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Fetches MovieLens-100K if needed (data/fetch-movielens.sh), trains LightGCN (with the iALS objective) on the P2 protocol (ratings ≥ 4, per-user 80/20 split), evaluates it with full ranking, builds the LSH index, benchmarks exact against LSH on ML-100K and on a 1M-item synthetic set, and writes every user's top-10 with titles."
+    after_help = "Fetches MovieLens-100K into --data if it is missing (a built-in copy of data/fetch-movielens.sh: GroupLens, then the recbole wheel), from any directory, trains LightGCN (with the iALS objective) on the P2 protocol (ratings ≥ 4, per-user 80/20 split), evaluates it with full ranking, builds the LSH index, benchmarks exact against LSH on ML-100K and on a 1M-item synthetic set, and writes every user's top-10 with titles."
 )]
 pub struct DemoArgs {
     /// MovieLens-100K directory.
@@ -32,26 +32,33 @@ pub struct DemoArgs {
     pub seed: u64,
 }
 
+/// `data/fetch-movielens.sh`, built in so that `demo` fetches its data from any directory.
+const FETCH_SCRIPT: &str = include_str!("../../data/fetch-movielens.sh");
+
+/// Fetches MovieLens-100K into `dir` when it is missing, with the built-in copy of
+/// `data/fetch-movielens.sh` (GroupLens first, then the recbole wheel; needs bash and Python 3).
 fn ensure_data(dir: &Path) -> Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
-    let script = Path::new("data/fetch-movielens.sh");
-    if dir == Path::new("data/ml-100k") && script.is_file() {
-        eprintln!("== fetching MovieLens-100K");
-        let status = std::process::Command::new("bash")
-            .arg(script)
-            .arg("100k")
-            .status()
-            .map_err(|e| Error::io(script, e))?;
-        if status.success() {
-            return Ok(());
-        }
+    eprintln!("== fetching MovieLens-100K into {}", dir.display());
+    // `bash -c SCRIPT NAME ARGS…` runs the script with $0 = NAME, $1 = 100k, $2 = destination.
+    let status = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(FETCH_SCRIPT)
+        .arg("fetch-movielens.sh")
+        .arg("100k")
+        .arg(dir)
+        .status()
+        .map_err(|e| Error::io(Path::new("bash"), e))?;
+    if status.success() && dir.is_dir() {
+        return Ok(());
     }
     Err(Error::invalid(
         "--data",
         format!(
-            "{} is missing; run data/fetch-movielens.sh 100k from the repository root",
+            "{} is missing and could not be fetched (see the messages above); \
+             data/fetch-movielens.sh 100k DIR fetches it by hand",
             dir.display()
         ),
     ))

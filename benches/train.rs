@@ -3,7 +3,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use lshrec::data::synth;
-use lshrec::train::{self, ModelKind, TrainConfig};
+use lshrec::train::{self, graph, ModelKind, TrainConfig};
 
 fn bench_train(c: &mut Criterion) {
     let (ds, _) = synth::generate(&synth::SynthConfig::default()).unwrap();
@@ -38,5 +38,27 @@ fn bench_train(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_train);
+/// One propagation layer (`Â·X`, 128 dims) of a graph too large for the cache: 100k users,
+/// 20k items, 2M edges drawn at random. Elements = edges in both directions, so the report reads
+/// as gathered rows per second.
+fn bench_spmm(c: &mut Criterion) {
+    let (nu, ni, edges, d) = (100_000, 20_000, 2_000_000, 128);
+    let mut r = lshrec::rng::Rng::new(42);
+    let t: Vec<(u32, u32, f32)> = (0..edges)
+        .map(|_| (r.below(nu) as u32, r.below(ni) as u32, 1.0))
+        .collect();
+    let by_user = lshrec::data::Csr::from_triples(nu, ni, &t);
+    let adj = graph::normalized_adjacency(&by_user);
+    let x: Vec<f32> = (0..adj.rows * d).map(|_| r.normal() as f32).collect();
+    let mut out = vec![0f32; adj.rows * d];
+    let mut g = c.benchmark_group("propagation");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(adj.nnz() as u64));
+    g.bench_function("spmm_120k_nodes_128d", |b| {
+        b.iter(|| graph::spmm(&adj, &x, d, &mut out))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_train, bench_spmm);
 criterion_main!(benches);

@@ -35,6 +35,31 @@ pub fn dot_scalar(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
+/// `y += a·x` over two equal-length slices (one fused multiply-add per element where the CPU
+/// has FMA, so the result may differ from the scalar twin's in the last bit).
+#[inline]
+pub fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
+    debug_assert_eq!(x.len(), y.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        if has_avx2_fma() {
+            // SAFETY: the CPU supports AVX2 and FMA (checked above); the kernel reads and
+            // writes only within the shorter of `x` and `y`.
+            unsafe { x86::axpy_avx2(a, x, y) };
+            return;
+        }
+    }
+    axpy_scalar(a, x, y);
+}
+
+/// Scalar twin of [`axpy`] (a separate multiply and add).
+#[inline]
+pub fn axpy_scalar(a: f32, x: &[f32], y: &mut [f32]) {
+    for (v, &u) in y.iter_mut().zip(x) {
+        *v += a * u;
+    }
+}
+
 /// Hamming distance between two codes of equal length (in u64 words).
 #[inline]
 pub fn hamming(a: &[u64], b: &[u64]) -> u32 {
@@ -356,6 +381,25 @@ mod x86 {
             s += a[i] * b[i];
         }
         s
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn axpy_avx2(a: f32, x: &[f32], y: &mut [f32]) {
+        let n = x.len().min(y.len());
+        let va = _mm256_set1_ps(a);
+        let chunks = n / 8;
+        for c in 0..chunks {
+            // SAFETY: c * 8 + 8 <= n, so the unaligned loads and the store stay in bounds.
+            unsafe {
+                let px = x.as_ptr().add(c * 8);
+                let py = y.as_mut_ptr().add(c * 8);
+                let v = _mm256_fmadd_ps(va, _mm256_loadu_ps(px), _mm256_loadu_ps(py));
+                _mm256_storeu_ps(py, v);
+            }
+        }
+        for i in chunks * 8..n {
+            y[i] = a.mul_add(x[i], y[i]);
+        }
     }
 
     /// Where [`super::collect_below`] stops without reading a value: at `start` when the buffer
@@ -691,6 +735,22 @@ mod tests {
             let f = dot(&a, &b);
             let mag: f32 = a.iter().zip(&b).map(|(x, y)| (x * y).abs()).sum();
             prop_assert!((s - f).abs() <= 1e-5 * mag.max(1.0), "{s} vs {f}");
+        }
+
+        #[test]
+        fn axpy_matches_scalar(
+            v in proptest::collection::vec((-100f32..100.0, -100f32..100.0), 0..200),
+            a in -10f32..10.0,
+        ) {
+            let (x, y): (Vec<f32>, Vec<f32>) = v.into_iter().unzip();
+            let (mut s, mut f) = (y.clone(), y.clone());
+            axpy_scalar(a, &x, &mut s);
+            axpy(a, &x, &mut f);
+            for ((s, f), (x, y)) in s.iter().zip(&f).zip(x.iter().zip(&y)) {
+                // One rounding apart at most: FMA rounds a·x + y once, the twin twice.
+                let mag = (a * x).abs() + y.abs();
+                prop_assert!((s - f).abs() <= 2.0 * f32::EPSILON * mag, "{s} vs {f}");
+            }
         }
 
         #[test]

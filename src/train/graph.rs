@@ -155,14 +155,66 @@ pub fn normalized_adjacency(by_user: &Csr) -> Csr {
 
 /// `out = Â x` for row-major `x` (N × d), rows in parallel.
 pub fn spmm(adj: &Csr, x: &[f32], d: usize, out: &mut [f32]) {
-    out.par_chunks_mut(d).enumerate().for_each(|(r, o)| {
-        o.fill(0.0);
-        for (&c, &w) in adj.row(r).iter().zip(adj.row_values(r)) {
-            for (ov, xv) in o.iter_mut().zip(&x[c as usize * d..(c as usize + 1) * d]) {
-                *ov += w * xv;
+    spmm_tiled(adj, x, d, out, (SPMM_TILE_BYTES / (4 * d.max(1))).max(1));
+}
+
+/// [`spmm`] sweeping `x` in tiles of `tile` rows (one sweep when `x` has at most two tiles).
+fn spmm_tiled(adj: &Csr, x: &[f32], d: usize, out: &mut [f32], tile: usize) {
+    let tile = tile.max(1);
+    if adj.cols <= 2 * tile {
+        out.par_chunks_mut(d).enumerate().for_each(|(r, o)| {
+            o.fill(0.0);
+            gather_rows(adj, r, 0, adj.cols, x, d, o);
+        });
+        return;
+    }
+    // A large `x` does not stay in cache while the rows gather from all over it, so each task
+    // (a range of output rows) sweeps `x` in tiles of `tile` rows and gathers, row by row, the
+    // neighbours inside the current tile. Columns are sorted within a row and the tiles are
+    // visited in order, so every row still sums its neighbours in column order: the result is
+    // bit-identical to the untiled product, whatever the tiling and the thread count.
+    let rows_per_task = adj.rows.div_ceil(8 * rayon::current_num_threads()).max(64);
+    out.par_chunks_mut(rows_per_task * d)
+        .enumerate()
+        .for_each(|(t, block)| {
+            block.fill(0.0);
+            for lo in (0..adj.cols).step_by(tile) {
+                let hi = (lo + tile).min(adj.cols);
+                for (k, o) in block.chunks_mut(d).enumerate() {
+                    gather_rows(adj, t * rows_per_task + k, lo, hi, x, d, o);
+                }
             }
-        }
-    });
+        });
+}
+
+/// The width of [`spmm`]'s tiles of `x`, in bytes: a few of them, and the output rows being
+/// summed, stay in a shared L3 cache together.
+const SPMM_TILE_BYTES: usize = 4 << 20;
+
+/// Adds `Σ w·x_c` over row `r`'s neighbours `c` in `lo..hi` (in column order) to `o`.
+#[inline]
+fn gather_rows(adj: &Csr, r: usize, lo: usize, hi: usize, x: &[f32], d: usize, o: &mut [f32]) {
+    let (cols, vals) = (adj.row(r), adj.row_values(r));
+    let a = cols.partition_point(|&c| (c as usize) < lo);
+    let b = a + cols[a..].partition_point(|&c| (c as usize) < hi);
+    let (cols, vals) = (&cols[a..b], &vals[a..b]);
+    for (k, (&c, &w)) in cols.iter().zip(vals).enumerate() {
+        prefetch_ahead(cols, k, x, d);
+        crate::simd::axpy(w, &x[c as usize * d..][..d], o);
+    }
+}
+
+/// How many neighbours ahead the gathers prefetch their rows: a row gathered at random from a
+/// large embedding matrix is a cache miss, and a few in flight hide most of its latency.
+const PREFETCH_AHEAD: usize = 4;
+
+/// Prefetches the row (`d` wide, in `x`) of the neighbour `PREFETCH_AHEAD` after the `k`-th
+/// of `cols`, if there is one.
+#[inline]
+fn prefetch_ahead(cols: &[u32], k: usize, x: &[f32], d: usize) {
+    if let Some(&c) = cols.get(k + PREFETCH_AHEAD) {
+        crate::simd::prefetch(&x[c as usize * d..][..d]);
+    }
 }
 
 /// `out = (x + Âx + … + Â^K x)/(K+1)`, using `cur` and `next` as scratch.
@@ -456,14 +508,13 @@ fn pointwise_row(
         *ga += scale * w0 * crate::simd::dot(&gram[a * d..][..d], x);
     }
     let mut loss = 0f64;
-    for (&j, &v) in cols.iter().zip(vals) {
+    for (k, (&j, &v)) in cols.iter().zip(vals).enumerate() {
+        prefetch_ahead(cols, k, other, d);
         let y = &other[j as usize * d..][..d];
         let s = crate::simd::dot(x, y);
         let (c, p) = (w.confidence(v), crate::train::ials::preference(v));
         let coef = scale * ((c - w0) * s - c * p);
-        for (ga, yk) in g.iter_mut().zip(y) {
-            *ga += coef * yk;
-        }
+        crate::simd::axpy(coef, y, g);
         loss += ((c - w0) * s * s - 2.0 * c * p * s + c * p * p) as f64;
     }
     loss
@@ -829,6 +880,51 @@ mod tests {
         propagate(&adj, &x, d, 2, &mut out, &mut c, &mut nb);
         for (g, w) in out.iter().zip(&want) {
             assert!((g - w).abs() < 1e-5, "{g} vs {w}");
+        }
+    }
+
+    #[test]
+    fn tiled_spmm_is_bit_identical_to_the_untiled_one_at_any_thread_count() {
+        let seed = 7;
+        println!("seed {seed}");
+        let mut r = Rng::new(seed);
+        let (rows, cols, d) = (90, 300, 13);
+        let mut t = Vec::new();
+        for row in 0..rows {
+            for _ in 0..r.below(40) {
+                t.push((row as u32, r.below(cols) as u32, r.normal() as f32));
+            }
+        }
+        let adj = Csr::from_triples(rows, cols, &t);
+        let x: Vec<f32> = (0..cols * d).map(|_| r.normal() as f32).collect();
+        let mut want = vec![0f32; rows * d];
+        spmm_tiled(&adj, &x, d, &mut want, usize::MAX);
+        for row in 0..rows {
+            for k in 0..d {
+                let dense: f64 = (adj.row(row).iter().zip(adj.row_values(row)))
+                    .map(|(&c, &w)| w as f64 * x[c as usize * d + k] as f64)
+                    .sum();
+                let got = want[row * d + k] as f64;
+                assert!(
+                    (got - dense).abs() < 1e-4 * (1.0 + dense.abs()),
+                    "{got} vs {dense}"
+                );
+            }
+        }
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            for tile in [1, 7, 64, 149] {
+                let mut got = vec![f32::NAN; rows * d];
+                pool.install(|| spmm_tiled(&adj, &x, d, &mut got, tile));
+                let same = got
+                    .iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "tile {tile}, {threads} threads");
+            }
         }
     }
 

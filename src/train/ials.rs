@@ -337,13 +337,14 @@ pub fn solve_side_cg(
                 for (k, o) in outv.iter_mut().enumerate() {
                     *o = crate::simd::dot(&w0g[k * d..(k + 1) * d], v) + lam * v[k];
                 }
-                for (&i, &c0) in idx.iter().zip(vals) {
+                for (k, (&i, &c0)) in idx.iter().zip(vals).enumerate() {
+                    if let Some(&ahead) = idx.get(k + 4) {
+                        crate::simd::prefetch(&fixed[ahead as usize * d..][..d]);
+                    }
                     let y = &fixed[i as usize * d..(i as usize + 1) * d];
                     let c = confidence(cfg, c0);
                     let s = (c - w0) * crate::simd::dot(y, v);
-                    for (o, yv) in outv.iter_mut().zip(y) {
-                        *o += s * yv;
-                    }
+                    crate::simd::axpy(s, y, outv);
                 }
             };
             // res = b − A x
@@ -354,10 +355,7 @@ pub fn solve_side_cg(
                     continue; // a known negative: preference 0, nothing on the right-hand side
                 }
                 let y = &fixed[i as usize * d..(i as usize + 1) * d];
-                let c = confidence(cfg, c0);
-                for (rv, yv) in res.iter_mut().zip(y) {
-                    *rv += c * yv;
-                }
+                crate::simd::axpy(confidence(cfg, c0), y, res);
             }
             for (rv, a) in res.iter_mut().zip(ap.iter()) {
                 *rv -= a;

@@ -137,6 +137,19 @@ pub fn prefetch(row: &[f32]) {
     let _ = row;
 }
 
+/// How many rows ahead [`prefetch_gather`] fetches: a row gathered at random from a large
+/// embedding matrix is a cache miss, and a few in flight hide most of its latency.
+const GATHER_AHEAD: usize = 4;
+
+/// For a loop gathering the rows `cols[k]` (`d` wide) of `x`: prefetches the row
+/// [`GATHER_AHEAD`] positions after the `k`-th, if there is one.
+#[inline]
+pub fn prefetch_gather(cols: &[u32], k: usize, x: &[f32], d: usize) {
+    if let Some(&c) = cols.get(k + GATHER_AHEAD) {
+        prefetch(&x[c as usize * d..][..d]);
+    }
+}
+
 /// Scalar twin of [`hamming_scan`].
 pub fn hamming_scan_scalar(codes: &[u64], w: usize, query: &[u64], out: &mut [u32]) {
     for (o, c) in out.iter_mut().zip(codes.chunks_exact(w)) {

@@ -199,21 +199,8 @@ fn gather_rows(adj: &Csr, r: usize, lo: usize, hi: usize, x: &[f32], d: usize, o
     let b = a + cols[a..].partition_point(|&c| (c as usize) < hi);
     let (cols, vals) = (&cols[a..b], &vals[a..b]);
     for (k, (&c, &w)) in cols.iter().zip(vals).enumerate() {
-        prefetch_ahead(cols, k, x, d);
+        crate::simd::prefetch_gather(cols, k, x, d);
         crate::simd::axpy(w, &x[c as usize * d..][..d], o);
-    }
-}
-
-/// How many neighbours ahead the gathers prefetch their rows: a row gathered at random from a
-/// large embedding matrix is a cache miss, and a few in flight hide most of its latency.
-const PREFETCH_AHEAD: usize = 4;
-
-/// Prefetches the row (`d` wide, in `x`) of the neighbour `PREFETCH_AHEAD` after the `k`-th
-/// of `cols`, if there is one.
-#[inline]
-fn prefetch_ahead(cols: &[u32], k: usize, x: &[f32], d: usize) {
-    if let Some(&c) = cols.get(k + PREFETCH_AHEAD) {
-        crate::simd::prefetch(&x[c as usize * d..][..d]);
     }
 }
 
@@ -509,7 +496,7 @@ fn pointwise_row(
     }
     let mut loss = 0f64;
     for (k, (&j, &v)) in cols.iter().zip(vals).enumerate() {
-        prefetch_ahead(cols, k, other, d);
+        crate::simd::prefetch_gather(cols, k, other, d);
         let y = &other[j as usize * d..][..d];
         let s = crate::simd::dot(x, y);
         let (c, p) = (w.confidence(v), crate::train::ials::preference(v));

@@ -338,9 +338,7 @@ pub fn solve_side_cg(
                     *o = crate::simd::dot(&w0g[k * d..(k + 1) * d], v) + lam * v[k];
                 }
                 for (k, (&i, &c0)) in idx.iter().zip(vals).enumerate() {
-                    if let Some(&ahead) = idx.get(k + 4) {
-                        crate::simd::prefetch(&fixed[ahead as usize * d..][..d]);
-                    }
+                    crate::simd::prefetch_gather(idx, k, fixed, d);
                     let y = &fixed[i as usize * d..(i as usize + 1) * d];
                     let c = confidence(cfg, c0);
                     let s = (c - w0) * crate::simd::dot(y, v);

@@ -161,7 +161,7 @@ pub fn spmm(adj: &Csr, x: &[f32], d: usize, out: &mut [f32]) {
 /// [`spmm`] sweeping `x` in tiles of `tile` rows (one sweep when `x` has at most two tiles).
 fn spmm_tiled(adj: &Csr, x: &[f32], d: usize, out: &mut [f32], tile: usize) {
     let tile = tile.max(1);
-    if adj.cols <= 2 * tile {
+    if adj.cols <= tile.saturating_mul(2) {
         out.par_chunks_mut(d).enumerate().for_each(|(r, o)| {
             o.fill(0.0);
             gather_rows(adj, r, 0, adj.cols, x, d, o);

@@ -155,7 +155,7 @@ pub fn normalized_adjacency(by_user: &Csr) -> Csr {
 
 /// `out = Â x` for row-major `x` (N × d), rows in parallel.
 pub fn spmm(adj: &Csr, x: &[f32], d: usize, out: &mut [f32]) {
-    spmm_tiled(adj, x, d, out, (SPMM_TILE_BYTES / (4 * d.max(1))).max(1));
+    spmm_tiled(adj, x, d, out, SPMM_TILE_BYTES / (4 * d.max(1)));
 }
 
 /// [`spmm`] sweeping `x` in tiles of `tile` rows (one sweep when `x` has at most two tiles).
@@ -164,7 +164,7 @@ fn spmm_tiled(adj: &Csr, x: &[f32], d: usize, out: &mut [f32], tile: usize) {
     if adj.cols <= tile.saturating_mul(2) {
         out.par_chunks_mut(d).enumerate().for_each(|(r, o)| {
             o.fill(0.0);
-            gather_rows(adj, r, 0, adj.cols, x, d, o);
+            gather(adj.row(r), adj.row_values(r), x, d, o);
         });
         return;
     }
@@ -197,7 +197,12 @@ fn gather_rows(adj: &Csr, r: usize, lo: usize, hi: usize, x: &[f32], d: usize, o
     let (cols, vals) = (adj.row(r), adj.row_values(r));
     let a = cols.partition_point(|&c| (c as usize) < lo);
     let b = a + cols[a..].partition_point(|&c| (c as usize) < hi);
-    let (cols, vals) = (&cols[a..b], &vals[a..b]);
+    gather(&cols[a..b], &vals[a..b], x, d, o);
+}
+
+/// Adds `Σ w·x_c` over the neighbours `cols` (weights `vals`, in order) to `o`.
+#[inline]
+fn gather(cols: &[u32], vals: &[f32], x: &[f32], d: usize, o: &mut [f32]) {
     for (k, (&c, &w)) in cols.iter().zip(vals).enumerate() {
         crate::simd::prefetch_gather(cols, k, x, d);
         crate::simd::axpy(w, &x[c as usize * d..][..d], o);

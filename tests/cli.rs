@@ -403,3 +403,38 @@ fn known_negatives_travel_with_the_split() {
         "--negative-confidence",
     );
 }
+
+#[test]
+fn a_spreadsheet_export_loads_and_dropped_duplicates_are_said() {
+    // A CSV saved by a spreadsheet: a UTF-8 byte-order mark, CRLF endings, a repeated pair.
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().join("r.csv");
+    std::fs::write(
+        &p,
+        b"\xEF\xBB\xBFuser,item,rating\r\n1,10,5\r\n1,11,4\r\n2,10,3\r\n1,10,2\r\n",
+    )
+    .unwrap();
+    let (code, out, err) = lshrec(&["data", "stats", p.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("duplicates      1 dropped"), "{out}");
+    let m = t.path().join("m");
+    let (code, out, err) = lshrec(&[
+        "train",
+        "--data",
+        p.to_str().unwrap(),
+        "--model",
+        "mf",
+        "--epochs",
+        "1",
+        "--seed",
+        "1",
+        "--out",
+        m.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("3 interactions"), "{out}");
+    assert!(
+        err.contains("r.csv: 1 duplicate user-item row dropped"),
+        "{err}"
+    );
+}

@@ -296,7 +296,22 @@ fn p3_pipeline_embed_item_and_fold_in() {
             "--disliked",
             &liked[0],
         ],
-        "listed twice",
+        &format!("item {} is listed as liked and as disliked", liked[0]),
+    );
+    // A repeated id is named, not its row.
+    refused(
+        &[
+            "query",
+            "--model",
+            &p("m"),
+            "--liked",
+            &format!("{},{}", liked[0], liked[0]),
+        ],
+        &format!("item {} is listed twice in --liked", liked[0]),
+    );
+    refused(
+        &["query", "--model", &p("m"), "--occupation", "astronaut"],
+        "\"astronaut\" is not an occupation the model knows; known: administrator,",
     );
     let users = std::fs::read_to_string(p("p3/users.tsv")).unwrap();
     let first: Vec<&str> = users.lines().nth(1).unwrap().split('\t').collect();

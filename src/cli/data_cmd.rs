@@ -56,6 +56,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             let method: SplitMethod = method.parse()?;
             let min_rating = check_min_rating(min_rating)?;
             let raw = load(&input, None)?;
+            super::note_duplicates(&raw);
             // Protocol P3 holds out a fraction of the movies, every rated one a candidate, so
             // the cold set is drawn before --min-rating keeps the positives.
             let cold = match method {
@@ -194,6 +195,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
         DataCommand::Convert { input, to, out } => {
             let opts = input.load_options()?;
             let ds = data::load(&input.path, &opts)?;
+            super::note_duplicates(&ds);
             data::write(&ds, &out, to)?;
             attributes_note(&input);
             eprintln!(

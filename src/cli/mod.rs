@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::data::{AttributeFile, Format, GenericOptions, LoadOptions};
+use crate::data::{AttributeFile, Dataset, Format, GenericOptions, LoadOptions};
 use crate::error::{Error, Result};
 
 /// lshrec: train recommendation embeddings and serve top-K recommendations through LSH.
@@ -302,4 +302,19 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo(a) => demo_cmd::run(a),
         Command::Kernels(c) => kernels_cmd::run(c),
     }
+}
+
+/// Says on stderr how many rows of `ds`'s files the duplicate rule dropped, so that no row
+/// vanishes silently (`data stats` reports the same count on stdout).
+pub(crate) fn note_duplicates(ds: &Dataset) {
+    if ds.duplicates == 0 || crate::progress::is_quiet() {
+        return;
+    }
+    let files: Vec<String> = ds.sources.iter().map(|p| p.display().to_string()).collect();
+    eprintln!(
+        "note: {}: {} duplicate user-item row{} dropped (the latest timestamp wins, then the later line)",
+        files.join(", "),
+        ds.duplicates,
+        if ds.duplicates == 1 { "" } else { "s" }
+    );
 }

@@ -229,7 +229,7 @@ pub fn run_index(cmd: IndexCommand) -> Result<()> {
                 match p {
                     None => Ok(None),
                     Some(p) => {
-                        let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
+                        let text = crate::data::text::read_text(p)?;
                         let l: Vec<String> = text.lines().map(|s| s.trim().to_string()).collect();
                         if l.len() != v.rows() {
                             return Err(Error::Mismatch {
@@ -426,12 +426,19 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
                 .iter()
                 .map(|id| model.item(id.trim()))
                 .collect::<Result<Vec<u32>>>()?;
-            if let Some(id) =
-                (a.disliked.iter()).find(|d| a.liked.iter().any(|l| l.trim() == d.trim()))
-            {
+            // Named by id here; the fold-in's own check only knows rows.
+            let mut ids: Vec<(&str, &str)> = (a.liked.iter().map(|s| (s.trim(), "liked")))
+                .chain(a.disliked.iter().map(|s| (s.trim(), "disliked")))
+                .collect();
+            ids.sort_unstable();
+            if let Some(w) = ids.windows(2).find(|w| w[0].0 == w[1].0) {
+                let how = match w[0].1 == w[1].1 {
+                    true => format!("twice in --{}", w[0].1),
+                    false => "as liked and as disliked".to_string(),
+                };
                 return Err(Error::invalid(
                     "--liked / --disliked",
-                    format!("item {id} is listed twice (liked and disliked)"),
+                    format!("item {} is listed {how}", w[0].0),
                 ));
             }
             let tags = crate::data::features::parse_tags(&a.feature, "--feature")?;

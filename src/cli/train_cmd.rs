@@ -447,12 +447,15 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
     let (train_ds, test_ds, raw) = match (&a.data, &a.train, &a.test) {
         (_, Some(tr), Some(te)) => {
             let (tr, te) = data::load_pair(tr, te, &opts)?;
+            super::note_duplicates(&tr);
+            super::note_duplicates(&te);
             weighted = rating_weights(&a, min_rating, negatives, tr.has_ratings)?;
             let raw = tr.csr();
             (tr, Some(te), raw)
         }
         (Some(d), _, _) => {
             let ds = data::load(d, &opts)?;
+            super::note_duplicates(&ds);
             let raw = ds.csr();
             // P3's cold movies are drawn among all rated ones, before --min-rating.
             let cold = match split_method {
@@ -753,7 +756,7 @@ fn cold_subset(
     train: &Csr,
     test: &Csr,
 ) -> Result<ColdSubset> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = crate::data::text::read_text(path)?;
     let mut cols: Vec<u32> = Vec::new();
     let mut items = Vec::new();
     let (mut unknown_features, mut no_features) = (0usize, 0usize);
@@ -943,6 +946,8 @@ pub fn run_eval(a: EvalArgs) -> Result<()> {
     let model = store::Model::open(&a.model)?;
     let opts = a.read.load_options()?;
     let (tr, te) = data::load_pair(&a.train, &a.test, &opts)?;
+    super::note_duplicates(&tr);
+    super::note_duplicates(&te);
     if let Some(mu) = model.meta.global_mean {
         return eval_ratings(&a, &model, mu, &tr, &te);
     }

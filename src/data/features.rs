@@ -225,8 +225,13 @@ pub fn resolve(names: &[String], pairs: &[(String, f32)]) -> Result<Vec<(usize, 
                 Err(Error::invalid(
                     kind.to_string(),
                     format!(
-                        "{:?} is not a {kind} the model knows; known: {}",
+                        "{:?} is not {} {kind} the model knows; known: {}",
                         n.split_once(':').map(|x| x.1).unwrap_or(n),
+                        if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                            "an"
+                        } else {
+                            "a"
+                        },
                         if known.is_empty() {
                             "none".to_string()
                         } else {

@@ -68,12 +68,12 @@ impl LineReader {
         if end > 0 && self.buf[end - 1] == b'\r' {
             end -= 1;
         }
-        let bytes = &self.buf[..end];
-        self.text.clear();
-        match std::str::from_utf8(bytes) {
-            Ok(s) => self.text.push_str(s),
-            Err(_) => self.text.extend(bytes.iter().map(|&b| b as char)),
+        let mut bytes = &self.buf[..end];
+        if self.line_no == 1 {
+            bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
         }
+        self.text.clear();
+        decode_into(bytes, &mut self.text);
         Ok(Some((self.line_no, &self.text)))
     }
 
@@ -84,6 +84,27 @@ impl LineReader {
             line: self.line_no,
         }
     }
+}
+
+/// The byte-order mark some editors and spreadsheet exports put at the start of a UTF-8 file.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Appends `bytes` to `out`, as UTF-8 when valid and as Latin-1 otherwise.
+fn decode_into(bytes: &[u8], out: &mut String) {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => out.push_str(s),
+        Err(_) => out.extend(bytes.iter().map(|&b| b as char)),
+    }
+}
+
+/// A whole small text file, decoded like [`LineReader`]'s lines: a leading byte-order mark
+/// dropped, UTF-8 when valid and Latin-1 otherwise.
+pub fn read_text(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let body = bytes.strip_prefix(UTF8_BOM).unwrap_or(&bytes);
+    let mut text = String::with_capacity(body.len());
+    decode_into(body, &mut text);
+    Ok(text)
 }
 
 /// A (file, line) position for error messages.
@@ -336,6 +357,21 @@ mod tests {
         assert_eq!(v, vec!["a", "", "b", ""]);
         assert!(Delimiter::Comma.split(r#"1,"open"#, &mut v).is_err());
         assert_eq!(csv_quote("a,b"), "\"a,b\"");
+    }
+
+    #[test]
+    fn a_leading_byte_order_mark_is_dropped_from_the_first_line_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bom.csv");
+        std::fs::write(&p, b"\xEF\xBB\xBFuser,item\r\n\xEF\xBB\xBF1,2\r\n").unwrap();
+        let mut r = LineReader::open(&p).unwrap();
+        assert_eq!(r.next_line().unwrap(), Some((1, "user,item")));
+        // Only the file's first bytes are a byte-order mark; later, U+FEFF is data.
+        assert_eq!(r.next_line().unwrap(), Some((2, "\u{feff}1,2")));
+        assert_eq!(r.next_line().unwrap(), None);
+        assert_eq!(read_text(&p).unwrap(), "user,item\r\n\u{feff}1,2\r\n");
+        std::fs::write(&p, b"caf\xE9\n").unwrap();
+        assert_eq!(read_text(&p).unwrap(), "caf\u{e9}\n");
     }
 
     #[test]

@@ -32,31 +32,36 @@ fn bench_hash(c: &mut Criterion) {
     g.finish();
 }
 
+/// The scan kernels on one norm range's worth of codes (16k, cache-resident as in a query), at
+/// 64, 128 and 256 bits (the index's default).
 fn bench_hamming(c: &mut Criterion) {
-    let n = 1 << 20;
+    type Kernel = fn(&[u64], usize, &[u64], &mut [u32]) -> bool;
+    let n = 1 << 14;
     let mut r = Rng::new(2);
-    let codes: Vec<u64> = (0..n * 2).map(|_| r.next_u64()).collect();
-    let q = [r.next_u64(), r.next_u64()];
-    let mut out = vec![0u32; n];
-    let mut g = c.benchmark_group("hamming_scan_128bit");
-    g.throughput(Throughput::Elements(n as u64));
-    g.bench_function("dispatch", |b| {
-        b.iter(|| simd::hamming_scan(&codes, 2, &q, &mut out))
-    });
-    g.bench_function("scalar", |b| {
-        b.iter(|| simd::hamming_scan_scalar(&codes, 2, &q, &mut out))
-    });
-    if simd::kernels::hamming_scan_avx2(&codes, 2, &q, &mut out) {
-        g.bench_function("avx2", |b| {
-            b.iter(|| simd::kernels::hamming_scan_avx2(&codes, 2, &q, &mut out))
+    for w in [1usize, 2, 4] {
+        let codes: Vec<u64> = (0..n * w).map(|_| r.next_u64()).collect();
+        let q: Vec<u64> = (0..w).map(|_| r.next_u64()).collect();
+        let mut out = vec![0u32; n];
+        let mut g = c.benchmark_group(format!("hamming_scan_{}bit_16k", 64 * w));
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_function("dispatch", |b| {
+            b.iter(|| simd::hamming_scan(&codes, w, &q, &mut out))
         });
-    }
-    if simd::kernels::hamming_scan_vpopcntdq(&codes, 2, &q, &mut out) {
-        g.bench_function("avx512_vpopcntdq", |b| {
-            b.iter(|| simd::kernels::hamming_scan_vpopcntdq(&codes, 2, &q, &mut out))
+        g.bench_function("scalar", |b| {
+            b.iter(|| simd::hamming_scan_scalar(&codes, w, &q, &mut out))
         });
+        let kernels: [(&str, Kernel); 3] = [
+            ("popcnt", simd::kernels::hamming_scan_popcnt),
+            ("avx2", simd::kernels::hamming_scan_avx2),
+            ("avx512_vpopcntdq", simd::kernels::hamming_scan_vpopcntdq),
+        ];
+        for (name, k) in kernels {
+            if k(&codes, w, &q, &mut out) {
+                g.bench_function(name, |b| b.iter(|| k(&codes, w, &q, &mut out)));
+            }
+        }
+        g.finish();
     }
-    g.finish();
 }
 
 fn bench_query(c: &mut Criterion) {

@@ -222,7 +222,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         dim: d,
         k: a.k,
         threads: rayon::current_num_threads(),
-        simd: crate::simd::dispatch_names(),
+        simd: crate::simd::dispatch_names(m.words.max(1)),
         index_build_seconds: m.build_seconds,
         index_bytes_per_item: m.bytes_per_item(),
         vector_bytes_per_item: d * 4,

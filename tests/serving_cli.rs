@@ -203,3 +203,46 @@ fn serving_commands_and_their_errors() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["recommendations"][0]["item"], "1");
 }
+
+#[test]
+fn a_short_list_says_why_it_is_short() {
+    // User 1 rated two of the three items, user 3 all three: their top 3 cannot be full.
+    let t = tempfile::tempdir().unwrap();
+    let data = t.path().join("r.csv");
+    std::fs::write(
+        &data,
+        "user,item,rating\n1,10,5\n1,11,4\n2,10,3\n2,12,5\n3,11,4\n3,12,2\n3,10,5\n",
+    )
+    .unwrap();
+    let m = t.path().join("m");
+    let m = m.to_str().unwrap();
+    let d = data.to_str().unwrap();
+    ok(&[
+        "train", "--data", d, "--epochs", "2", "--seed", "1", "--out", m,
+    ]);
+    let out = ok(&["query", "--model", m, "--user", "3", "--k", "3", "--exact"]);
+    assert!(
+        out.contains(
+            "(nothing left: the other 3 are excluded as the user's own; --keep-seen includes them)"
+        ),
+        "{out}"
+    );
+    let out = ok(&["query", "--model", m, "--user", "1", "--k", "3", "--exact"]);
+    assert!(out.contains("  1. ") && !out.contains("  2. "), "{out}");
+    assert!(
+        out.contains("(only 1 item left: the other 2 are excluded"),
+        "{out}"
+    );
+    let out = ok(&[
+        "query",
+        "--model",
+        m,
+        "--user",
+        "1",
+        "--k",
+        "3",
+        "--exact",
+        "--keep-seen",
+    ]);
+    assert!(out.contains("  3. ") && !out.contains("left"), "{out}");
+}

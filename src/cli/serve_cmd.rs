@@ -409,11 +409,20 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
         None => Method::Exact,
     };
     let start = std::time::Instant::now();
-    let (label, recs, history) = match &a.user {
+    let (label, recs, history, excluded) = match &a.user {
         Some(user) => {
             let u = model.user(user)?;
             let recs = recommend(&model, &[u], a.k, method, a.keep_seen)?.remove(0);
-            (format!("user {user}"), recs, user_history(&model, u))
+            let excluded = match (&model.seen, a.keep_seen) {
+                (Some(s), false) => s.row(u as usize).len(),
+                _ => 0,
+            };
+            (
+                format!("user {user}"),
+                recs,
+                user_history(&model, u),
+                excluded,
+            )
         }
         None => {
             let liked = a
@@ -467,7 +476,13 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
             seen.sort_unstable();
             let exclude: &[u32] = if a.keep_seen { &[] } else { &seen };
             let recs = crate::recommend::recommend_vector(&model, &q, exclude, a.k, method)?;
-            ("a new user (folded in)".to_string(), recs, history)
+            let excluded = exclude.len();
+            (
+                "a new user (folded in)".to_string(),
+                recs,
+                history,
+                excluded,
+            )
         }
     };
     let micros = start.elapsed().as_secs_f64() * 1e6;
@@ -510,6 +525,14 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
                 item_label(&r.title, &r.item, &r.genres)
             ));
         }
+        if recs.len() < a.k {
+            s.push_str(&short_list_note(
+                recs.len(),
+                model.n_items() - excluded,
+                excluded,
+                idx.is_some(),
+            ));
+        }
         if !history.is_empty() {
             s.push_str(if a.user.is_some() {
                 "\nthe user's top-rated training items (up to 10):\n"
@@ -539,6 +562,23 @@ fn item_label(title: &Option<String>, item: &str, genres: &[String]) -> String {
 }
 
 /// A user's own training items, highest weight first (up to 10).
+/// Why a top-K list is shorter than K: the user's own items are excluded (all but `left`), or
+/// the index's candidates held fewer.
+fn short_list_note(got: usize, left: usize, excluded: usize, lsh: bool) -> String {
+    if got == left {
+        let only = match got {
+            0 => "nothing left".to_string(),
+            n => format!("only {n} item{} left", if n == 1 { "" } else { "s" }),
+        };
+        let verb = if excluded == 1 { "is" } else { "are" };
+        format!("  ({only}: the other {excluded} {verb} excluded as the user's own; --keep-seen includes them)\n")
+    } else if lsh {
+        format!("  (the index's candidates held only {got} of the {left} items not excluded; --exact ranks them all)\n")
+    } else {
+        String::new()
+    }
+}
+
 fn user_history(model: &Model, u: u32) -> Vec<Scored> {
     match &model.seen {
         Some(s) => {

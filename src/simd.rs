@@ -463,6 +463,29 @@ mod x86 {
         // x < tau ⇔ max(x, tau − 1) == tau − 1, in unsigned lanes.
         let tm1 = _mm256_set1_epi32((tau - 1) as i32);
         let mut p = start;
+        // Once the threshold is tight most blocks have no survivor: test sixteen per branch.
+        while p + 16 <= n {
+            // SAFETY: p + 16 <= n.
+            let (a, b) = unsafe {
+                let at = dists.as_ptr().add(p) as *const __m256i;
+                (_mm256_loadu_si256(at), _mm256_loadu_si256(at.add(1)))
+            };
+            let below_a = _mm256_cmpeq_epi32(_mm256_max_epu32(a, tm1), tm1);
+            let below_b = _mm256_cmpeq_epi32(_mm256_max_epu32(b, tm1), tm1);
+            let mut m = _mm256_movemask_ps(_mm256_castsi256_ps(below_a)) as u32
+                | (_mm256_movemask_ps(_mm256_castsi256_ps(below_b)) as u32) << 8;
+            if m != 0 {
+                while m != 0 {
+                    let j = p + m.trailing_zeros() as usize;
+                    m &= m - 1;
+                    out.push(super::scan_key(dists[j], j));
+                }
+                if out.len() >= limit {
+                    return p + 16;
+                }
+            }
+            p += 16;
+        }
         while p + 8 <= n {
             // SAFETY: p + 8 <= n.
             let v = unsafe { _mm256_loadu_si256(dists.as_ptr().add(p) as *const __m256i) };

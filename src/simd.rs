@@ -100,7 +100,7 @@ pub fn hamming_scan(codes: &[u64], w: usize, query: &[u64], out: &mut [u32]) {
             return;
         }
         // Without VPOPCNTDQ, the nibble-table AVX2 kernel beats scalar POPCNT at every width it
-        // takes (`cargo bench --bench serving -- hamming_scan`: 1.3-6x on an AMD EPYC).
+        // takes (`cargo bench --bench serving -- hamming_scan`: 1.4-1.6x on an AMD EPYC).
         if 4 % w == 0 && has_avx2_fma() {
             // SAFETY: AVX2 is available (checked above); bounds as asserted above.
             unsafe { x86::hamming_scan_avx2(codes, w, query, out) };

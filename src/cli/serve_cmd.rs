@@ -561,7 +561,6 @@ fn item_label(title: &Option<String>, item: &str, genres: &[String]) -> String {
     }
 }
 
-/// A user's own training items, highest weight first (up to 10).
 /// Why a top-K list is shorter than K: the user's own items are excluded (all but `left`), or
 /// the index's candidates held fewer.
 fn short_list_note(got: usize, left: usize, excluded: usize, lsh: bool) -> String {
@@ -579,6 +578,7 @@ fn short_list_note(got: usize, left: usize, excluded: usize, lsh: bool) -> Strin
     }
 }
 
+/// A user's own training items, highest weight first (up to 10).
 fn user_history(model: &Model, u: u32) -> Vec<Scored> {
     match &model.seen {
         Some(s) => {

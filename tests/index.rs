@@ -43,13 +43,14 @@ fn probing_every_bucket_equals_exact() {
         .collect();
     exs.iter_mut().for_each(|v| v.sort());
     let exact = topk_exact(&users, &items, d, 10, &|u| exs[u].as_slice()).unwrap();
-    for (ranges, bits) in [(1, 5), (4, 4)] {
+    for (ranges, bits, vectors) in [(1, 5, true), (4, 4, true), (4, 4, false)] {
         let cfg = BuildConfig {
             bits,
             tables: 3,
             ranges,
             scan_bits: 64,
             seed: 1,
+            vectors,
         };
         let idx = Index::from_built(index::build(&items, d, &cfg, 0).unwrap()).unwrap();
         let all = SearchParams {
@@ -61,7 +62,7 @@ fn probing_every_bucket_equals_exact() {
         assert_eq!(
             search_all(&idx, &users, &items, d, &all, &|u| exs[u].clone()),
             exact,
-            "probe, {ranges} ranges"
+            "probe, {ranges} ranges, vectors {vectors}"
         );
         let scan = SearchParams {
             k: 10,
@@ -72,7 +73,7 @@ fn probing_every_bucket_equals_exact() {
         assert_eq!(
             search_all(&idx, &users, &items, d, &scan, &|u| exs[u].clone()),
             exact,
-            "scan, {ranges} ranges"
+            "scan, {ranges} ranges, vectors {vectors}"
         );
     }
 }
@@ -90,22 +91,15 @@ fn recall_against_brute_force() {
     let (users, items) = mips(&cfg);
     let d = cfg.dim;
     let exact = topk_exact(&users, &items, d, 10, &|_| &[]).unwrap();
-    let idx = Index::from_built(
-        index::build(
-            &items,
-            d,
-            &BuildConfig {
-                ranges: 16,
-                tables: 8,
-                bits: 0,
-                scan_bits: 128,
-                seed: 3,
-            },
-            0,
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let cfg = BuildConfig {
+        ranges: 16,
+        tables: 8,
+        bits: 0,
+        scan_bits: 128,
+        seed: 3,
+        vectors: true,
+    };
+    let idx = Index::from_built(index::build(&items, d, &cfg, 0).unwrap()).unwrap();
     let probe = SearchParams {
         k: 10,
         probes: 256,
@@ -123,6 +117,17 @@ fn recall_against_brute_force() {
     let got = search_all(&idx, &users, &items, d, &scan, &|_| Vec::new());
     let rs = recall_vs_exact(&got, &exact, 10);
     println!("recall@10: probe {rp:.3}, scan {rs:.3}");
+    // The index's copy of the vectors changes where the re-rank reads, not what it finds.
+    let cfg = BuildConfig {
+        vectors: false,
+        ..cfg
+    };
+    let without = Index::from_built(index::build(&items, d, &cfg, 0).unwrap()).unwrap();
+    assert!(idx.range_vectors(0).is_some() && without.range_vectors(0).is_none());
+    assert_eq!(
+        search_all(&without, &users, &items, d, &scan, &|_| Vec::new()),
+        got
+    );
     assert!(rp >= 0.85, "probe recall {rp}");
     assert!(rs >= 0.85, "scan recall {rs}");
 }
@@ -142,6 +147,15 @@ fn index_files_verified() {
     index::build::write(&mut built, t.path()).unwrap();
     let idx = Index::open(t.path()).unwrap();
     idx.check_model(1234, 2000, 8).unwrap();
+    // The copy of the vectors holds each range's items in the index's order.
+    let r = &idx.meta.ranges[1];
+    let copy = idx.range_vectors(1).unwrap();
+    for (p, &i) in idx.order()[r.start..r.start + r.len].iter().enumerate() {
+        let i = i as usize;
+        assert_eq!(&copy[p * 8..(p + 1) * 8], &items[i * 8..(i + 1) * 8]);
+    }
+    // A flipped byte inside the copy is caught by its checksum.
+    let v = idx.meta.section("vectors").unwrap().clone();
     assert!(matches!(
         idx.check_model(99, 2000, 8),
         Err(Error::Mismatch { .. })
@@ -152,6 +166,13 @@ fn index_files_verified() {
     ));
     let data = t.path().join("data.bin");
     let orig = std::fs::read(&data).unwrap();
+    let mut b = orig.clone();
+    b[(v.offset + v.len / 2) as usize] ^= 4;
+    std::fs::write(&data, &b).unwrap();
+    match Index::open(t.path()) {
+        Err(Error::Corrupt { reason, .. }) => assert!(reason.contains("vectors"), "{reason}"),
+        other => panic!("flipped vector byte: {:?}", other.err()),
+    }
     let mut b = orig.clone();
     let n = b.len();
     b[n / 2] ^= 1;
@@ -178,6 +199,16 @@ fn index_files_verified() {
         matches!(Index::open(t.path()), Err(Error::Corrupt { .. })),
         "short header"
     );
+    // An index without the copy (`--no-vectors`, or written before it existed) opens as well.
+    let cfg = BuildConfig {
+        vectors: false,
+        ..BuildConfig::default()
+    };
+    let mut built = index::build(&items, 8, &cfg, 1234).unwrap();
+    index::build::write(&mut built, t.path()).unwrap();
+    let idx = Index::open(t.path()).unwrap();
+    assert!(idx.meta.section("vectors").is_none() && idx.range_vectors(0).is_none());
+    assert!(std::fs::metadata(&data).unwrap().len() < orig.len() as u64 - 2000 * 8 * 4 + 64);
 }
 
 mod fuzz {
@@ -203,6 +234,7 @@ mod fuzz {
                 bits: 4,
                 scan_bits: 64,
                 seed: 1,
+                vectors: true,
             },
             7,
         )

@@ -103,7 +103,9 @@ struct Report<'a> {
     threads: usize,
     simd: String,
     index_build_seconds: f64,
+    /// With the copy of the vectors when `index_has_vectors`.
     index_bytes_per_item: f64,
+    index_has_vectors: bool,
     vector_bytes_per_item: usize,
     tables: usize,
     bits: usize,
@@ -189,7 +191,15 @@ pub fn run(a: BenchArgs) -> Result<()> {
         }
     };
     let m = idx.meta.clone();
-    eprintln!("index: {} tables × {} bits, {} norm ranges, {}-bit scan codes, built in {:.2} s, {:.1} bytes/item", m.tables, m.bits, m.ranges.len(), 64 * m.words, m.build_seconds, m.bytes_per_item());
+    eprintln!(
+        "index: {} tables × {} bits, {} norm ranges, {}-bit scan codes, built in {:.2} s, {}",
+        m.tables,
+        m.bits,
+        m.ranges.len(),
+        64 * m.words,
+        m.build_seconds,
+        m.size_note()
+    );
     let timing = bench::Timing {
         min_secs: a.min_time,
         latency_queries: a.latency_queries,
@@ -225,6 +235,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         simd: crate::simd::dispatch_names(m.words.max(1)),
         index_build_seconds: m.build_seconds,
         index_bytes_per_item: m.bytes_per_item(),
+        index_has_vectors: m.has_vectors(),
         vector_bytes_per_item: d * 4,
         tables: m.tables,
         bits: m.bits,

@@ -117,14 +117,14 @@ pub fn run(a: DemoArgs) -> Result<()> {
     let mut built = serve_cmd::build_index(&model, &IndexKnobs::with_seed(a.seed))?;
     crate::index::build::write(&mut built, &model_dir.join("index"))?;
     println!(
-        "{} items: {} tables x {} bits, {} norm range(s), {}-bit scan codes; {:.3} s, {:.1} bytes/item",
+        "{} items: {} tables x {} bits, {} norm range(s), {}-bit scan codes; {:.3} s, {}",
         built.meta.n_items,
         built.meta.tables,
         built.meta.bits,
         built.meta.ranges.len(),
         64 * built.meta.words,
         built.meta.build_seconds,
-        built.meta.bytes_per_item()
+        built.meta.size_note()
     );
 
     let search = SearchArgs {

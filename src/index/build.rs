@@ -22,6 +22,10 @@ pub struct BuildConfig {
     /// Bits of the long Hamming-scan codes (a multiple of 64; 0 for none).
     pub scan_bits: usize,
     pub seed: u64,
+    /// Keep a copy of the item vectors in the index, in norm-range order, for the scan's
+    /// re-rank (`dim × 4` more bytes per item; the candidates of one range then lie together
+    /// in memory instead of scattered over the whole item matrix).
+    pub vectors: bool,
 }
 
 impl Default for BuildConfig {
@@ -32,6 +36,7 @@ impl Default for BuildConfig {
             ranges: 8,
             scan_bits: 256,
             seed: 42,
+            vectors: true,
         }
     }
 }
@@ -45,6 +50,8 @@ pub struct Built {
     pub offsets: Vec<u32>,
     pub ids: Vec<u32>,
     pub codes: Vec<u64>,
+    /// The item vectors in `order` (empty unless [`BuildConfig::vectors`]).
+    pub vectors: Vec<f32>,
 }
 
 /// The transformed (d+1) vector of item `v` in a range of largest norm `m`.
@@ -194,6 +201,17 @@ pub fn build(items: &[f32], d: usize, cfg: &BuildConfig, model_fingerprint: u64)
             (off, ids)
         })
         .collect();
+    let vectors: Vec<f32> = if cfg.vectors && words > 0 {
+        let mut v = vec![0f32; n * d];
+        v.par_chunks_exact_mut(d)
+            .zip(order.par_iter())
+            .for_each(|(row, &i)| {
+                row.copy_from_slice(&items[i as usize * d..(i as usize + 1) * d])
+            });
+        v
+    } else {
+        Vec::new()
+    };
     let mut offsets = Vec::with_capacity(tables.len() * (nb + 1));
     let mut ids = Vec::with_capacity(tables.len() * n);
     for (o, i) in tables {
@@ -227,6 +245,7 @@ pub fn build(items: &[f32], d: usize, cfg: &BuildConfig, model_fingerprint: u64)
         offsets,
         ids,
         codes,
+        vectors,
     })
 }
 
@@ -250,14 +269,21 @@ impl Built {
     pub fn data_bytes(&mut self) -> Vec<u8> {
         let mut data: Vec<u8> = Vec::new();
         let mut sections = Vec::new();
-        for (name, part) in SECTION_NAMES.iter().zip([
+        let vectors = (!self.vectors.is_empty()).then(|| {
+            (
+                VECTORS_SECTION,
+                bytemuck::cast_slice::<f32, u8>(&self.vectors),
+            )
+        });
+        let parts = SECTION_NAMES.iter().copied().zip([
             bytemuck::cast_slice::<f32, u8>(&self.planes),
             bytemuck::cast_slice(&self.scan),
             bytemuck::cast_slice(&self.order),
             bytemuck::cast_slice(&self.offsets),
             bytemuck::cast_slice(&self.ids),
             bytemuck::cast_slice(&self.codes),
-        ]) {
+        ]);
+        for (name, part) in parts.chain(vectors) {
             pad64(&mut data);
             sections.push(Section {
                 name: name.to_string(),

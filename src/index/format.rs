@@ -12,6 +12,7 @@
 //!                 offsets    u32 [ranges × tables × (2^bits + 1)]  bucket starts, per range
 //!                 ids        u32 [ranges × tables × range size]    item ids sorted by bucket
 //!                 codes      u64 [n_items × words]         long codes, in `order`
+//!                 vectors    f32 [n_items × dim]           optional: the item vectors, in `order`
 //!   appended-N.npy  f32 [m × dim]: items appended after the build (N = m), scored exactly at
 //!               query time; index.bin records their ids, titles, length and checksum
 //! ```
@@ -37,6 +38,10 @@ pub const META_FILE: &str = "index.bin";
 pub const DATA_FILE: &str = "data.bin";
 /// The sections of `data.bin`, in file order.
 pub const SECTION_NAMES: [&str; 6] = ["planes", "scan", "order", "offsets", "ids", "codes"];
+/// The optional last section: a copy of the item vectors in `order`, so that the scan's
+/// re-rank reads one norm range's candidates from a few contiguous megabytes instead of from
+/// anywhere in the model's item matrix (see [`crate::index::BuildConfig::vectors`]).
+pub const VECTORS_SECTION: &str = "vectors";
 
 /// One norm range.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -104,5 +109,25 @@ impl IndexMeta {
     pub fn bytes_per_item(&self) -> f64 {
         let total: u64 = self.sections.iter().map(|s| s.len).sum();
         total as f64 / self.n_items.max(1) as f64
+    }
+
+    /// Whether `data.bin` holds the copy of the item vectors.
+    pub fn has_vectors(&self) -> bool {
+        self.section(VECTORS_SECTION).is_some()
+    }
+
+    /// The index's size per item, said with what it holds: "328.1 bytes/item (a 256-byte copy
+    /// of each vector included)" or "72.1 bytes/item (beside the model's 256-byte vectors)".
+    pub fn size_note(&self) -> String {
+        let what = if self.has_vectors() {
+            "a copy of each vector included"
+        } else {
+            "beside the model's vectors"
+        };
+        format!(
+            "{:.1} bytes/item ({what}: {} bytes each)",
+            self.bytes_per_item(),
+            self.dim * 4
+        )
     }
 }

@@ -120,7 +120,9 @@ impl Ord for Pert {
 impl Index {
     /// The top-`k` items for query vector `q` (the user's serving vector) over `items` (the
     /// model's item matrix, n × dim), skipping `exclude` (sorted or not). Results land in
-    /// `s.out`, best first.
+    /// `s.out`, best first. The scan re-ranks from the index's own copy of the vectors when it
+    /// has one (the same numbers: [`Index::check_model`] ties an index to its model), and
+    /// from `items` otherwise.
     pub fn search(
         &self,
         items: &[f32],
@@ -178,7 +180,8 @@ impl Index {
                             if budget == 0 {
                                 break;
                             }
-                            rerank(items, d, q, id, s, &mut budget);
+                            let i = id as usize;
+                            rerank(&items[i * d..(i + 1) * d], q, id, s, &mut budget);
                         }
                     }
                 }
@@ -189,19 +192,32 @@ impl Index {
                     s.dists.resize(range.len, 0);
                     crate::simd::hamming_scan(codes, w, &s.qcode, &mut s.dists);
                     select_smallest(&s.dists, budget, &mut s.sel);
-                    s.cand.clear();
-                    s.cand
-                        .extend(s.sel.iter().map(|&key| order[key as u32 as usize]));
-                    // Re-rank with the next rows prefetched: candidates are scattered in memory.
+                    // Re-rank with the next rows prefetched: candidates are scattered in memory
+                    // (within the range's few megabytes when the index keeps the vectors).
                     const AHEAD: usize = 8;
-                    for j in 0..s.cand.len() {
-                        if let Some(&next) = s.cand.get(j + AHEAD) {
-                            let i = next as usize;
-                            crate::simd::prefetch(&items[i * d..(i + 1) * d]);
+                    if let Some(vecs) = self.range_vectors(r) {
+                        for j in 0..s.sel.len() {
+                            if let Some(&next) = s.sel.get(j + AHEAD) {
+                                let p = next as u32 as usize;
+                                crate::simd::prefetch(&vecs[p * d..(p + 1) * d]);
+                            }
+                            let p = s.sel[j] as u32 as usize;
+                            let mut b = usize::MAX;
+                            rerank(&vecs[p * d..(p + 1) * d], q, order[p], s, &mut b);
                         }
-                        let id = s.cand[j];
-                        let mut b = usize::MAX;
-                        rerank(items, d, q, id, s, &mut b);
+                    } else {
+                        s.cand.clear();
+                        s.cand
+                            .extend(s.sel.iter().map(|&key| order[key as u32 as usize]));
+                        for j in 0..s.cand.len() {
+                            if let Some(&next) = s.cand.get(j + AHEAD) {
+                                let i = next as usize;
+                                crate::simd::prefetch(&items[i * d..(i + 1) * d]);
+                            }
+                            let i = s.cand[j] as usize;
+                            let mut b = usize::MAX;
+                            rerank(&items[i * d..(i + 1) * d], q, i as u32, s, &mut b);
+                        }
                     }
                 }
             }
@@ -325,16 +341,16 @@ pub fn select_smallest(dists: &[u32], k: usize, out: &mut Vec<u64>) {
     }
 }
 
+/// Scores item `id`, whose vector is `v`, unless it was seen (or excluded) already.
 #[inline]
-fn rerank(items: &[f32], d: usize, q: &[f32], id: u32, s: &mut Scratch, budget: &mut usize) {
-    let i = id as usize;
-    if s.visited.replace(i, true) {
+fn rerank(v: &[f32], q: &[f32], id: u32, s: &mut Scratch, budget: &mut usize) {
+    if s.visited.replace(id as usize, true) {
         return;
     }
     s.touched.push(id);
     *budget = budget.saturating_sub(1);
     s.candidates += 1;
-    let score = crate::simd::dot(q, &items[i * d..(i + 1) * d]);
+    let score = crate::simd::dot(q, v);
     if score >= s.top.threshold() {
         s.top.push(id, score);
     }

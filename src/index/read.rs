@@ -20,7 +20,7 @@ enum Backing {
 pub struct Index {
     pub meta: IndexMeta,
     backing: Backing,
-    sec: [(usize, usize); 6],
+    sec: [(usize, usize); 7],
     appended: Option<crate::store::Matrix>,
 }
 
@@ -95,7 +95,7 @@ impl Index {
         })
     }
 
-    fn check(path: &Path, meta: &IndexMeta, data: &[u8]) -> Result<[(usize, usize); 6]> {
+    fn check(path: &Path, meta: &IndexMeta, data: &[u8]) -> Result<[(usize, usize); 7]> {
         let bad = |r: String| Error::corrupt(path, r);
         let d1 = meta.dim + 1;
         let n = meta.n_items;
@@ -130,12 +130,15 @@ impl Index {
             meta.ranges.len() * meta.tables * (nb + 1) * 4,
             meta.tables * n * 4,
             n * meta.words * 8,
+            n * meta.dim * 4,
         ];
-        let mut sec = [(0usize, 0usize); 6];
-        for (k, name) in SECTION_NAMES.iter().enumerate() {
-            let s = meta
-                .section(name)
-                .ok_or_else(|| bad(format!("section {name} missing")))?;
+        let mut sec = [(0usize, 0usize); 7];
+        for (k, name) in SECTION_NAMES.iter().chain([&VECTORS_SECTION]).enumerate() {
+            let s = match meta.section(name) {
+                Some(s) => s,
+                None if *name == VECTORS_SECTION => continue,
+                None => return Err(bad(format!("section {name} missing"))),
+            };
             let (o, l) = (s.offset as usize, s.len as usize);
             if l != expect[k] || o % 64 != 0 || o.checked_add(l).is_none_or(|e| e > data.len()) {
                 return Err(bad(format!(
@@ -219,6 +222,17 @@ impl Index {
         let range = &self.meta.ranges[r];
         let w = self.meta.words;
         &all[range.start * w..(range.start + range.len) * w]
+    }
+
+    /// The item vectors of range `r` (`len × dim`), in `order`, if the index keeps a copy.
+    pub fn range_vectors(&self, r: usize) -> Option<&[f32]> {
+        if self.sec[6].1 == 0 {
+            return None;
+        }
+        let all: &[f32] = self.section(6);
+        let range = &self.meta.ranges[r];
+        let d = self.meta.dim;
+        Some(&all[range.start * d..(range.start + range.len) * d])
     }
 
     /// Vectors of the items appended after the build (m × dim), possibly empty.

@@ -249,53 +249,59 @@ pub fn build(items: &[f32], d: usize, cfg: &BuildConfig, model_fingerprint: u64)
     })
 }
 
-fn pad64(buf: &mut Vec<u8>) {
-    while !buf.len().is_multiple_of(64) {
-        buf.push(0);
-    }
-}
-
 /// Writes a built index to `dir` (atomically, data first, header last).
 pub fn write(built: &mut Built, dir: &Path) -> Result<()> {
-    let data = built.data_bytes();
+    let (words, len) = built.data_words();
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    write_atomic(&dir.join(DATA_FILE), |w| w.write_all(&data))?;
+    write_atomic(&dir.join(DATA_FILE), |w| {
+        w.write_all(&bytemuck::cast_slice::<u64, u8>(&words)[..len])
+    })?;
     write_meta(&built.meta, dir)
 }
 
 impl Built {
-    /// The bytes of `data.bin`: every section 64-byte aligned, the whole padded to 64 bytes.
-    /// Records each section's offset, length and checksum in `meta.sections`.
-    pub fn data_bytes(&mut self) -> Vec<u8> {
-        let mut data: Vec<u8> = Vec::new();
-        let mut sections = Vec::new();
+    /// The contents of `data.bin`, held in u64 words so that every section is aligned for any
+    /// cast, and its length in bytes: every section starts on a 64-byte boundary and the whole
+    /// is padded to 64 bytes. Records each section's offset, length and checksum in
+    /// `meta.sections`.
+    pub fn data_words(&mut self) -> (Vec<u64>, usize) {
         let vectors = (!self.vectors.is_empty()).then(|| {
             (
                 VECTORS_SECTION,
                 bytemuck::cast_slice::<f32, u8>(&self.vectors),
             )
         });
-        let parts = SECTION_NAMES.iter().copied().zip([
-            bytemuck::cast_slice::<f32, u8>(&self.planes),
-            bytemuck::cast_slice(&self.scan),
-            bytemuck::cast_slice(&self.order),
-            bytemuck::cast_slice(&self.offsets),
-            bytemuck::cast_slice(&self.ids),
-            bytemuck::cast_slice(&self.codes),
-        ]);
-        for (name, part) in parts.chain(vectors) {
-            pad64(&mut data);
+        let parts: Vec<(&str, &[u8])> = SECTION_NAMES
+            .iter()
+            .copied()
+            .zip([
+                bytemuck::cast_slice::<f32, u8>(&self.planes),
+                bytemuck::cast_slice(&self.scan),
+                bytemuck::cast_slice(&self.order),
+                bytemuck::cast_slice(&self.offsets),
+                bytemuck::cast_slice(&self.ids),
+                bytemuck::cast_slice(&self.codes),
+            ])
+            .chain(vectors)
+            .collect();
+        let padded = |n: usize| n.div_ceil(64) * 64;
+        let total: usize = parts.iter().map(|(_, p)| padded(p.len())).sum();
+        let mut words = vec![0u64; total / 8];
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut words);
+        let mut sections = Vec::with_capacity(parts.len());
+        let mut at = 0;
+        for (name, part) in parts {
+            bytes[at..at + part.len()].copy_from_slice(part);
             sections.push(Section {
                 name: name.to_string(),
-                offset: data.len() as u64,
+                offset: at as u64,
                 len: part.len() as u64,
                 xxh3: xxhash_rust::xxh3::xxh3_64(part),
             });
-            data.extend_from_slice(part);
+            at += padded(part.len());
         }
-        pad64(&mut data);
         self.meta.sections = sections;
-        data
+        (words, at)
     }
 }
 

@@ -78,15 +78,17 @@ impl Index {
 
     /// Wraps an index built in memory (for `bench`, which need not write it).
     pub fn from_built(b: Built) -> Result<Index> {
-        let mut b = b;
-        let bytes = b.data_bytes();
-        let meta = b.meta;
-        let n = bytes.len();
-        let words: Vec<u64> = bytes
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().expect("8")))
-            .collect();
-        let sec = Self::check(Path::new("<memory>"), &meta, &bytes)?;
+        // The block drops the built arrays as soon as their copy exists.
+        let (words, n, meta) = {
+            let mut b = b;
+            let (words, n) = b.data_words();
+            (words, n, b.meta)
+        };
+        let sec = Self::check(
+            Path::new("<memory>"),
+            &meta,
+            &bytemuck::cast_slice(&words)[..n],
+        )?;
         Ok(Index {
             meta,
             backing: Backing::Owned(words, n),

@@ -28,6 +28,8 @@ pub struct Row {
     pub users_per_s: f64,
     pub speedup: f64,
     pub candidates_per_query: f64,
+    /// Long codes compared by the Hamming scan per query (0 for exact and probe).
+    pub codes_per_query: f64,
     pub p50_us: f64,
     pub p99_us: f64,
     pub pareto: bool,
@@ -112,6 +114,7 @@ pub fn exact(w: &Workload<'_>, timing: Timing) -> Result<(Row, Vec<Vec<Scored>>)
         users_per_s: nq as f64 / secs,
         speedup: 1.0,
         candidates_per_query: (w.items.len() / w.dim) as f64,
+        codes_per_query: 0.0,
         p50_us: percentile(&mut lat.clone(), 0.5),
         p99_us: percentile(&mut lat, 0.99),
         pareto: true,
@@ -131,7 +134,7 @@ pub fn lsh(
 ) -> Row {
     let nq = w.queries.len() / w.dim;
     let n_items = w.items.len() / w.dim;
-    let batch = || -> Vec<(Vec<Scored>, usize)> {
+    let batch = || -> Vec<(Vec<Scored>, usize, usize)> {
         (0..nq)
             .into_par_iter()
             .map_init(
@@ -144,14 +147,16 @@ pub fn lsh(
                         &p,
                         s,
                     );
-                    (s.out.clone(), s.candidates)
+                    (s.out.clone(), s.candidates, s.scanned)
                 },
             )
             .collect()
     };
     let res = batch();
     let (secs, passes) = time_passes(timing.min_secs, || drop(batch()));
-    let cands = res.iter().map(|r| r.1).sum::<usize>() as f64 / nq.max(1) as f64;
+    let per_query = |n: usize| n as f64 / nq.max(1) as f64;
+    let cands = per_query(res.iter().map(|r| r.1).sum());
+    let codes = per_query(res.iter().map(|r| r.2).sum());
     let lists: Vec<Vec<Scored>> = res.into_iter().map(|r| r.0).collect();
     let mut lat = Vec::new();
     let mut s = Scratch::new(n_items);
@@ -179,6 +184,7 @@ pub fn lsh(
         users_per_s: ups,
         speedup: ups / exact_ups,
         candidates_per_query: cands,
+        codes_per_query: codes,
         p50_us: percentile(&mut lat.clone(), 0.5),
         p99_us: percentile(&mut lat, 0.99),
         pareto: false,
@@ -352,6 +358,7 @@ mod tests {
             users_per_s,
             speedup: 1.0,
             candidates_per_query: 0.0,
+            codes_per_query: 0.0,
             p50_us: 0.0,
             p99_us: 0.0,
             pareto: false,

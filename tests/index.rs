@@ -43,7 +43,12 @@ fn probing_every_bucket_equals_exact() {
         .collect();
     exs.iter_mut().for_each(|v| v.sort());
     let exact = topk_exact(&users, &items, d, 10, &|u| exs[u].as_slice()).unwrap();
-    for (ranges, bits, vectors) in [(1, 5, true), (4, 4, true), (4, 4, false)] {
+    for (ranges, bits, vectors, norms) in [
+        (1, 5, true, true),
+        (4, 4, true, true),
+        (4, 4, false, true),
+        (4, 4, true, false),
+    ] {
         let cfg = BuildConfig {
             bits,
             tables: 3,
@@ -52,7 +57,11 @@ fn probing_every_bucket_equals_exact() {
             seed: 1,
             vectors,
         };
-        let idx = Index::from_built(index::build(&items, d, &cfg, 0).unwrap()).unwrap();
+        let mut built = index::build(&items, d, &cfg, 0).unwrap();
+        if !norms {
+            built.norms.clear();
+        }
+        let idx = Index::from_built(built).unwrap();
         let all = SearchParams {
             k: 10,
             probes: 3 << bits,
@@ -62,7 +71,7 @@ fn probing_every_bucket_equals_exact() {
         assert_eq!(
             search_all(&idx, &users, &items, d, &all, &|u| exs[u].clone()),
             exact,
-            "probe, {ranges} ranges, vectors {vectors}"
+            "probe, {ranges} ranges, vectors {vectors}, norms {norms}"
         );
         let scan = SearchParams {
             k: 10,
@@ -73,7 +82,7 @@ fn probing_every_bucket_equals_exact() {
         assert_eq!(
             search_all(&idx, &users, &items, d, &scan, &|u| exs[u].clone()),
             exact,
-            "scan, {ranges} ranges, vectors {vectors}"
+            "scan, {ranges} ranges, vectors {vectors}, norms {norms}"
         );
     }
 }
@@ -130,6 +139,63 @@ fn recall_against_brute_force() {
     );
     assert!(rp >= 0.85, "probe recall {rp}");
     assert!(rs >= 0.85, "scan recall {rs}");
+}
+
+/// The per-item norm cut-off reads fewer codes and loses nothing: an index without the norms
+/// (as written before they existed) scans whole ranges.
+#[test]
+fn the_norm_cut_off_scans_less_at_equal_recall() {
+    let cfg = MipsConfig {
+        items: 40_000,
+        users: 300,
+        dim: 32,
+        seed: 11,
+        ..Default::default()
+    };
+    println!("MIPS seed {}", cfg.seed);
+    let (users, items) = mips(&cfg);
+    let d = cfg.dim;
+    let exact = topk_exact(&users, &items, d, 10, &|_| &[]).unwrap();
+    let build = BuildConfig {
+        ranges: 8,
+        scan_bits: 128,
+        ..BuildConfig::default()
+    };
+    let with = Index::from_built(index::build(&items, d, &build, 0).unwrap()).unwrap();
+    let mut built = index::build(&items, d, &build, 0).unwrap();
+    built.norms.clear();
+    let without = Index::from_built(built).unwrap();
+    assert!(with.range_norms(0).is_some() && without.range_norms(0).is_none());
+    // Norms that do not descend within a range would cut off items that can win: refused,
+    // even with matching checksums.
+    let mut built = index::build(&items, d, &build, 0).unwrap();
+    built.norms.swap(3, 4000);
+    match Index::from_built(built) {
+        Err(Error::Corrupt { reason, .. }) => assert!(reason.contains("norms"), "{reason}"),
+        other => panic!("unsorted norms accepted: {:?}", other.err()),
+    }
+    let p = SearchParams {
+        k: 10,
+        probes: 0,
+        max_candidates: 100,
+        mode: Mode::Scan,
+    };
+    let run = |idx: &Index| {
+        let mut s = Scratch::new(items.len() / d);
+        let mut scanned = 0;
+        let got: Vec<Vec<Scored>> = (0..users.len() / d)
+            .map(|u| {
+                idx.search(&items, &users[u * d..(u + 1) * d], &[], &p, &mut s);
+                scanned += s.scanned;
+                s.out.clone()
+            })
+            .collect();
+        (recall_vs_exact(&got, &exact, 10), scanned)
+    };
+    let ((rw, sw), (ro, so)) = (run(&with), run(&without));
+    println!("recall@10 {rw:.4} scanning {sw} codes, without norms {ro:.4} scanning {so}");
+    assert!(rw >= ro - 0.002, "recall {rw} against {ro}");
+    assert!((sw as f64) < 0.9 * so as f64, "scanned {sw} against {so}");
 }
 
 #[test]

@@ -52,6 +52,9 @@ pub struct Built {
     pub codes: Vec<u64>,
     /// The item vectors in `order` (empty unless [`BuildConfig::vectors`]).
     pub vectors: Vec<f32>,
+    /// The item norms in `order` (always built; an index without them, as written before
+    /// they existed, scans whole ranges).
+    pub norms: Vec<f32>,
 }
 
 /// The transformed (d+1) vector of item `v` in a range of largest norm `m`.
@@ -212,6 +215,7 @@ pub fn build(items: &[f32], d: usize, cfg: &BuildConfig, model_fingerprint: u64)
     } else {
         Vec::new()
     };
+    let in_order: Vec<f32> = order.iter().map(|&i| norms[i as usize]).collect();
     let mut offsets = Vec::with_capacity(tables.len() * (nb + 1));
     let mut ids = Vec::with_capacity(tables.len() * n);
     for (o, i) in tables {
@@ -246,6 +250,7 @@ pub fn build(items: &[f32], d: usize, cfg: &BuildConfig, model_fingerprint: u64)
         ids,
         codes,
         vectors,
+        norms: in_order,
     })
 }
 
@@ -271,6 +276,8 @@ impl Built {
                 bytemuck::cast_slice::<f32, u8>(&self.vectors),
             )
         });
+        let norms = (!self.norms.is_empty())
+            .then(|| (NORMS_SECTION, bytemuck::cast_slice::<f32, u8>(&self.norms)));
         let parts: Vec<(&str, &[u8])> = SECTION_NAMES
             .iter()
             .copied()
@@ -283,6 +290,7 @@ impl Built {
                 bytemuck::cast_slice(&self.codes),
             ])
             .chain(vectors)
+            .chain(norms)
             .collect();
         let padded = |n: usize| n.div_ceil(64) * 64;
         let total: usize = parts.iter().map(|(_, p)| padded(p.len())).sum();

@@ -13,6 +13,7 @@
 //!                 ids        u32 [ranges × tables × range size]    item ids sorted by bucket
 //!                 codes      u64 [n_items × words]         long codes, in `order`
 //!                 vectors    f32 [n_items × dim]           optional: the item vectors, in `order`
+//!                 norms      f32 [n_items]                 optional: the item norms, in `order`
 //!   appended-N.npy  f32 [m × dim]: items appended after the build (N = m), scored exactly at
 //!               query time; index.bin records their ids, titles, length and checksum
 //! ```
@@ -22,11 +23,16 @@
 //! names it, then removes the older file. A crash leaves the previous, consistent index. Appended
 //! items get ids `n_items..n_items + m` and are scored exactly by every LSH query.
 //!
+//! The optional sections may be absent (older indexes, `--no-vectors`); a reader skips what it
+//! does not know, so older binaries read newer indexes.
+//!
 //! **Transform (norm-ranging simple-LSH).** Items are sorted by norm and cut into ranges of equal
 //! size. Range r, with largest norm M_r, maps item v to `[v/M_r, sqrt(1 − |v|²/M_r²)]` and the
 //! query q to `[q/|q|, 0]`, so that within a range the angle orders items by inner product. Each
 //! range is searched largest-norm first, and the search stops once the K-th best score so far
-//! is at least `|q|·M` of the next range: no item there can beat it.
+//! is at least `|q|·M` of the next range: no item there can beat it. Within a range, positions
+//! are in descending norm, so the scan reads codes only up to the first position whose norm `m`
+//! has `|q|·m` below the K-th score so far (from the `norms` section): the same bound, per item.
 
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +48,10 @@ pub const SECTION_NAMES: [&str; 6] = ["planes", "scan", "order", "offsets", "ids
 /// re-rank reads one norm range's candidates from a few contiguous megabytes instead of from
 /// anywhere in the model's item matrix (see [`crate::index::BuildConfig::vectors`]).
 pub const VECTORS_SECTION: &str = "vectors";
+/// The optional section of item norms in `order` (descending within each range), with which
+/// the scan stops reading a range where no item's norm can reach the K-th score found so far.
+/// Indexes written before it existed lack it and scan whole ranges.
+pub const NORMS_SECTION: &str = "norms";
 
 /// One norm range.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

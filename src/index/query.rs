@@ -59,6 +59,8 @@ pub struct Scratch {
     pub out: Vec<Scored>,
     /// Candidates re-ranked by the last search.
     pub candidates: usize,
+    /// Codes compared by the last search's Hamming scan.
+    pub scanned: usize,
     /// Norm ranges visited by the last search (the rest were cut by the norm bound).
     pub ranges_visited: usize,
 }
@@ -82,6 +84,7 @@ impl Scratch {
             sel: Vec::new(),
             out: Vec::new(),
             candidates: 0,
+            scanned: 0,
             ranges_visited: 0,
         }
     }
@@ -136,6 +139,7 @@ impl Index {
         let d1 = d + 1;
         s.top.reset(p.k);
         s.candidates = 0;
+        s.scanned = 0;
         s.ranges_visited = 0;
         for &x in exclude {
             if (x as usize) < m.n_items && !s.visited.replace(x as usize, true) {
@@ -186,10 +190,25 @@ impl Index {
                     }
                 }
                 Mode::Scan => {
-                    let codes = self.codes(r);
                     let w = m.words;
-                    let order = &self.order()[range.start..range.start + range.len];
-                    s.dists.resize(range.len, 0);
+                    // The same bound per item: positions descend in norm, so nothing from
+                    // the first whose |q|·norm is below the K-th score on can enter, here or
+                    // in a later range. (A hair of slack keeps rounding from cutting a tie.)
+                    let len = match self.range_norms(r) {
+                        Some(norms) if s.top.len() == p.k && s.top.threshold() > 0.0 => {
+                            let bound = s.top.threshold() / qnorm * (1.0 - 1e-5);
+                            norms.partition_point(|&x| x >= bound)
+                        }
+                        _ => range.len,
+                    };
+                    if len == 0 {
+                        s.ranges_visited -= 1;
+                        break;
+                    }
+                    let codes = &self.codes(r)[..len * w];
+                    let order = &self.order()[range.start..range.start + len];
+                    s.scanned += len;
+                    s.dists.resize(len, 0);
                     crate::simd::hamming_scan(codes, w, &s.qcode, &mut s.dists);
                     select_smallest(&s.dists, budget, &mut s.sel);
                     // Re-rank with the next rows prefetched: candidates are scattered in memory

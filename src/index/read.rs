@@ -20,7 +20,7 @@ enum Backing {
 pub struct Index {
     pub meta: IndexMeta,
     backing: Backing,
-    sec: [(usize, usize); 7],
+    sec: [(usize, usize); 8],
     appended: Option<crate::store::Matrix>,
 }
 
@@ -97,7 +97,7 @@ impl Index {
         })
     }
 
-    fn check(path: &Path, meta: &IndexMeta, data: &[u8]) -> Result<[(usize, usize); 7]> {
+    fn check(path: &Path, meta: &IndexMeta, data: &[u8]) -> Result<[(usize, usize); 8]> {
         let bad = |r: String| Error::corrupt(path, r);
         let d1 = meta.dim + 1;
         let n = meta.n_items;
@@ -118,7 +118,16 @@ impl Index {
                 end.div_ceil(64) * 64
             )));
         }
-        let covered: usize = meta.ranges.iter().map(|r| r.len).sum();
+        let mut covered = 0usize;
+        for (r, range) in meta.ranges.iter().enumerate() {
+            if range.start != covered || range.len == 0 {
+                return Err(bad(format!(
+                    "norm range {r} starts at {} with {} items, expected a non-empty range at {covered}",
+                    range.start, range.len
+                )));
+            }
+            covered = covered.saturating_add(range.len);
+        }
         if covered != n {
             return Err(bad(format!(
                 "norm ranges cover {covered} items, expected {n}"
@@ -133,12 +142,14 @@ impl Index {
             meta.tables * n * 4,
             n * meta.words * 8,
             n * meta.dim * 4,
+            n * 4,
         ];
-        let mut sec = [(0usize, 0usize); 7];
-        for (k, name) in SECTION_NAMES.iter().chain([&VECTORS_SECTION]).enumerate() {
+        let optional = [VECTORS_SECTION, NORMS_SECTION];
+        let mut sec = [(0usize, 0usize); 8];
+        for (k, name) in SECTION_NAMES.iter().chain(&optional).enumerate() {
             let s = match meta.section(name) {
                 Some(s) => s,
-                None if *name == VECTORS_SECTION => continue,
+                None if optional.contains(name) => continue,
                 None => return Err(bad(format!("section {name} missing"))),
             };
             let (o, l) = (s.offset as usize, s.len as usize);
@@ -160,6 +171,20 @@ impl Index {
         let (order, offsets, ids) = (view(2), view(3), view(4));
         if order.iter().any(|&i| i as usize >= n) || ids.iter().any(|&i| i as usize >= n) {
             return Err(bad("item id out of range".into()));
+        }
+        // Norms descend within each range from its recorded largest, or the scan's cut-off
+        // would skip items that can win.
+        if sec[7].1 > 0 {
+            let norms: &[f32] = bytemuck::cast_slice(&data[sec[7].0..sec[7].0 + sec[7].1]);
+            for (r, range) in meta.ranges.iter().enumerate() {
+                let v = &norms[range.start..range.start + range.len];
+                if v.iter().any(|x| !x.is_finite() || *x < 0.0)
+                    || v.windows(2).any(|w| w[0] < w[1])
+                    || v.first().is_some_and(|&x| x > range.max_norm)
+                {
+                    return Err(bad(format!("item norms of range {r} are not descending")));
+                }
+            }
         }
         for (r, range) in meta.ranges.iter().enumerate() {
             for t in 0..meta.tables {
@@ -235,6 +260,16 @@ impl Index {
         let range = &self.meta.ranges[r];
         let d = self.meta.dim;
         Some(&all[range.start * d..(range.start + range.len) * d])
+    }
+
+    /// The item norms of range `r`, descending, if the index records them.
+    pub fn range_norms(&self, r: usize) -> Option<&[f32]> {
+        if self.sec[7].1 == 0 {
+            return None;
+        }
+        let all: &[f32] = self.section(7);
+        let range = &self.meta.ranges[r];
+        Some(&all[range.start..range.start + range.len])
     }
 
     /// Vectors of the items appended after the build (m × dim), possibly empty.

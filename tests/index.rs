@@ -87,19 +87,25 @@ fn probing_every_bucket_equals_exact() {
     }
 }
 
-#[test]
-fn recall_against_brute_force() {
+/// A realistic MIPS set of `items` × 32 dims with 300 users (seed printed), and its exact top 10.
+fn mips_and_exact(items: usize, seed: u64) -> (Vec<f32>, Vec<f32>, Vec<Vec<Scored>>) {
     let cfg = MipsConfig {
-        items: 30_000,
+        items,
         users: 300,
         dim: 32,
-        seed: 7,
+        seed,
         ..Default::default()
     };
     println!("MIPS seed {}", cfg.seed);
     let (users, items) = mips(&cfg);
-    let d = cfg.dim;
-    let exact = topk_exact(&users, &items, d, 10, &|_| &[]).unwrap();
+    let exact = topk_exact(&users, &items, cfg.dim, 10, &|_| &[]).unwrap();
+    (users, items, exact)
+}
+
+#[test]
+fn recall_against_brute_force() {
+    let (users, items, exact) = mips_and_exact(30_000, 7);
+    let d = 32;
     let cfg = BuildConfig {
         ranges: 16,
         tables: 8,
@@ -145,17 +151,8 @@ fn recall_against_brute_force() {
 /// (as written before they existed) scans whole ranges.
 #[test]
 fn the_norm_cut_off_scans_less_at_equal_recall() {
-    let cfg = MipsConfig {
-        items: 40_000,
-        users: 300,
-        dim: 32,
-        seed: 11,
-        ..Default::default()
-    };
-    println!("MIPS seed {}", cfg.seed);
-    let (users, items) = mips(&cfg);
-    let d = cfg.dim;
-    let exact = topk_exact(&users, &items, d, 10, &|_| &[]).unwrap();
+    let (users, items, exact) = mips_and_exact(40_000, 11);
+    let d = 32;
     let build = BuildConfig {
         ranges: 8,
         scan_bits: 128,

@@ -156,7 +156,7 @@ pub struct IndexKnobs {
     pub seed: u64,
     /// Leave the copy of the item vectors out of the index: dim × 4 bytes less per item, but
     /// the scan's re-rank then reads candidates scattered over the model's whole item matrix
-    /// (about 1.4× slower at 1M items; no difference in the results).
+    /// (1.2–1.4× slower at 1M items; no difference in the results).
     #[arg(long)]
     pub no_vectors: bool,
 }

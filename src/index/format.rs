@@ -126,8 +126,9 @@ impl IndexMeta {
         self.section(VECTORS_SECTION).is_some()
     }
 
-    /// The index's size per item, said with what it holds: "328.1 bytes/item (a 256-byte copy
-    /// of each vector included)" or "72.1 bytes/item (beside the model's 256-byte vectors)".
+    /// The index's size per item, said with what it holds: "332.1 bytes/item (a copy of each
+    /// vector included: 256 bytes each)" or "76.1 bytes/item (beside the model's vectors: 256
+    /// bytes each)".
     pub fn size_note(&self) -> String {
         let what = if self.has_vectors() {
             "a copy of each vector included"

@@ -52,7 +52,6 @@ pub struct Scratch {
     probe_seq: Vec<(u16, u32)>,
     dists: Vec<u32>,
     qcode: Vec<u64>,
-    cand: Vec<u32>,
     /// Selected scan candidates as keys `distance << 32 | position`.
     sel: Vec<u64>,
     /// Output of the last search, best first.
@@ -80,7 +79,6 @@ impl Scratch {
             probe_seq: Vec::new(),
             dists: Vec::new(),
             qcode: Vec::new(),
-            cand: Vec::new(),
             sel: Vec::new(),
             out: Vec::new(),
             candidates: 0,
@@ -165,6 +163,21 @@ impl Index {
             if s.top.len() == p.k && s.top.threshold() >= qnorm * range.max_norm {
                 break;
             }
+            // The same bound per item for the scan: positions descend in norm, so nothing from
+            // the first whose |q|·norm is below the K-th score on can enter, here or in a later
+            // range. (A hair of slack keeps rounding from cutting a tie.)
+            let len = match self.range_norms(r) {
+                Some(norms)
+                    if p.mode == Mode::Scan && s.top.len() == p.k && s.top.threshold() > 0.0 =>
+                {
+                    let bound = s.top.threshold() / qnorm * (1.0 - 1e-5);
+                    norms.partition_point(|&x| x >= bound)
+                }
+                _ => range.len,
+            };
+            if len == 0 {
+                break;
+            }
             s.ranges_visited += 1;
             let mut budget = p.max_candidates;
             match p.mode {
@@ -191,52 +204,43 @@ impl Index {
                 }
                 Mode::Scan => {
                     let w = m.words;
-                    // The same bound per item: positions descend in norm, so nothing from
-                    // the first whose |q|·norm is below the K-th score on can enter, here or
-                    // in a later range. (A hair of slack keeps rounding from cutting a tie.)
-                    let len = match self.range_norms(r) {
-                        Some(norms) if s.top.len() == p.k && s.top.threshold() > 0.0 => {
-                            let bound = s.top.threshold() / qnorm * (1.0 - 1e-5);
-                            norms.partition_point(|&x| x >= bound)
-                        }
-                        _ => range.len,
-                    };
-                    if len == 0 {
-                        s.ranges_visited -= 1;
-                        break;
-                    }
                     let codes = &self.codes(r)[..len * w];
                     let order = &self.order()[range.start..range.start + len];
                     s.scanned += len;
                     s.dists.resize(len, 0);
                     crate::simd::hamming_scan(codes, w, &s.qcode, &mut s.dists);
                     select_smallest(&s.dists, budget, &mut s.sel);
-                    // Re-rank with the next rows prefetched: candidates are scattered in memory
-                    // (within the range's few megabytes when the index keeps the vectors).
+                    // Rows come from the index's copy, by position (a range's candidates lie
+                    // within a few megabytes), or else from the model's matrix, by item id.
+                    let (rows, by_position) = match self.range_vectors(r) {
+                        Some(v) => (v, true),
+                        None => (items, false),
+                    };
+                    let row = |key: u64| {
+                        let p = key as u32 as usize;
+                        if by_position {
+                            p
+                        } else {
+                            order[p] as usize
+                        }
+                    };
+                    // Re-rank with the next rows prefetched: candidates are scattered in memory.
                     const AHEAD: usize = 8;
-                    if let Some(vecs) = self.range_vectors(r) {
-                        for j in 0..s.sel.len() {
-                            if let Some(&next) = s.sel.get(j + AHEAD) {
-                                let p = next as u32 as usize;
-                                crate::simd::prefetch(&vecs[p * d..(p + 1) * d]);
-                            }
-                            let p = s.sel[j] as u32 as usize;
-                            let mut b = usize::MAX;
-                            rerank(&vecs[p * d..(p + 1) * d], q, order[p], s, &mut b);
+                    for j in 0..s.sel.len() {
+                        if let Some(&next) = s.sel.get(j + AHEAD) {
+                            let i = row(next);
+                            crate::simd::prefetch(&rows[i * d..(i + 1) * d]);
                         }
-                    } else {
-                        s.cand.clear();
-                        s.cand
-                            .extend(s.sel.iter().map(|&key| order[key as u32 as usize]));
-                        for j in 0..s.cand.len() {
-                            if let Some(&next) = s.cand.get(j + AHEAD) {
-                                let i = next as usize;
-                                crate::simd::prefetch(&items[i * d..(i + 1) * d]);
-                            }
-                            let i = s.cand[j] as usize;
-                            let mut b = usize::MAX;
-                            rerank(&items[i * d..(i + 1) * d], q, i as u32, s, &mut b);
-                        }
+                        let key = s.sel[j];
+                        let i = row(key);
+                        let mut b = usize::MAX;
+                        rerank(
+                            &rows[i * d..(i + 1) * d],
+                            q,
+                            order[key as u32 as usize],
+                            s,
+                            &mut b,
+                        );
                     }
                 }
             }

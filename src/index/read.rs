@@ -16,6 +16,12 @@ enum Backing {
     Owned(Vec<u64>, usize),
 }
 
+/// Positions in `Index::sec` of the sections read per range: the codes, and the two optional
+/// sections after the six required ones.
+const CODES: usize = 5;
+const VECTORS: usize = 6;
+const NORMS: usize = 7;
+
 /// An opened, verified index.
 pub struct Index {
     pub meta: IndexMeta,
@@ -174,8 +180,9 @@ impl Index {
         }
         // Norms descend within each range from its recorded largest, or the scan's cut-off
         // would skip items that can win.
-        if sec[7].1 > 0 {
-            let norms: &[f32] = bytemuck::cast_slice(&data[sec[7].0..sec[7].0 + sec[7].1]);
+        if sec[NORMS].1 > 0 {
+            let (o, l) = sec[NORMS];
+            let norms: &[f32] = bytemuck::cast_slice(&data[o..o + l]);
             for (r, range) in meta.ranges.iter().enumerate() {
                 let v = &norms[range.start..range.start + range.len];
                 if v.iter().any(|x| !x.is_finite() || *x < 0.0)
@@ -243,33 +250,30 @@ impl Index {
         &all[base..base + range.len]
     }
 
+    /// Range `r`'s rows of a section laid out by position (`width` values per item), or
+    /// `None` for an optional section the index lacks.
+    fn range_rows<T: bytemuck::Pod>(&self, k: usize, width: usize, r: usize) -> Option<&[T]> {
+        if self.sec[k].1 == 0 {
+            return None;
+        }
+        let all: &[T] = self.section(k);
+        let range = &self.meta.ranges[r];
+        Some(&all[range.start * width..(range.start + range.len) * width])
+    }
+
     /// Long codes of range `r` (`len × words`).
     pub fn codes(&self, r: usize) -> &[u64] {
-        let all: &[u64] = self.section(5);
-        let range = &self.meta.ranges[r];
-        let w = self.meta.words;
-        &all[range.start * w..(range.start + range.len) * w]
+        self.range_rows(CODES, self.meta.words, r).unwrap_or(&[])
     }
 
     /// The item vectors of range `r` (`len × dim`), in `order`, if the index keeps a copy.
     pub fn range_vectors(&self, r: usize) -> Option<&[f32]> {
-        if self.sec[6].1 == 0 {
-            return None;
-        }
-        let all: &[f32] = self.section(6);
-        let range = &self.meta.ranges[r];
-        let d = self.meta.dim;
-        Some(&all[range.start * d..(range.start + range.len) * d])
+        self.range_rows(VECTORS, self.meta.dim, r)
     }
 
     /// The item norms of range `r`, descending, if the index records them.
     pub fn range_norms(&self, r: usize) -> Option<&[f32]> {
-        if self.sec[7].1 == 0 {
-            return None;
-        }
-        let all: &[f32] = self.section(7);
-        let range = &self.meta.ranges[r];
-        Some(&all[range.start..range.start + range.len])
+        self.range_rows(NORMS, 1, r)
     }
 
     /// Vectors of the items appended after the build (m × dim), possibly empty.

@@ -614,9 +614,12 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
     let fold = cfg.fold_in();
     let ridge = a.map_ridge;
     let item_fold = coldstart::FoldIn {
-        unobserved_weight: a
-            .map_unobserved_weight
-            .unwrap_or(coldstart::MAP_UNOBSERVED_FACTOR * fold.unobserved_weight),
+        weights: train::ials::Weights {
+            unobserved: a
+                .map_unobserved_weight
+                .unwrap_or(coldstart::MAP_UNOBSERVED_FACTOR * fold.weights.unobserved),
+            ..fold.weights
+        },
         ..fold
     };
     let item_map = match &item_feats {

@@ -69,8 +69,8 @@ pub fn fit_map_implicit(
         ));
     }
     let g = super::ials::gram(other, d);
-    let w0 = c.unobserved_weight as f64;
-    let conf = 1.0 + c.alpha as f64;
+    let w0 = c.weights.unobserved as f64;
+    let conf = c.weights.confidence(1.0) as f64;
     // Rows with the same feature row share their block of the system: one Gram product per
     // group (groups in parallel).
     let groups = group_rows(feats, interactions);
@@ -210,8 +210,8 @@ pub fn fit_map_cg(
 ) -> Vec<f32> {
     let n = feats.cols * d;
     let g = super::ials::gram(other, d);
-    let w0 = c.unobserved_weight as f64;
-    let conf = 1.0 + c.alpha as f64;
+    let w0 = c.weights.unobserved as f64;
+    let conf = c.weights.confidence(1.0) as f64;
     let w0g: Vec<f64> = (0..d * d).map(|k| w0 * g[(k / d, k % d)] as f64).collect();
     let x_of = |o: u32| &other[o as usize * d..(o as usize + 1) * d];
     let groups = group_rows(feats, interactions);
@@ -322,10 +322,7 @@ pub fn fit_map_cg(
                     for &r in &groups[gi].1 {
                         for &o in interactions.row(r) {
                             let x = x_of(o);
-                            let s = crate::simd::dot(x, t32);
-                            for (ap, xp) in acc.iter_mut().zip(x) {
-                                *ap += s * xp;
-                            }
+                            crate::simd::axpy(crate::simd::dot(x, t32), x, acc);
                         }
                     }
                     for (up, &a) in u.iter_mut().zip(acc.iter()) {
@@ -393,9 +390,7 @@ pub fn fit_map_cg(
 pub fn embed(pairs: &[(usize, f32)], map: &[f32], d: usize) -> Vec<f32> {
     let mut v = vec![0f32; d];
     for &(f, w) in pairs {
-        for (o, x) in v.iter_mut().zip(&map[f * d..(f + 1) * d]) {
-            *o += w * x;
-        }
+        crate::simd::axpy(w, &map[f * d..(f + 1) * d], &mut v);
     }
     v
 }
@@ -403,24 +398,24 @@ pub fn embed(pairs: &[(usize, f32)], map: &[f32], d: usize) -> Vec<f32> {
 /// The fold-in objective's constants.
 #[derive(Clone, Copy, Debug)]
 pub struct FoldIn {
-    /// Confidence of a liked item: c = 1 + alpha.
-    pub alpha: f32,
-    /// Weight of every other item.
-    pub unobserved_weight: f32,
+    /// iALS's confidences: a liked item's (`confidence(1)`, c = 1 + alpha), every other
+    /// item's (the unobserved weight) and a disliked item's (a known negative: preference 0),
+    /// as iALS trains them.
+    pub weights: super::ials::Weights,
     /// Ridge strength toward the prior.
     pub reg: f32,
-    /// Confidence of a disliked item (a known negative: preference 0), as iALS trains them.
-    pub negative_confidence: f32,
 }
 
 impl Default for FoldIn {
     /// iALS's defaults (see `TrainConfig::defaults`).
     fn default() -> Self {
         FoldIn {
-            alpha: 1.0,
-            unobserved_weight: 0.7,
+            weights: super::ials::Weights {
+                alpha: 1.0,
+                unobserved: 0.7,
+                negative: super::ials::NEGATIVE_CONFIDENCE,
+            },
             reg: 0.02,
-            negative_confidence: super::ials::NEGATIVE_CONFIDENCE,
         }
     }
 }
@@ -458,18 +453,21 @@ pub fn fold_in(
         ));
     }
     let g = super::ials::gram(items, d);
-    let conf = 1.0 + c.alpha;
+    let w0 = c.weights.unobserved;
     // A regulariser that scales with the evidence, as iALS's frequency-scaled one (ν = 1).
-    let lam = c.reg * (sorted.len() as f32 + c.unobserved_weight * n as f32);
-    let mut a = Mat::<f64>::from_fn(d, d, |p, q| (c.unobserved_weight * g[(p, q)]) as f64);
+    let lam = c.reg * (sorted.len() as f32 + w0 * n as f32);
+    let mut a = Mat::<f64>::from_fn(d, d, |p, q| (w0 * g[(p, q)]) as f64);
     let mut b = Mat::<f64>::zeros(d, 1);
-    let rows = (liked.iter().map(|&i| (i, conf, 1.0)))
-        .chain(disliked.iter().map(|&i| (i, c.negative_confidence, 0.0)));
+    let rows = (liked.iter().map(|&i| (i, c.weights.confidence(1.0), 1.0))).chain(
+        disliked
+            .iter()
+            .map(|&i| (i, c.weights.confidence(0.0), 0.0)),
+    );
     for (i, ci, pref) in rows {
         let y = &items[i as usize * d..(i as usize + 1) * d];
         for p in 0..d {
             for q in 0..d {
-                a[(p, q)] += ((ci - c.unobserved_weight) * y[p] * y[q]) as f64;
+                a[(p, q)] += ((ci - w0) * y[p] * y[q]) as f64;
             }
             b[(p, 0)] += (ci * pref * y[p]) as f64;
         }

@@ -399,9 +399,16 @@ impl Pointwise {
     /// The entries of `observed` (users × items: positives and known negatives) for `d`
     /// factors.
     pub fn new(observed: Csr, d: usize) -> Self {
+        let by_item = observed.transpose_where(|v| v > 0.0);
+        Self::with_positives(observed, by_item, d)
+    }
+
+    /// [`Pointwise::new`] for a caller that already holds the positives by item
+    /// (`observed.transpose_where(|v| v > 0.0)`).
+    fn with_positives(observed: Csr, by_item: Csr, d: usize) -> Self {
         let nu = observed.rows;
         Pointwise {
-            by_item: observed.transpose_where(|v| v > 0.0),
+            by_item,
             by_user: observed,
             gram_u: vec![0.0; d * d],
             gram_i: vec![0.0; d * d],
@@ -517,13 +524,18 @@ impl LightGcn {
     /// and known negatives of weight ≤ 0, which only the pointwise loss reads (the graph and
     /// the sampled triples use the positives).
     pub fn new(cfg: LightGcnConfig, observed: Csr, seed: u64) -> Result<Self> {
+        let positives_by_item = observed.transpose_where(|v| v > 0.0);
+        let by_user = match observed.values.iter().any(|&v| v <= 0.0) {
+            true => positives_by_item.transpose(),
+            false => observed.clone(),
+        };
         let objective = match cfg.loss.pair() {
             Some(kind) => Objective::Pairs(kind),
-            None => Objective::Pointwise(Box::new(Pointwise::new(observed.clone(), cfg.factors))),
-        };
-        let by_user = match observed.values.iter().any(|&v| v <= 0.0) {
-            true => observed.transpose_where(|v| v > 0.0).transpose(),
-            false => observed,
+            None => Objective::Pointwise(Box::new(Pointwise::with_positives(
+                observed,
+                positives_by_item,
+                cfg.factors,
+            ))),
         };
         let (nu, ni) = (by_user.rows, by_user.cols);
         let n = nu + ni;

@@ -276,22 +276,14 @@ fn solve_side(cfg: &IalsConfig, fixed: &[f32], rows: &Csr, n_other: usize, out: 
             let vals = rows.row_values(r);
             a.copy_from_slice(&base);
             b.fill(0.0);
-            // Lower triangle of Σ (c − w0) y yᵀ as contiguous slices (vectorised, no bounds
-            // checks in the inner loop).
+            // Lower triangle of Σ (c − w0) y yᵀ, a row prefix at a time.
             for (&i, &v) in idx.iter().zip(vals) {
                 let y = &fixed[i as usize * d..(i as usize + 1) * d];
                 let c = confidence(cfg, v);
-                let cp = c * preference(v);
-                let extra = c - w0;
                 for p in 0..d {
-                    let yp = extra * y[p];
-                    for (av, yq) in a[p * d..p * d + p + 1].iter_mut().zip(&y[..=p]) {
-                        *av += yp * yq;
-                    }
+                    crate::simd::axpy((c - w0) * y[p], &y[..=p], &mut a[p * d..=p * d + p]);
                 }
-                for (bv, yv) in b.iter_mut().zip(y) {
-                    *bv += cp * yv;
-                }
+                crate::simd::axpy(c * preference(v), y, b);
             }
             let lam = reg_for(cfg, idx.len(), n_other);
             for p in 0..d {

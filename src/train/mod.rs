@@ -125,10 +125,12 @@ impl TrainConfig {
     /// unobserved weight and the regularisation.
     pub fn fold_in(&self) -> coldstart::FoldIn {
         coldstart::FoldIn {
-            alpha: self.alpha * self.positive_weight,
-            unobserved_weight: self.unobserved_weight,
+            weights: ials::Weights {
+                alpha: self.alpha * self.positive_weight,
+                unobserved: self.unobserved_weight,
+                negative: self.negative_confidence,
+            },
             reg: self.reg,
-            negative_confidence: self.negative_confidence,
         }
     }
 

@@ -257,6 +257,23 @@ fn p3_pipeline_embed_item_and_fold_in() {
     let (code, _, err) = lshrec(&["embed-item", "--model", &p("m"), "--genres", "Nope"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("Comedy"), "lists the known genres: {err}");
+    // A movie from a decade no training movie has takes the nearest decade's vector, and says so.
+    let vector = |args: &[&str]| -> (Vec<f64>, String) {
+        let (code, out, err) =
+            lshrec(&[&["embed-item", "--model", &p("m"), "--json"], args].concat());
+        assert_eq!(code, 0, "{err}");
+        let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let v = j["vector"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap());
+        (v.collect(), err)
+    };
+    let (far, err) = vector(&["--genres", "Comedy", "--year", "2150"]);
+    assert!(err.contains("no movie from the 2150s"), "{err}");
+    let (genre_only, _) = vector(&["--genres", "Comedy"]);
+    assert_ne!(far, genre_only, "the stand-in decade counts");
 
     // A new user: liked items, demographics, or both.
     let liked: Vec<String> = std::fs::read_to_string(p("p3/train.tsv"))

@@ -20,7 +20,8 @@ pub struct EmbedItemArgs {
     /// Genres, comma-separated, as named in the training data.
     #[arg(long, value_delimiter = ',')]
     pub genres: Vec<String>,
-    /// Release year.
+    /// Release year (its decade counts, and the year itself when training saw it; a decade the
+    /// model never saw takes the nearest one it has, with a note).
     #[arg(long)]
     pub year: Option<u16>,
     /// An attribute from the training --item-features file, as COLUMN=VALUE (repeat, or
@@ -55,6 +56,13 @@ pub fn run_embed_item(a: EmbedItemArgs) -> Result<()> {
         .filter(|g| !g.is_empty())
         .collect();
     let tags = crate::data::features::parse_tags(&a.feature, "--feature")?;
+    if let Some((y, near)) = a.year.and_then(|y| Some((y, model.decade_stand_in(y)?))) {
+        eprintln!(
+            "note: the model knows no movie from the {}s; the {}s' vector stands in for its decade",
+            y / 10 * 10,
+            near.trim_start_matches("decade:")
+        );
+    }
     let v = model.item_vector(&genres, a.year, &tags)?;
     if let Some(p) = &a.out {
         crate::store::npy::write_f32(p, &[1, v.len()], &v)?;

@@ -406,6 +406,8 @@ impl Model {
     }
 
     /// The cold-start vector of a new item with `genres`, `year` and attribute values `tags`.
+    /// A year from a decade the model never saw takes the nearest decade it did
+    /// ([`Model::decade_stand_in`]); a year it never saw is left out.
     pub fn item_vector(
         &self,
         genres: &[&str],
@@ -413,6 +415,11 @@ impl Model {
         tags: &[(String, String)],
     ) -> Result<Vec<f32>> {
         let mut pairs = crate::data::features::item_pairs(genres, year);
+        if let Some(near) = year.and_then(|y| self.decade_stand_in(y)) {
+            for (name, _) in pairs.iter_mut().filter(|(n, _)| n.starts_with("decade:")) {
+                *name = near.clone();
+            }
+        }
         pairs.extend(crate::data::features::tag_pairs(tags));
         if pairs.is_empty() {
             return Err(Error::invalid(
@@ -421,6 +428,13 @@ impl Model {
             ));
         }
         self.item_feature_vector(&pairs, "embed-item")
+    }
+
+    /// The decade feature that stands in for `year`'s when the model has no movie from that
+    /// decade (the nearest it has), or `None`.
+    pub fn decade_stand_in(&self, year: u16) -> Option<String> {
+        self.item_features.as_ref()?;
+        crate::data::features::nearest_decade(&self.meta.item_features, year)
     }
 
     /// `Σ w·item_features[f]` for named item features (`what` names the request in errors).

@@ -43,20 +43,34 @@ pub fn topk_exact<'a>(
     }
     let (nq, ni) = (queries.len() / d, items.len() / d);
     check_k(k, ni)?;
-    let blocks: Vec<Vec<Vec<Scored>>> = (0..nq.div_ceil(USER_BLOCK))
+    // Tasks are (user block, item span) pairs. With as many user blocks as threads a span is the
+    // whole catalogue; with fewer (one query, a handful) the items are split too, so that every
+    // thread works, and each task's lists are merged per user below. The ranking order is total
+    // (score, then item id), so the merged lists are those of a single pass.
+    let n_ub = nq.div_ceil(USER_BLOCK);
+    let threads = rayon::current_num_threads();
+    let spans = match n_ub >= threads {
+        true => 1,
+        false => threads.div_ceil(n_ub.max(1)).min(ni.div_ceil(ITEM_BLOCK)),
+    };
+    let span = ni.div_ceil(ITEM_BLOCK).div_ceil(spans) * ITEM_BLOCK;
+    let spans = ni.div_ceil(span);
+    let lists: Vec<Vec<Vec<Scored>>> = (0..n_ub * spans)
         .into_par_iter()
         .map_init(
             || (vec![0f32; USER_BLOCK * ITEM_BLOCK], Vec::<TopK>::new()),
-            |(tile, heaps), b| {
+            |(tile, heaps), t| {
+                let (b, sp) = (t / spans, t % spans);
                 let q0 = b * USER_BLOCK;
                 let q1 = (q0 + USER_BLOCK).min(nq);
                 let bu = q1 - q0;
                 heaps.clear();
                 heaps.extend((0..bu).map(|_| TopK::new(k)));
                 let lhs = MatRef::from_row_major_slice(&queries[q0 * d..q1 * d], bu, d);
-                let mut i0 = 0;
-                while i0 < ni {
-                    let i1 = (i0 + ITEM_BLOCK).min(ni);
+                let mut i0 = sp * span;
+                let end = ((sp + 1) * span).min(ni);
+                while i0 < end {
+                    let i1 = (i0 + ITEM_BLOCK).min(end);
                     let bi = i1 - i0;
                     let rhs = MatRef::from_row_major_slice(&items[i0 * d..i1 * d], bi, d);
                     let out = MatMut::from_row_major_slice_mut(&mut tile[..bu * bi], bu, bi);
@@ -90,7 +104,23 @@ pub fn topk_exact<'a>(
             },
         )
         .collect();
-    Ok(blocks.into_iter().flatten().collect())
+    if spans == 1 {
+        return Ok(lists.into_iter().flatten().collect());
+    }
+    let mut out = Vec::with_capacity(nq);
+    let mut top = TopK::new(k);
+    for block in lists.chunks(spans) {
+        for r in 0..block[0].len() {
+            top.reset(k);
+            for x in block.iter().flat_map(|l| &l[r]) {
+                top.push(x.item, x.score);
+            }
+            let mut v = Vec::with_capacity(k);
+            top.drain_sorted(&mut v);
+            out.push(v);
+        }
+    }
+    Ok(out)
 }
 
 /// A seen-items lookup over an optional CSR (empty when `None` or `keep_seen`).
@@ -125,12 +155,27 @@ mod tests {
                 v
             })
             .collect();
-        let got = topk_exact(&q, &it, d, 25, &|u| ex[u].as_slice()).unwrap();
-        for u in 0..nq {
-            let scores: Vec<f32> = (0..ni)
-                .map(|i| (0..d).map(|c| q[u * d + c] * it[i * d + c]).sum())
-                .collect();
-            assert_eq!(got[u], naive_topk(&scores, &ex[u], 25), "user {u}");
+        // One user block: with several threads the items are split into spans and the lists
+        // merged, which must not change them.
+        for threads in [1, 2, 3, 8] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let got = pool.install(|| topk_exact(&q, &it, d, 25, &|u| ex[u].as_slice()).unwrap());
+            for u in 0..nq {
+                let scores: Vec<f32> = (0..ni)
+                    .map(|i| (0..d).map(|c| q[u * d + c] * it[i * d + c]).sum())
+                    .collect();
+                assert_eq!(
+                    got[u],
+                    naive_topk(&scores, &ex[u], 25),
+                    "user {u}, {threads} threads"
+                );
+            }
+            // A single query: the same list as in the batch.
+            let one = pool.install(|| topk_exact(&q[12 * d..13 * d], &it, d, 25, &|_| &ex[12]));
+            assert_eq!(one.unwrap()[0], got[12], "{threads} threads");
         }
         assert!(matches!(
             topk_exact(&q, &it, d, 0, &|_| &[]),

@@ -524,18 +524,22 @@ impl LightGcn {
     /// and known negatives of weight ≤ 0, which only the pointwise loss reads (the graph and
     /// the sampled triples use the positives).
     pub fn new(cfg: LightGcnConfig, observed: Csr, seed: u64) -> Result<Self> {
-        let positives_by_item = observed.transpose_where(|v| v > 0.0);
-        let by_user = match observed.values.iter().any(|&v| v <= 0.0) {
-            true => positives_by_item.transpose(),
-            false => observed.clone(),
-        };
-        let objective = match cfg.loss.pair() {
-            Some(kind) => Objective::Pairs(kind),
-            None => Objective::Pointwise(Box::new(Pointwise::with_positives(
-                observed,
-                positives_by_item,
-                cfg.factors,
-            ))),
+        let negatives = observed.values.iter().any(|&v| v <= 0.0);
+        let (by_user, objective) = match cfg.loss.pair() {
+            Some(kind) if negatives => (
+                observed.transpose_where(|v| v > 0.0).transpose(),
+                Objective::Pairs(kind),
+            ),
+            Some(kind) => (observed, Objective::Pairs(kind)),
+            None => {
+                let by_item = observed.transpose_where(|v| v > 0.0);
+                let by_user = match negatives {
+                    true => by_item.transpose(),
+                    false => observed.clone(),
+                };
+                let pointwise = Pointwise::with_positives(observed, by_item, cfg.factors);
+                (by_user, Objective::Pointwise(Box::new(pointwise)))
+            }
         };
         let (nu, ni) = (by_user.rows, by_user.cols);
         let n = nu + ni;

@@ -35,6 +35,23 @@ pub fn topk_exact<'a>(
     k: usize,
     exclude: &(dyn Fn(usize) -> &'a [u32] + Sync),
 ) -> Result<Vec<Vec<Scored>>> {
+    topk_exact_spans(queries, items, d, k, exclude, MIN_SPAN_BLOCKS)
+}
+
+/// Item blocks per span at the least when the catalogue is split across threads (64k items:
+/// well over a millisecond of work per span at 64 dims, where waking a thread costs
+/// microseconds; a small catalogue is not split, as its single query takes microseconds).
+const MIN_SPAN_BLOCKS: usize = 64;
+
+/// [`topk_exact`] with spans of at least `min_span_blocks` item blocks.
+fn topk_exact_spans<'a>(
+    queries: &[f32],
+    items: &[f32],
+    d: usize,
+    k: usize,
+    exclude: &(dyn Fn(usize) -> &'a [u32] + Sync),
+    min_span_blocks: usize,
+) -> Result<Vec<Vec<Scored>>> {
     if d == 0 || !queries.len().is_multiple_of(d) || !items.len().is_multiple_of(d) {
         return Err(Error::invalid(
             "embeddings",
@@ -44,16 +61,16 @@ pub fn topk_exact<'a>(
     let (nq, ni) = (queries.len() / d, items.len() / d);
     check_k(k, ni)?;
     // Tasks are (user block, item span) pairs. With as many user blocks as threads a span is the
-    // whole catalogue; with fewer (one query, a handful) the items are split too, so that every
-    // thread works, and each task's lists are merged per user below. The ranking order is total
-    // (score, then item id), so the merged lists are those of a single pass.
-    let n_ub = nq.div_ceil(USER_BLOCK);
+    // whole catalogue; with fewer (one query, a handful) a large catalogue is split too, so that
+    // every thread works, and each task's lists are merged per user below. The ranking order is
+    // total (score, then item id), so the merged lists are those of a single pass.
+    let (n_ub, n_ib) = (nq.div_ceil(USER_BLOCK), ni.div_ceil(ITEM_BLOCK));
     let threads = rayon::current_num_threads();
     let spans = match n_ub >= threads {
         true => 1,
-        false => threads.div_ceil(n_ub.max(1)).min(ni.div_ceil(ITEM_BLOCK)),
+        false => (threads.div_ceil(n_ub.max(1))).min(n_ib / min_span_blocks.max(1)),
     };
-    let span = ni.div_ceil(ITEM_BLOCK).div_ceil(spans) * ITEM_BLOCK;
+    let span = n_ib.div_ceil(spans.max(1)) * ITEM_BLOCK;
     let spans = ni.div_ceil(span);
     let lists: Vec<Vec<Vec<Scored>>> = (0..n_ub * spans)
         .into_par_iter()
@@ -155,14 +172,17 @@ mod tests {
                 v
             })
             .collect();
-        // One user block: with several threads the items are split into spans and the lists
-        // merged, which must not change them.
+        // One user block: with several threads the items are split into spans (here of one
+        // block and up) and the lists merged, which must not change them.
         for threads in [1, 2, 3, 8] {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
                 .unwrap();
-            let got = pool.install(|| topk_exact(&q, &it, d, 25, &|u| ex[u].as_slice()).unwrap());
+            let got = pool
+                .install(|| topk_exact_spans(&q, &it, d, 25, &|u| ex[u].as_slice(), 1).unwrap());
+            let whole = pool.install(|| topk_exact(&q, &it, d, 25, &|u| ex[u].as_slice()));
+            assert_eq!(whole.unwrap(), got, "{threads} threads");
             for u in 0..nq {
                 let scores: Vec<f32> = (0..ni)
                     .map(|i| (0..d).map(|c| q[u * d + c] * it[i * d + c]).sum())
@@ -174,8 +194,10 @@ mod tests {
                 );
             }
             // A single query: the same list as in the batch.
-            let one = pool.install(|| topk_exact(&q[12 * d..13 * d], &it, d, 25, &|_| &ex[12]));
-            assert_eq!(one.unwrap()[0], got[12], "{threads} threads");
+            let one = pool.install(|| {
+                topk_exact_spans(&q[12 * d..13 * d], &it, d, 25, &|_| &ex[12], 1).unwrap()
+            });
+            assert_eq!(one[0], got[12], "{threads} threads");
         }
         assert!(matches!(
             topk_exact(&q, &it, d, 0, &|_| &[]),

@@ -35,7 +35,7 @@ fn cold_item_vectors_rank_items_sharing_their_genres_first() {
         &t.users,
         d,
         coldstart::FoldIn::default(),
-        coldstart::MAP_RIDGE,
+        coldstart::MapReg::ridge(coldstart::MAP_RIDGE),
     )
     .unwrap();
     let cos = |a: &[f32], b: &[f32]| {

@@ -629,7 +629,7 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
             &trained.users,
             trained.dim,
             item_fold,
-            ridge,
+            coldstart::MapReg::ridge(ridge),
         )?),
         None => None,
     };
@@ -640,7 +640,12 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
             &trained.items,
             trained.dim,
             fold,
-            ridge,
+            // A demographic vector is a new user's vector and the prior `query` folds liked
+            // items in toward: shrunk as a trained user's is (see `coldstart::group_reg`).
+            coldstart::MapReg {
+                ridge,
+                rows: Some(fold.reg),
+            },
         )?),
         None => None,
     };

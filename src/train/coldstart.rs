@@ -35,14 +35,15 @@ pub const MAP_UNOBSERVED_FACTOR: f32 = 0.4;
 /// the iALS loss of the vectors `f_r W`,
 ///
 /// ```text
-/// Σ_r [ Σ_{o∈N(r)} c (1 − x_o·Wᵀf_r)² + w0 Σ_{o∉N(r)} (x_o·Wᵀf_r)² ] + λ|W|²
+/// Σ_r [ Σ_{o∈N(r)} c (1 − x_o·Wᵀf_r)² + w0 Σ_{o∉N(r)} (x_o·Wᵀf_r)² + λ_r |Wᵀf_r|² ] + λ|W|²
 /// ```
 ///
-/// over the rows `r` of `interactions` (rows × n_other) that have any. Popular feature
+/// over the rows `r` of `interactions` (rows × n_other) that have any, where `λ_r` is the row's
+/// own iALS regulariser with `row_reg` ([`group_reg`]) and 0 without. Popular feature
 /// combinations get vectors that score high, as the data says, which a regression onto the
 /// trained vectors (whose popularity sits in their norms, averaged away) does not give. The
 /// normal equations have `features·d` unknowns: `Σ_r (f_r f_rᵀ) ⊗ A_r` with the row's iALS
-/// matrix `A_r = w0·G + Σ_{o∈N(r)} (c − w0) x_o x_oᵀ`.
+/// matrix `A_r = w0·G + Σ_{o∈N(r)} (c − w0) x_o x_oᵀ + λ_r I`.
 ///
 /// Up to [`MAP_DENSE_MAX`] unknowns (ML-100K's genres and decades, its demographics) the system
 /// is formed and solved exactly by Cholesky; beyond (attribute files with many values) it is
@@ -53,8 +54,9 @@ pub fn fit_map_implicit(
     other: &[f32],
     d: usize,
     c: FoldIn,
-    lambda: f32,
+    reg: MapReg,
 ) -> Result<Vec<f32>> {
+    let (lambda, row_reg) = (reg.ridge, reg.rows);
     let f = feats.cols;
     let n = f * d;
     if n > MAP_DENSE_MAX {
@@ -64,7 +66,7 @@ pub fn fit_map_implicit(
             other,
             d,
             c,
-            lambda,
+            reg,
             MAP_CG_GRAM_BUDGET,
         ));
     }
@@ -81,11 +83,16 @@ pub fn fit_map_implicit(
     let mut m = Mat::<f64>::zeros(n, n);
     let mut rhs = Mat::<f64>::zeros(n, 1);
     let mut a = vec![0f64; d * d];
+    let n_other = other.len() / d.max(1);
     for ((key, rs), (s, b)) in groups.iter().zip(&sums) {
-        // The group's Σ_r A_r = |rows|·w0·G + (c − w0)·Σ x xᵀ.
+        // The group's Σ_r A_r = |rows|·w0·G + (c − w0)·Σ x xᵀ + Σ_r λ_r I.
         let nr = rs.len() as f64;
+        let reg = group_reg(rs, interactions, row_reg, w0, n_other);
         for (k, av) in a.iter_mut().enumerate() {
             *av = nr * w0 * g[(k / d, k % d)] as f64 + (conf - w0) * s[k];
+        }
+        for p in 0..d {
+            a[p * d + p] += reg;
         }
         for &(fp, wp) in key {
             let (fp, wp) = (fp as usize, f32::from_bits(wp) as f64);
@@ -110,6 +117,33 @@ pub fn fit_map_implicit(
         .map_err(|_| Error::invalid("feature map", "the system is not positive definite"))?;
     let w = llt.solve(rhs);
     Ok((0..n).map(|k| w[(k, 0)] as f32).collect())
+}
+
+/// The feature maps' regularisers: `ridge` (λ) on the map itself and, with `rows` =
+/// `Some(reg)`, each fitted row's own iALS regulariser λ_r ([`group_reg`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MapReg {
+    pub ridge: f32,
+    pub rows: Option<f32>,
+}
+
+impl MapReg {
+    /// The ridge on the map alone.
+    pub fn ridge(ridge: f32) -> Self {
+        MapReg { ridge, rows: None }
+    }
+}
+
+/// `Σ_r λ_r` over a group's rows with `row_reg` = `Some(reg)`: each row's iALS regulariser,
+/// `reg·(|N(r)| + w0·n_other)` as in [`fold_in`], so that the vector `Wᵀf_r` the map gives a row
+/// is shrunk as a trained or folded-in row is. 0 with `None`.
+fn group_reg(rs: &[usize], interactions: &Csr, row_reg: Option<f32>, w0: f64, n: usize) -> f64 {
+    let Some(reg) = row_reg else {
+        return 0.0;
+    };
+    rs.iter()
+        .map(|&r| reg as f64 * (interactions.degree(r) as f64 + w0 * n as f64))
+        .sum()
 }
 
 /// A feature row as a sortable key: (feature, weight bits) pairs.
@@ -175,6 +209,8 @@ struct GroupTerms {
     a_diag: Vec<f64>,
     /// `S_g = Σ x_o x_oᵀ` (d×d, row-major) for the groups that keep it.
     gram: Option<Vec<f64>>,
+    /// `Σ_r λ_r` over the group's rows ([`group_reg`]).
+    reg: f64,
 }
 
 /// Unknowns (features × dim) up to which [`fit_map_implicit`] forms its normal equations
@@ -205,9 +241,10 @@ pub fn fit_map_cg(
     other: &[f32],
     d: usize,
     c: FoldIn,
-    lambda: f32,
+    reg: MapReg,
     gram_budget: usize,
 ) -> Vec<f32> {
+    let (lambda, row_reg) = (reg.ridge, reg.rows);
     let n = feats.cols * d;
     let g = super::ials::gram(other, d);
     let w0 = c.weights.unobserved as f64;
@@ -242,7 +279,10 @@ pub fn fit_map_cg(
         .par_iter()
         .zip(&keep)
         .map(|((_, rs), &keep)| {
-            let mut a_diag: Vec<f64> = (0..d).map(|p| rs.len() as f64 * w0g[p * d + p]).collect();
+            let reg = group_reg(rs, interactions, row_reg, w0, other.len() / d.max(1));
+            let mut a_diag: Vec<f64> = (0..d)
+                .map(|p| rs.len() as f64 * w0g[p * d + p] + reg)
+                .collect();
             if keep {
                 let (s, b) = group_gram(rs, interactions, other, d, conf);
                 for (p, a) in a_diag.iter_mut().enumerate() {
@@ -252,6 +292,7 @@ pub fn fit_map_cg(
                     b,
                     a_diag,
                     gram: Some(s),
+                    reg,
                 };
             }
             let mut b = vec![0f64; d];
@@ -267,6 +308,7 @@ pub fn fit_map_cg(
                 b,
                 a_diag,
                 gram: None,
+                reg,
             }
         })
         .collect();
@@ -289,7 +331,7 @@ pub fn fit_map_cg(
     }
     let by_feature = Csr::from_triples(groups.len(), feats.cols, &triples).transpose();
     // Two passes per product. First, for the groups in parallel, t_g = Wᵀ f_g and
-    // u_g = (c − w0)·S_g t_g, from the kept Gram or gathered over the interactions in f32 SIMD
+    // u_g = (c − w0)·S_g t_g + Λ_g t_g, from the kept Gram or gathered over the interactions in f32 SIMD
     // as iALS's own solves (the solve's vectors stay f64). Then, for the features in parallel,
     // out_f = λ v_f + Σ_g w_gf u_g + w0·G Σ_g w_gf |g| t_g: the w0·G term once per feature.
     let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
@@ -309,9 +351,10 @@ pub fn fit_map_cg(
                             *tp += w * vp;
                         }
                     }
+                    let reg = per_group[gi].reg;
                     if let Some(s) = &per_group[gi].gram {
                         for (p, up) in u.iter_mut().enumerate() {
-                            *up = (conf - w0) * dot(&s[p * d..(p + 1) * d], t);
+                            *up = (conf - w0) * dot(&s[p * d..(p + 1) * d], t) + reg * t[p];
                         }
                         return;
                     }
@@ -325,8 +368,8 @@ pub fn fit_map_cg(
                             crate::simd::axpy(crate::simd::dot(x, t32), x, acc);
                         }
                     }
-                    for (up, &a) in u.iter_mut().zip(acc.iter()) {
-                        *up = (conf - w0) * a as f64;
+                    for ((up, &a), &tp) in u.iter_mut().zip(acc.iter()).zip(t.iter()) {
+                        *up = (conf - w0) * a as f64 + reg * tp;
                     }
                 },
             );
@@ -564,14 +607,33 @@ mod tests {
         let feats = Csr::from_triples(rows, nf, &ft);
         let inter = Csr::from_triples(rows, n_other, &it);
         let c = FoldIn::default();
-        let dense = fit_map_implicit(&feats, &inter, &other, d, c, 1.0).unwrap();
-        let groups = group_rows(&feats, &inter);
+        // Without and with the rows' own regulariser (the user map's).
+        for row_reg in [None, Some(0.02)] {
+            check_cg_against_dense(&feats, &inter, &other, d, c, row_reg);
+        }
+    }
+
+    fn check_cg_against_dense(
+        feats: &Csr,
+        inter: &Csr,
+        other: &[f32],
+        d: usize,
+        c: FoldIn,
+        row_reg: Option<f32>,
+    ) {
+        let reg = MapReg {
+            ridge: 1.0,
+            rows: row_reg,
+        };
+        let cg_at = |budget: usize| fit_map_cg(feats, inter, other, d, c, reg, budget);
+        let dense = fit_map_implicit(feats, inter, other, d, c, reg).unwrap();
+        let groups = group_rows(feats, inter);
         let big = groups
             .iter()
             .filter(|(_, rs)| rs.iter().map(|&r| inter.degree(r)).sum::<usize>() >= d)
             .count();
         assert!(
-            groups.len() < rows && big > 4 && big < groups.len(),
+            groups.len() < feats.rows && big > 4 && big < groups.len(),
             "{} groups, {big} with a Gram",
             groups.len()
         );
@@ -581,11 +643,11 @@ mod tests {
         let budgets = [0, 8 * d * d * big / 2, MAP_CG_GRAM_BUDGET];
         let mut cg = Vec::new();
         for budget in budgets {
-            cg = fit_map_cg(&feats, &inter, &other, d, c, 1.0, budget);
+            cg = cg_at(budget);
             for (k, (a, b)) in dense.iter().zip(&cg).enumerate() {
                 assert!(
                     (a - b).abs() <= 1e-4 * scale,
-                    "budget {budget}, {k}: {a} vs {b}"
+                    "{row_reg:?}, budget {budget}, {k}: {a} vs {b}"
                 );
             }
         }
@@ -595,20 +657,47 @@ mod tests {
                 .num_threads(threads)
                 .build()
                 .unwrap();
-            let again =
-                pool.install(|| fit_map_cg(&feats, &inter, &other, d, c, 1.0, MAP_CG_GRAM_BUDGET));
-            assert_eq!(again, cg, "{threads} threads");
-            let mixed = |pool: &rayon::ThreadPool| {
-                pool.install(|| fit_map_cg(&feats, &inter, &other, d, c, 1.0, budgets[1]))
-            };
             assert_eq!(
-                mixed(&pool),
-                fit_map_cg(&feats, &inter, &other, d, c, 1.0, budgets[1]),
+                pool.install(|| cg_at(MAP_CG_GRAM_BUDGET)),
+                cg,
                 "{threads} threads"
             );
-            let again = pool.install(|| fit_map_implicit(&feats, &inter, &other, d, c, 1.0));
+            assert_eq!(
+                pool.install(|| cg_at(budgets[1])),
+                cg_at(budgets[1]),
+                "{threads} threads"
+            );
+            let again = pool.install(|| fit_map_implicit(feats, inter, other, d, c, reg));
             assert_eq!(again.unwrap(), dense, "{threads} threads");
         }
+    }
+
+    /// With the rows' own regulariser, the map of a single row with a single feature is that
+    /// row's fold-in: the same objective, λ_r = reg·(|N(r)| + w0·n) in both.
+    #[test]
+    fn a_one_row_map_with_row_regularisers_is_the_rows_fold_in() {
+        let mut r = Rng::new(4);
+        let (n, d) = (30, 5);
+        let other: Vec<f32> = (0..n * d).map(|_| r.normal() as f32 * 0.5).collect();
+        let liked = [2u32, 7, 11, 19];
+        let feats = Csr::from_triples(1, 1, &[(0, 0, 1.0)]);
+        let inter = Csr::from_triples(1, n, &liked.map(|i| (0, i, 1.0)));
+        let c = FoldIn::default();
+        let want = fold_in(&other, d, &liked, &[], None, c).unwrap();
+        let reg = MapReg {
+            ridge: 1e-6,
+            rows: Some(c.reg),
+        };
+        let got = fit_map_implicit(&feats, &inter, &other, d, c, reg).unwrap();
+        let cg = fit_map_cg(&feats, &inter, &other, d, c, reg, 0);
+        for p in 0..d {
+            assert!((got[p] - want[p]).abs() < 1e-4, "{got:?} vs {want:?}");
+            assert!((cg[p] - want[p]).abs() < 1e-4, "{cg:?} vs {want:?}");
+        }
+        // Without them the map is the unregularised solve, whose norm is larger.
+        let loose = fit_map_implicit(&feats, &inter, &other, d, c, MapReg::ridge(1e-6)).unwrap();
+        let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!(norm(&loose) > norm(&got) * 1.01, "{loose:?} vs {got:?}");
     }
 
     /// With a single feature shared by every row, the map is that row-independent vector
@@ -620,14 +709,25 @@ mod tests {
         let other = vec![1.0, 0.0, 0.0, 1.0];
         let feats = Csr::from_triples(3, 1, &[(0, 0, 1.0), (1, 0, 1.0), (2, 0, 1.0)]);
         let inter = Csr::from_triples(3, 2, &[(0, 0, 1.0), (1, 0, 1.0), (2, 0, 1.0)]);
-        let w = fit_map_implicit(&feats, &inter, &other, 2, FoldIn::default(), 0.1).unwrap();
+        let fit = |feats: &Csr, inter: &Csr| {
+            fit_map_implicit(
+                feats,
+                inter,
+                &other,
+                2,
+                FoldIn::default(),
+                MapReg::ridge(0.1),
+            )
+            .unwrap()
+        };
+        let w = fit(&feats, &inter);
         assert!(w[0] > 0.5 && w[1].abs() < 0.1, "{w:?}");
         // A row without interactions is not fitted on (cold rows must not teach the map).
         let inter = Csr::from_triples(3, 2, &[(0, 0, 1.0)]);
-        let w1 = fit_map_implicit(&feats, &inter, &other, 2, FoldIn::default(), 0.1).unwrap();
+        let w1 = fit(&feats, &inter);
         let single = Csr::from_triples(1, 1, &[(0, 0, 1.0)]);
         let inter1 = Csr::from_triples(1, 2, &[(0, 0, 1.0)]);
-        let w2 = fit_map_implicit(&single, &inter1, &other, 2, FoldIn::default(), 0.1).unwrap();
+        let w2 = fit(&single, &inter1);
         assert_eq!(w1, w2);
     }
 }

@@ -68,7 +68,9 @@ fn topk_exact_spans<'a>(
     let threads = rayon::current_num_threads();
     let spans = match n_ub >= threads {
         true => 1,
-        false => (threads.div_ceil(n_ub.max(1))).min(n_ib / min_span_blocks.max(1)),
+        false => threads
+            .div_ceil(n_ub.max(1))
+            .min(n_ib / min_span_blocks.max(1)),
     };
     let span = n_ib.div_ceil(spans.max(1)) * ITEM_BLOCK;
     let spans = ni.div_ceil(span);

@@ -142,8 +142,15 @@ fn group_reg(rs: &[usize], interactions: &Csr, row_reg: Option<f32>, w0: f64, n:
         return 0.0;
     };
     rs.iter()
-        .map(|&r| reg as f64 * (interactions.degree(r) as f64 + w0 * n as f64))
+        .map(|&r| row_lambda(reg as f64, interactions.degree(r), w0, n))
         .sum()
+}
+
+/// The regulariser of a row with `degree` observed entries against `n` others, scaled with the
+/// evidence as iALS's frequency-scaled one (ν = 1): `reg·(degree + w0·n)`. Fold-in and the user
+/// map share it, so that a one-row map is that row's fold-in.
+fn row_lambda(reg: f64, degree: usize, w0: f64, n: usize) -> f64 {
+    reg * (degree as f64 + w0 * n as f64)
 }
 
 /// A feature row as a sortable key: (feature, weight bits) pairs.
@@ -497,8 +504,7 @@ pub fn fold_in(
     }
     let g = super::ials::gram(items, d);
     let w0 = c.weights.unobserved;
-    // A regulariser that scales with the evidence, as iALS's frequency-scaled one (ν = 1).
-    let lam = c.reg * (sorted.len() as f32 + w0 * n as f32);
+    let lam = row_lambda(c.reg as f64, sorted.len(), w0 as f64, n) as f32;
     let mut a = Mat::<f64>::from_fn(d, d, |p, q| (w0 * g[(p, q)]) as f64);
     let mut b = Mat::<f64>::zeros(d, 1);
     let rows = (liked.iter().map(|&i| (i, c.weights.confidence(1.0), 1.0))).chain(

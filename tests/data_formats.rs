@@ -316,6 +316,31 @@ fn generic_files_with_and_without_headers() {
         ..Default::default()
     };
     assert!(matches!(data::load(&p, &opts), Err(Error::Header { .. })));
+
+    // A first line whose rating field is no number is a header: names it does not know are
+    // refused as a header (with how to name them), not as line 1's bad rating; named, it loads.
+    let p = write(d, "short.csv", b"u,i,r\n1,2,5\n2,2,3\n");
+    match data::load(&p, &LoadOptions::default()) {
+        Err(e @ Error::Header { .. }) => assert!(e.to_string().contains("--user-col"), "{e}"),
+        other => panic!("expected a header mismatch, got {other:?}"),
+    }
+    let opts = LoadOptions {
+        generic: data::GenericOptions {
+            user_col: Some("u".into()),
+            item_col: Some("i".into()),
+            rating_col: Some("r".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let ds = data::load(&p, &opts).unwrap();
+    assert_eq!((ds.interactions.len(), ds.has_ratings), (2, true));
+    // A bad rating on a later line is still reported with its line.
+    let p = write(d, "bad.csv", b"1,2,5\n1,3,x\n");
+    let e = data::load(&p, &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("bad.csv:2") && e.contains("rating"), "{e}");
 }
 
 /// Attribute files: chosen columns, multi-valued cells, the long `id,tag` layout, ids only in

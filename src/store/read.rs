@@ -272,9 +272,13 @@ impl Model {
         let mut files = vec![entry(users, usum), entry(items, isum)];
         if u.cols() != it.cols() {
             return Err(Error::Mismatch {
-                what: format!("dimension of {} and {}", users.display(), items.display()),
-                expected: it.cols().to_string(),
-                found: u.cols().to_string(),
+                what: format!(
+                    "user vectors ({}) and item vectors ({}) must have the same number of columns",
+                    users.display(),
+                    items.display()
+                ),
+                expected: format!("{} columns, as in the items' file", it.cols()),
+                found: format!("{} in the users' file", u.cols()),
             });
         }
         let folded = if let Some(bp) = item_bias {

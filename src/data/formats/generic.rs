@@ -3,7 +3,9 @@
 //!
 //! - The delimiter is sniffed from the first line (tab, `::`, comma, `|`, spaces) unless given.
 //! - The first line is a header when one of its fields is a known column name (`user`, `user_id`,
-//!   `userId`, `item`, `item_id`, `movieId`, …) or when column names were passed explicitly.
+//!   `userId`, `item`, `item_id`, `movieId`, …), when column names were passed explicitly, or
+//!   when its third field (the rating's place) is not a number. A header whose names are not
+//!   known is refused with the names it may use, rather than read as a row.
 //! - Without a header the columns are positional: user, item, then optional rating and timestamp.
 //! - Without a rating column every row is a positive with weight 1. Ids can be any strings.
 
@@ -92,9 +94,12 @@ pub fn sniff(path: &Path, opts: &GenericOptions) -> Result<Sniffed> {
         let f = f.trim().to_ascii_lowercase();
         USER.contains(&f.as_str()) || ITEM.contains(&f.as_str())
     });
+    // "u,i,r": no known name, but a rating column that holds no number is a header, not a row
+    // whose rating is bad.
+    let unnamed = fields.len() >= 3 && fields[2].trim().parse::<f64>().is_err();
     Ok(Sniffed {
         delim,
-        has_header: named || known,
+        has_header: named || known || unnamed,
         n_fields: fields.len(),
     })
 }
@@ -147,7 +152,7 @@ pub fn read_ratings(
         s.delim
             .split(&line, &mut hf)
             .map_err(|e| rdr.ctx().parse_err("header", "well-formed CSV", &e))?;
-        let c = Columns::from_header(path, &hf, &names, false)?;
+        let c = Columns::from_header(path, &hf, &names, false).map_err(name_hint)?;
         (c.rating.is_some(), c.timestamp.is_some())
     } else {
         (positional.rating.is_some(), positional.timestamp.is_some())
@@ -159,8 +164,24 @@ pub fn read_ratings(
         rating_range: None,
         expected: "delimited user,item[,rating[,timestamp]] rows",
     };
-    read_interactions(path, &spec, b)?;
+    read_interactions(path, &spec, b).map_err(name_hint)?;
     Ok((has_r, has_t))
+}
+
+/// Adds to a header error how to name the columns by hand.
+fn name_hint(e: Error) -> Error {
+    match e {
+        Error::Header {
+            path,
+            expected,
+            found,
+        } => Error::Header {
+            path,
+            expected: format!("{expected}, or the names given with --user-col and --item-col"),
+            found,
+        },
+        e => e,
+    }
 }
 
 /// Reads `items.tsv` and `users.tsv` from `dir` when present (the layout [`write_dir`] writes).

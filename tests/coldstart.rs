@@ -529,3 +529,183 @@ fn rec_ids(out: &str) -> Vec<String> {
         .map(|r| r["item"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// User cold start as a protocol: `data split --method cold-users` holds out a seeded tenth of
+/// the users with enough positives, with everything they rated; `eval --cold-users` folds
+/// each one in from N revealed positives and ranks for the rest, beside the most popular items.
+#[test]
+fn cold_users_split_and_eval() {
+    let t = tempfile::tempdir().unwrap();
+    let p = |s: &str| t.path().join(s).to_string_lossy().into_owned();
+    small_synth(&p("s"), "ml-100k");
+    let split = |out: &str, seed: &str| {
+        ok(&[
+            "data",
+            "split",
+            &p("s"),
+            "--method",
+            "cold-users:0.1:15",
+            "--min-rating",
+            "4",
+            "--seed",
+            seed,
+            "--out",
+            out,
+        ])
+    };
+    split(&p("cu"), "1");
+    let read = |f: &str| std::fs::read_to_string(p(f)).unwrap();
+    let cold: Vec<String> = read("cu/cold_users.txt")
+        .lines()
+        .map(String::from)
+        .collect();
+    // A tenth of the users with at least 15 positives (ratings ≥ 4 of the raw file).
+    let raw = read("s/u.data");
+    let mut positives: std::collections::HashMap<&str, usize> = Default::default();
+    let mut users: std::collections::HashSet<&str> = Default::default();
+    for l in raw.lines() {
+        let f: Vec<&str> = l.split('\t').collect();
+        users.insert(f[0]);
+        if f[2] >= "4" {
+            *positives.entry(f[0]).or_default() += 1;
+        }
+    }
+    let eligible = positives.values().filter(|&&n| n >= 15).count();
+    assert_eq!(cold.len(), (0.1 * eligible as f64).round() as usize);
+    assert!(cold.iter().all(|u| positives[u.as_str()] >= 15));
+    // They are in no training file; every positive of theirs is in test, nothing else is.
+    let ids = |f: &str| -> Vec<(String, String)> {
+        read(f)
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let mut x = l.split('\t');
+                (x.next().unwrap().into(), x.next().unwrap().into())
+            })
+            .collect()
+    };
+    let is_cold = |u: &str| cold.iter().any(|c| c == u);
+    for f in ["cu/train.tsv", "cu/train_rated.tsv"] {
+        assert!(!ids(f).iter().any(|(u, _)| is_cold(u)), "{f}");
+    }
+    let test = ids("cu/test.tsv");
+    assert!(test.iter().all(|(u, _)| is_cold(u)));
+    let want: usize = cold.iter().map(|u| positives[u.as_str()]).sum();
+    assert_eq!(test.len(), want);
+    // Seeded: the same seed draws the same users, another seed others.
+    split(&p("cu_again"), "1");
+    assert_eq!(read("cu_again/cold_users.txt"), read("cu/cold_users.txt"));
+    split(&p("cu2"), "2");
+    assert_ne!(read("cu2/cold_users.txt"), read("cu/cold_users.txt"));
+
+    ok(&[
+        "train",
+        "--train",
+        &p("cu/train.tsv"),
+        "--test",
+        &p("cu/test.tsv"),
+        "--model",
+        "ials",
+        "--min-rating",
+        "4",
+        "--dim",
+        "16",
+        "--out",
+        &p("m"),
+        "-q",
+    ]);
+    let (model, train, test) = (p("m"), p("cu/train.tsv"), p("cu/test.tsv"));
+    let eval = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec![
+            "eval", "--model", &model, "--train", &train, "--test", &test, "--k", "10", "--json",
+        ];
+        args.extend(extra);
+        serde_json::from_str(&ok(&args)).unwrap()
+    };
+    let cold_file = p("cu/cold_users.txt");
+    let j = eval(&["--cold-users", &cold_file, "--reveal", "0,1,5,100"]);
+    let ndcg = |r: &serde_json::Value, what: &str| r[what]["at"][0]["ndcg"].as_f64().unwrap();
+    let reveals = j["reveals"].as_array().unwrap();
+    assert_eq!(reveals.len(), 4);
+    for r in reveals {
+        println!(
+            "revealed {}: fold-in {:.4}, most popular {:.4}, users {} ({} left out)",
+            r["revealed"],
+            ndcg(r, "model"),
+            ndcg(r, "most_popular"),
+            r["model"]["users"],
+            r["users_left_out"]
+        );
+    }
+    // Everyone has ≥ 15 positives: nobody is left out below that, everybody at 100 (synthetic
+    // users have fewer).
+    for r in &reveals[..3] {
+        assert_eq!(r["model"]["users"].as_u64().unwrap() as usize, cold.len());
+    }
+    assert_eq!(
+        reveals[3]["users_left_out"].as_u64().unwrap() as usize,
+        cold.len()
+    );
+    // Each revealed positive says more (on this popularity-heavy synthetic set the most popular
+    // items stay ahead; on ML-100K fold-in passes them from one revealed positive on).
+    assert!(ndcg(&reveals[2], "model") > ndcg(&reveals[1], "model"));
+    assert!(ndcg(&reveals[1], "model") > ndcg(&reveals[0], "model"));
+    // Demographics are the prior: without them N = 1 changes, and N = 0 has nothing to go on.
+    let plain = eval(&[
+        "--cold-users",
+        &cold_file,
+        "--reveal",
+        "1",
+        "--no-demographics",
+    ]);
+    assert_ne!(
+        ndcg(&plain["reveals"][0], "model"),
+        ndcg(&reveals[1], "model")
+    );
+    refused(
+        &[
+            "eval",
+            "--model",
+            &p("m"),
+            "--train",
+            &p("cu/train.tsv"),
+            "--test",
+            &p("cu/test.tsv"),
+            "--cold-users",
+            &cold_file,
+            "--reveal",
+            "0",
+            "--no-demographics",
+        ],
+        "reveal at least 1",
+    );
+    // A user with training data is not cold; a cold-users split is not a `train --split`.
+    let warm = ids("cu/train.tsv")[0].0.clone();
+    std::fs::write(p("warm.txt"), format!("{warm}\n")).unwrap();
+    refused(
+        &[
+            "eval",
+            "--model",
+            &p("m"),
+            "--train",
+            &p("cu/train.tsv"),
+            "--test",
+            &p("cu/test.tsv"),
+            "--cold-users",
+            &p("warm.txt"),
+        ],
+        "warm.txt:1",
+    );
+    refused(
+        &[
+            "train",
+            "--data",
+            &p("s"),
+            "--split",
+            "cold-users:0.1",
+            "--out",
+            &p("m2"),
+        ],
+        "eval --cold-users",
+    );
+}

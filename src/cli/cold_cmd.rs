@@ -124,3 +124,172 @@ pub fn run_embed_item(a: EmbedItemArgs) -> Result<()> {
     };
     res.map_err(|e| Error::io("<stdout>", e))
 }
+
+/// What `eval --cold-users` works on: the model, the test data with its side files, and the
+/// evaluation's matrices in the model's ids (test-only users and items appended).
+pub(crate) struct ColdUserCases<'a> {
+    pub model: &'a crate::store::Model,
+    pub ds: &'a crate::data::Dataset,
+    pub path: &'a std::path::Path,
+    /// Users unknown to the model: (external id, row in `train`/`test`).
+    pub new_users: &'a [(String, u32)],
+    /// Item vectors, zero rows for test-only items.
+    pub items: &'a [f32],
+    pub train: &'a crate::data::Csr,
+    pub test: &'a crate::data::Csr,
+}
+
+/// `lshrec eval --cold-users FILE`: fold-in of held-out users at each `--reveal` count.
+pub(crate) fn eval_cold_users(a: &super::train_cmd::EvalArgs, c: ColdUserCases<'_>) -> Result<()> {
+    use crate::eval::cold_users::{evaluate, ColdUser};
+    let (model, path) = (c.model, c.path);
+    let text = crate::data::text::read_text(path)?;
+    let mut seen = std::collections::HashSet::new();
+    let (mut users, mut unknown_values, mut without_prior) = (Vec::new(), 0usize, 0usize);
+    for (ln, line) in text.lines().enumerate() {
+        let id = line.trim();
+        if id.is_empty() || id.starts_with('#') {
+            continue;
+        }
+        let parse = |expected: &str| Error::Parse {
+            path: path.to_path_buf(),
+            line: ln + 1,
+            field: "user".into(),
+            found: id.into(),
+            expected: expected.into(),
+        };
+        // A model trained with `--train/--test` has a row for every user of the pair (and of
+        // the users file), so a cold user may be known to it, but never with training data.
+        let row = match model.user(id) {
+            Ok(u) => u,
+            Err(_) => (c.new_users.iter())
+                .find(|(s, _)| s == id)
+                .map(|x| x.1)
+                .ok_or_else(|| parse("a user with positives in the test file"))?,
+        };
+        if (row as usize) < c.train.rows && c.train.degree(row as usize) > 0 {
+            return Err(parse(
+                "a held-out user, without interactions in the --train file (this one has some, so it is not cold)",
+            ));
+        }
+        if c.test.degree(row as usize) == 0 {
+            return Err(parse("a user with positives in the test file"));
+        }
+        if !seen.insert(row) {
+            return Err(parse("each user once"));
+        }
+        let prior = match a.no_demographics {
+            true => None,
+            false => {
+                let pairs = match c.ds.users.get(id) {
+                    Some(u) => crate::data::features::user_row(c.ds, u),
+                    None => Vec::new(),
+                };
+                let (v, unknown) = model.known_demographic_vector(&pairs);
+                unknown_values += unknown;
+                v
+            }
+        };
+        without_prior += prior.is_none() as usize;
+        users.push(ColdUser {
+            positives: c.test.row(row as usize).to_vec(),
+            prior,
+        });
+    }
+    if users.is_empty() {
+        return Err(Error::EmptyFile {
+            path: path.to_path_buf(),
+            expected: "one cold user id per line".into(),
+        });
+    }
+    let d = model.dim();
+    let n = c.items.len() / d;
+    let mut popularity = vec![0f32; n];
+    for r in 0..c.train.rows {
+        for (&i, &v) in c.train.row(r).iter().zip(c.train.row_values(r)) {
+            if v > 0.0 {
+                popularity[i as usize] += 1.0;
+            }
+        }
+    }
+    let demographics = match (a.no_demographics, model.user_features.is_some()) {
+        (true, _) => "without demographics (--no-demographics)".to_string(),
+        (false, false) => "without demographics (the model has no user map: it was trained without a users file)".to_string(),
+        (false, true) => format!(
+            "with demographics as the prior ({without_prior} of {} users without any value the model knows, {unknown_values} unknown values left out)",
+            users.len()
+        ),
+    };
+    let mut reveal = a.reveal.clone();
+    if reveal.contains(&0) && without_prior == users.len() {
+        reveal.retain(|&n| n > 0);
+        if reveal.is_empty() {
+            return Err(Error::invalid(
+                "--reveal",
+                format!("0 revealed positives leave only demographics, and here there are none ({demographics}); reveal at least 1"),
+            ));
+        }
+        eprintln!("note: N = 0 skipped: with nothing revealed only demographics are left, and here there are none ({demographics})");
+    }
+    let solver = crate::train::coldstart::FoldInSolver::new(c.items, d, model.fold_in_config());
+    let reports = evaluate(&solver, &popularity, &users, &reveal, &a.k, a.seed)?;
+    let mut out = std::io::stdout().lock();
+    let res = if a.json {
+        #[derive(Serialize)]
+        struct J<'a> {
+            model: &'a std::path::Path,
+            cold_users: usize,
+            demographics: &'a str,
+            seed: u64,
+            reveals: &'a [crate::eval::cold_users::RevealReport],
+        }
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&J {
+                model: &a.model,
+                cold_users: users.len(),
+                demographics: &demographics,
+                seed: a.seed,
+                reveals: &reports,
+            })
+            .expect("report serialises")
+        )
+    } else {
+        let mut s = format!(
+            "user cold start: {} users of {}, folded in from N of their positives (reveal order seed {}) {demographics}; ranking over all items, the revealed excluded, against the rest\n   N  users   K      P      R   NDCG    MRR     HR | most popular: NDCG     HR\n",
+            users.len(),
+            path.display(),
+            a.seed
+        );
+        for r in &reports {
+            for (m, p) in r.model.at.iter().zip(&r.most_popular.at) {
+                s.push_str(&format!(
+                    "{:>4} {:>6} {:>3} {:.4} {:.4} {:.4} {:.4} {:.4} |               {:.4} {:.4}\n",
+                    r.revealed,
+                    r.model.users,
+                    m.k,
+                    m.precision,
+                    m.recall,
+                    m.ndcg,
+                    m.mrr,
+                    m.hit_rate,
+                    p.ndcg,
+                    p.hit_rate
+                ));
+            }
+            if r.users_left_out > 0 {
+                let why = match r.revealed {
+                    0 => "without demographics the model knows".to_string(),
+                    n => format!("with {n} positives or fewer"),
+                };
+                s.push_str(&format!(
+                    "     ({} users {why} left out at N = {})\n",
+                    r.users_left_out, r.revealed
+                ));
+            }
+        }
+        write!(out, "{s}")
+    };
+    res.map_err(|e| Error::io("<stdout>", e))
+}

@@ -67,10 +67,24 @@ pub fn run(cmd: DataCommand) -> Result<()> {
                 Some(r) => raw.implicit(r),
                 None => raw.clone(),
             };
+            // Cold users are drawn among those with enough positives, so after --min-rating.
+            let cold_users = match method {
+                SplitMethod::ColdUsers { frac, min } => {
+                    data::split::cold_users(&ds, frac, min, seed)
+                }
+                _ => Vec::new(),
+            };
             let (tr, te) = match &cold {
                 Some(c) => data::split::split_items(&ds, c),
+                None if !cold_users.is_empty() => data::split::split_users(&ds, &cold_users),
                 None => data::split::split(&ds, method, seed),
             };
+            if let (SplitMethod::ColdUsers { frac, min }, true) = (method, cold_users.is_empty()) {
+                return Err(Error::invalid(
+                    "--method",
+                    format!("cold-users:{frac}:{min} holds out no user: too few users have {min} positives or more for a fraction of {frac}; lower MIN or raise F"),
+                ));
+            }
             data::formats::generic::write_ratings(&tr, &out.join("train.tsv"))?;
             data::formats::generic::write_ratings(&te, &out.join("test.tsv"))?;
             // With --min-rating, the training part keeps its ratings below it too (iALS's known
@@ -84,9 +98,17 @@ pub fn run(cmd: DataCommand) -> Result<()> {
                 for &i in cold.iter().flatten() {
                     is_cold[i as usize] = true;
                 }
+                let mut is_cold_user = vec![false; raw.n_users()];
+                for &u in &cold_users {
+                    is_cold_user[u as usize] = true;
+                }
                 let rated = raw.with_interactions(
                     (raw.interactions.iter())
-                        .filter(|x| !held.contains(&(x.user, x.item)) && !is_cold[x.item as usize])
+                        .filter(|x| {
+                            !held.contains(&(x.user, x.item))
+                                && !is_cold[x.item as usize]
+                                && !is_cold_user[x.user as usize]
+                        })
                         .copied()
                         .collect(),
                 );
@@ -111,6 +133,20 @@ pub fn run(cmd: DataCommand) -> Result<()> {
                     Ok(())
                 })?;
                 extra = format!(", {} cold items listed in {}", cold.len(), path.display());
+            }
+            if !cold_users.is_empty() {
+                let path = out.join("cold_users.txt");
+                crate::store::atomic::write_atomic(&path, |w| {
+                    for &u in &cold_users {
+                        writeln!(w, "{}", ds.users.ext(u))?;
+                    }
+                    Ok(())
+                })?;
+                extra = format!(
+                    ", {} cold users listed in {}",
+                    cold_users.len(),
+                    path.display()
+                );
             }
             attributes_note(&input);
             eprintln!(

@@ -181,7 +181,7 @@ pub enum Weights {
 /// `lshrec eval`
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Example:\n  lshrec eval --model model/ --train split/train.tsv --test split/test.tsv --min-rating 4 --k 10,20"
+    after_help = "Examples:\n  lshrec eval --model model/ --train split/train.tsv --test split/test.tsv --min-rating 4 --k 10,20\n  lshrec eval --model p3/m --train p3/train.tsv --test p3/test.tsv --cold-items p3/cold_items.txt\n  lshrec eval --model cu/m --train cu/train.tsv --test cu/test.tsv --cold-users cu/cold_users.txt --reveal 0,1,3"
 )]
 pub struct EvalArgs {
     /// Model directory.
@@ -213,6 +213,28 @@ pub struct EvalArgs {
     /// through the model's feature map, and each user ranks only these items.
     #[arg(long, value_name = "FILE")]
     pub cold_items: Option<PathBuf>,
+    /// User cold start: the held-out users, one id per line (as written by `data split --method
+    /// cold-users:0.1`), without interactions in --train. Each one's test positives are shuffled (--seed);
+    /// with N of them revealed, the user is folded in from those N and their demographics (the
+    /// model's user map, from the users file beside --train) and ranks every item, the revealed
+    /// excluded, against the rest. Reported for each N of --reveal, beside the most popular items.
+    #[arg(long, value_name = "FILE", conflicts_with = "cold_items")]
+    pub cold_users: Option<PathBuf>,
+    /// With --cold-users: the numbers of positives to reveal (0: demographics alone).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "0,1,3,5,10",
+        value_name = "N,...",
+        requires = "cold_users"
+    )]
+    pub reveal: Vec<usize>,
+    /// With --cold-users: fold in from the revealed positives alone, without demographics.
+    #[arg(long, requires = "cold_users")]
+    pub no_demographics: bool,
+    /// With --cold-users: the seed of each user's reveal order.
+    #[arg(long, default_value_t = 42, requires = "cold_users")]
+    pub seed: u64,
 }
 
 fn check_ks(ks: &[usize]) -> Result<()> {
@@ -415,6 +437,12 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
         (None, true) => Some(SplitMethod::Random { frac: 0.2 }),
         (None, false) => None,
     };
+    if let Some(SplitMethod::ColdUsers { .. }) = split_method {
+        return Err(Error::invalid(
+            "--split",
+            "a cold-users split is measured by folding the held-out users in: `lshrec data split DATA --method cold-users:0.1 --out DIR`, train on DIR/train.tsv, then `lshrec eval --cold-users DIR/cold_users.txt`",
+        ));
+    }
     let opts = a.read.load_options()?;
     // Known negatives: ratings below --min-rating, by default for the models whose
     // objective reads them (iALS, and LightGCN's pointwise loss).
@@ -563,14 +591,20 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
         _ => None,
     };
     let report = match &test_ds {
-        Some(te) if a.model.is_ranking() => Some(eval::ranking(
-            &trained.users,
-            &trained.items,
-            trained.dim,
-            &pos_csr,
-            &te.csr(),
-            &a.k,
-        )?),
+        Some(te) if a.model.is_ranking() => {
+            let test_csr = te.csr();
+            if !matches!(split_method, Some(SplitMethod::ColdItems { .. })) {
+                note_untrained_test_users(&pos_csr, &test_csr);
+            }
+            Some(eval::ranking(
+                &trained.users,
+                &trained.items,
+                trained.dim,
+                &pos_csr,
+                &test_csr,
+                &a.k,
+            )?)
+        }
         _ => None,
     };
     let mut metrics = Vec::new();
@@ -840,6 +874,17 @@ fn cold_subset(
     })
 }
 
+/// Says on stderr how many evaluated users have no training positives (held-out users of a
+/// cold-users split, say): their vectors are zero or untrained, so their lists mean little.
+fn note_untrained_test_users(train: &Csr, test: &Csr) {
+    let n = (0..test.rows)
+        .filter(|&u| test.degree(u) > 0 && (u >= train.rows || train.degree(u) == 0))
+        .count();
+    if n > 0 && !progress::is_quiet() {
+        eprintln!("note: {n} test users have no training positives, so the model has no taste vector for them (zero or untrained) and ranks for them as for anyone without history; for the held-out users of a cold-users split, `lshrec eval --cold-users FILE` folds them in from a few of their positives");
+    }
+}
+
 fn to_model_csr(ds: &Dataset, model: &store::Model, n_users: usize, n_items: usize) -> MappedCsr {
     let mut triples = Vec::with_capacity(ds.interactions.len());
     let mut new_users: Vec<(String, u32)> = Vec::new();
@@ -996,6 +1041,18 @@ pub fn run_eval(a: EvalArgs) -> Result<()> {
     let cols = items.len() / d;
     let train_csr = pad(&train_csr, rows, cols);
     let test_csr = pad(&test_csr, rows, cols);
+    if let Some(path) = &a.cold_users {
+        let cases = super::cold_cmd::ColdUserCases {
+            model: &model,
+            ds: &te,
+            path,
+            new_users: &new_users,
+            items: &items,
+            train: &train_csr,
+            test: &test_csr,
+        };
+        return super::cold_cmd::eval_cold_users(&a, cases);
+    }
     let (items, train_csr, test_csr, cold_note) = match &a.cold_items {
         None => (items, train_csr, test_csr, None),
         Some(path) => {
@@ -1010,6 +1067,9 @@ pub fn run_eval(a: EvalArgs) -> Result<()> {
             (c.items, c.train, c.test, Some(c.note))
         }
     };
+    if a.cold_items.is_none() {
+        note_untrained_test_users(&train_csr, &test_csr);
+    }
     let report = eval::ranking(&users, &items, d, &train_csr, &test_csr, &a.k)?;
     if let Some(p) = &a.per_user {
         let user_name = |u: u32| -> String {

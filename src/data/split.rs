@@ -23,18 +23,27 @@ pub enum SplitMethod {
     /// Item cold start (protocol P3: `cold-items:0.1`): a seeded `round(frac·n)` of the items
     /// with interactions go to test with every interaction they have; train never sees them.
     ColdItems { frac: f64 },
+    /// User cold start (`cold-users:0.1[:MIN]`): a seeded `round(frac·n)` of the `n` users with
+    /// at least `min` positives (default 15) go to test with every interaction they have; train
+    /// never sees them. `lshrec eval --cold-users` reveals a few of each one's positives and
+    /// ranks for the rest.
+    ColdUsers { frac: f64, min: usize },
 }
+
+/// The default `MIN` of `cold-users:F[:MIN]`: enough positives to reveal ten and keep five to
+/// rank for.
+pub const COLD_USER_MIN_POSITIVES: usize = 15;
 
 impl FromStr for SplitMethod {
     type Err = Error;
 
-    /// Parses `random:0.2`, `per-user:0.2[:MIN]`, `leave-last:1`, `kfold:5[:FOLD]` or
-    /// `cold-items:0.1`.
+    /// Parses `random:0.2`, `per-user:0.2[:MIN]`, `leave-last:1`, `kfold:5[:FOLD]`,
+    /// `cold-items:0.1` or `cold-users:0.1[:MIN]`.
     fn from_str(s: &str) -> Result<Self> {
         let bad = |reason: &str| {
             Error::invalid(
                 "split",
-                format!("{s:?}: {reason}; expected random:F, per-user:F[:MIN], leave-last:N, kfold:K[:FOLD] or cold-items:F"),
+                format!("{s:?}: {reason}; expected random:F, per-user:F[:MIN], leave-last:N, kfold:K[:FOLD], cold-items:F or cold-users:F[:MIN]"),
             )
         };
         let parts: Vec<&str> = s.split(':').collect();
@@ -85,6 +94,13 @@ impl FromStr for SplitMethod {
             "cold-items" => SplitMethod::ColdItems {
                 frac: frac(parts.get(1))?,
             },
+            "cold-users" => SplitMethod::ColdUsers {
+                frac: frac(parts.get(1))?,
+                min: match parts.get(2) {
+                    Some(p) => int(Some(p), "the minimum count")?,
+                    None => COLD_USER_MIN_POSITIVES,
+                },
+            },
             _ => return Err(bad("unknown method")),
         };
         Ok(m)
@@ -107,6 +123,22 @@ pub fn cold_items(ds: &Dataset, frac: f64, seed: u64) -> Vec<u32> {
     items
 }
 
+/// The users a `cold-users:frac:min` split holds out: a seeded `round(frac·n)` of the `n` users
+/// with at least `min` positives (`min` ≥ 1), sorted by dense id.
+pub fn cold_users(ds: &Dataset, frac: f64, min: usize, seed: u64) -> Vec<u32> {
+    let mut positives = vec![0usize; ds.n_users()];
+    for x in ds.interactions.iter().filter(|x| x.rating > 0.0) {
+        positives[x.user as usize] += 1;
+    }
+    let mut users: Vec<u32> = (0..ds.n_users() as u32)
+        .filter(|&u| positives[u as usize] >= min.max(1))
+        .collect();
+    Rng::new(seed).shuffle(&mut users);
+    users.truncate((frac * users.len() as f64).round() as usize);
+    users.sort_unstable();
+    users
+}
+
 /// Splits `ds` into (train, test), which share its ids and side information. Known negatives
 /// (negative weights, see `Dataset::signed`) never go to test: the positives are split and the
 /// negatives all stay in train.
@@ -115,6 +147,10 @@ pub fn split(ds: &Dataset, method: SplitMethod, seed: u64) -> (Dataset, Dataset)
         // The cold movies leave with all their interactions, known negatives included; test
         // keeps the positives.
         let (tr, te) = split_items(ds, &cold_items(ds, frac, seed));
+        return (tr, te.positives());
+    }
+    if let SplitMethod::ColdUsers { frac, min } = method {
+        let (tr, te) = split_users(ds, &cold_users(ds, frac, min, seed));
         return (tr, te.positives());
     }
     if ds.has_negatives() {
@@ -156,7 +192,9 @@ pub fn split(ds: &Dataset, method: SplitMethod, seed: u64) -> (Dataset, Dataset)
                 }
             });
         }
-        SplitMethod::ColdItems { .. } => unreachable!("handled above"),
+        SplitMethod::ColdItems { .. } | SplitMethod::ColdUsers { .. } => {
+            unreachable!("handled above")
+        }
         SplitMethod::LeaveLast { n } => {
             // Interactions are sorted by (user, timestamp, item): the last n rows of a user are
             // the latest.
@@ -184,7 +222,23 @@ pub fn split(ds: &Dataset, method: SplitMethod, seed: u64) -> (Dataset, Dataset)
 /// another view of the same dataset (the raw ratings, before `--min-rating` filtered them), as
 /// long as the dense ids are shared; ids beyond the dataset are ignored.
 pub fn split_items(ds: &Dataset, cold: &[u32]) -> (Dataset, Dataset) {
-    let mut is_cold = vec![false; ds.n_items()];
+    split_by(ds, ds.n_items(), cold, |x| x.item)
+}
+
+/// Moves every interaction of a user of `cold` to test (user cold start), as [`split_items`]
+/// does for items.
+pub fn split_users(ds: &Dataset, cold: &[u32]) -> (Dataset, Dataset) {
+    split_by(ds, ds.n_users(), cold, |x| x.user)
+}
+
+/// Moves every interaction whose `key` is in `cold` (ids below `n`; others ignored) to test.
+fn split_by(
+    ds: &Dataset,
+    n: usize,
+    cold: &[u32],
+    key: impl Fn(&Interaction) -> u32,
+) -> (Dataset, Dataset) {
+    let mut is_cold = vec![false; n];
     for &i in cold {
         if let Some(c) = is_cold.get_mut(i as usize) {
             *c = true;
@@ -193,7 +247,7 @@ pub fn split_items(ds: &Dataset, cold: &[u32]) -> (Dataset, Dataset) {
     let (te, tr): (Vec<Interaction>, Vec<Interaction>) = ds
         .interactions
         .iter()
-        .partition(|x| is_cold[x.item as usize]);
+        .partition(|x| is_cold[key(x) as usize]);
     (ds.with_interactions(tr), ds.with_interactions(te))
 }
 

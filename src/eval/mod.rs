@@ -2,6 +2,7 @@
 //! excluded), rating metrics with baseline fallbacks, and recall of an approximate top-K against
 //! the exact one.
 
+pub mod cold_users;
 pub mod metrics;
 
 use serde::Serialize;

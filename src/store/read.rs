@@ -409,6 +409,28 @@ impl Model {
         .map(Some)
     }
 
+    /// The demographic prior of a user described by feature `pairs` (as
+    /// [`crate::data::features::user_pairs`] and `tag_pairs` make them), from the values the
+    /// model knows, and how many it did not know. `None` when the model has no user map or
+    /// knows none of the values. For evaluations, where a held-out user's occupation the
+    /// training users never had must not stop the run; `query` refuses unknown values instead.
+    pub fn known_demographic_vector(&self, pairs: &[(String, f32)]) -> (Option<Vec<f32>>, usize) {
+        let Some(map) = self.user_features.as_ref() else {
+            return (None, 0);
+        };
+        let names = &self.meta.user_features;
+        let resolved: Vec<(usize, f32)> = pairs
+            .iter()
+            .filter_map(|(n, w)| names.iter().position(|x| x == n).map(|k| (k, *w)))
+            .collect();
+        let unknown = pairs.len() - resolved.len();
+        if resolved.is_empty() {
+            return (None, unknown);
+        }
+        let v = crate::train::coldstart::embed(&resolved, map.as_slice(), map.cols());
+        (Some(v), unknown)
+    }
+
     /// The cold-start vector of a new item with `genres`, `year` and attribute values `tags`.
     /// A year from a decade the model never saw takes the nearest decade it did
     /// ([`Model::decade_stand_in`]); a year it never saw is left out.

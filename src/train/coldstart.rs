@@ -481,57 +481,99 @@ pub fn fold_in(
     prior: Option<&[f32]>,
     c: FoldIn,
 ) -> Result<Vec<f32>> {
-    let n = items.len() / d.max(1);
-    if liked.is_empty() && prior.is_none() {
-        return Err(Error::invalid(
-            "--liked",
-            "name at least one liked item, or demographics (--age, --gender, --occupation)",
-        ));
+    FoldInSolver::new(items, d, c).solve(liked, disliked, prior)
+}
+
+/// [`fold_in`] for many users over the same items: the item Gram matrix, the `n·d²` part of
+/// every solve, is computed once.
+pub struct FoldInSolver<'a> {
+    items: &'a [f32],
+    d: usize,
+    gram: Mat<f32>,
+    c: FoldIn,
+}
+
+impl<'a> FoldInSolver<'a> {
+    /// Prepares fold-ins over `items` (`n × d`, row-major).
+    pub fn new(items: &'a [f32], d: usize, c: FoldIn) -> Self {
+        FoldInSolver {
+            items,
+            d,
+            gram: super::ials::gram(items, d),
+            c,
+        }
     }
-    let mut sorted = [liked, disliked].concat();
-    sorted.sort_unstable();
-    if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
-        return Err(Error::invalid(
-            "--liked / --disliked",
-            format!("item row {} is listed twice", w[0]),
-        ));
+
+    /// The item vectors, `n × d`.
+    pub fn items(&self) -> &'a [f32] {
+        self.items
     }
-    if let Some(&i) = sorted.iter().find(|&&i| i as usize >= n) {
-        return Err(Error::invalid(
-            "--liked / --disliked",
-            format!("item row {i} is beyond the {n} items"),
-        ));
+
+    /// The dimension `d`.
+    pub fn dim(&self) -> usize {
+        self.d
     }
-    let g = super::ials::gram(items, d);
-    let w0 = c.weights.unobserved;
-    let lam = row_lambda(c.reg as f64, sorted.len(), w0 as f64, n) as f32;
-    let mut a = Mat::<f64>::from_fn(d, d, |p, q| (w0 * g[(p, q)]) as f64);
-    let mut b = Mat::<f64>::zeros(d, 1);
-    let rows = (liked.iter().map(|&i| (i, c.weights.confidence(1.0), 1.0))).chain(
-        disliked
-            .iter()
-            .map(|&i| (i, c.weights.confidence(0.0), 0.0)),
-    );
-    for (i, ci, pref) in rows {
-        let y = &items[i as usize * d..(i as usize + 1) * d];
-        for p in 0..d {
-            for q in 0..d {
-                a[(p, q)] += ((ci - w0) * y[p] * y[q]) as f64;
+
+    /// One user's vector; see [`fold_in`].
+    pub fn solve(
+        &self,
+        liked: &[u32],
+        disliked: &[u32],
+        prior: Option<&[f32]>,
+    ) -> Result<Vec<f32>> {
+        let (items, d, c) = (self.items, self.d, self.c);
+        let n = items.len() / d.max(1);
+        if liked.is_empty() && prior.is_none() {
+            return Err(Error::invalid(
+                "--liked",
+                "name at least one liked item, or demographics (--age, --gender, --occupation)",
+            ));
+        }
+        let mut sorted = [liked, disliked].concat();
+        sorted.sort_unstable();
+        if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+            return Err(Error::invalid(
+                "--liked / --disliked",
+                format!("item row {} is listed twice", w[0]),
+            ));
+        }
+        if let Some(&i) = sorted.iter().find(|&&i| i as usize >= n) {
+            return Err(Error::invalid(
+                "--liked / --disliked",
+                format!("item row {i} is beyond the {n} items"),
+            ));
+        }
+        let g = &self.gram;
+        let w0 = c.weights.unobserved;
+        let lam = row_lambda(c.reg as f64, sorted.len(), w0 as f64, n) as f32;
+        let mut a = Mat::<f64>::from_fn(d, d, |p, q| (w0 * g[(p, q)]) as f64);
+        let mut b = Mat::<f64>::zeros(d, 1);
+        let rows = (liked.iter().map(|&i| (i, c.weights.confidence(1.0), 1.0))).chain(
+            disliked
+                .iter()
+                .map(|&i| (i, c.weights.confidence(0.0), 0.0)),
+        );
+        for (i, ci, pref) in rows {
+            let y = &items[i as usize * d..(i as usize + 1) * d];
+            for p in 0..d {
+                for q in 0..d {
+                    a[(p, q)] += ((ci - w0) * y[p] * y[q]) as f64;
+                }
+                b[(p, 0)] += (ci * pref * y[p]) as f64;
             }
-            b[(p, 0)] += (ci * pref * y[p]) as f64;
         }
-    }
-    for p in 0..d {
-        a[(p, p)] += lam as f64;
-        if let Some(x0) = prior {
-            b[(p, 0)] += (lam * x0[p]) as f64;
+        for p in 0..d {
+            a[(p, p)] += lam as f64;
+            if let Some(x0) = prior {
+                b[(p, 0)] += (lam * x0[p]) as f64;
+            }
         }
+        let llt = a
+            .llt(Side::Lower)
+            .map_err(|_| Error::invalid("fold-in", "the system is not positive definite"))?;
+        let x = llt.solve(b);
+        Ok((0..d).map(|p| x[(p, 0)] as f32).collect())
     }
-    let llt = a
-        .llt(Side::Lower)
-        .map_err(|_| Error::invalid("fold-in", "the system is not positive definite"))?;
-    let x = llt.solve(b);
-    Ok((0..d).map(|p| x[(p, 0)] as f32).collect())
 }
 
 #[cfg(test)]

@@ -345,6 +345,26 @@ fn p3_pipeline_embed_item_and_fold_in() {
         "--k",
         "5",
     ]);
+    // The demographics' weight in the fold-in: at 0 they are ignored.
+    let demo = [
+        "--age",
+        first[1],
+        "--gender",
+        first[2],
+        "--occupation",
+        first[3],
+    ];
+    let weighted = |w: &str| query(&[&demo[..], &["--prior-weight", w]].concat());
+    assert_eq!(weighted("0"), recs);
+    refused(
+        &[
+            &["query", "--model", &model, "--liked", &all][..],
+            &demo,
+            &["--prior-weight", "nan"],
+        ]
+        .concat(),
+        "--prior-weight",
+    );
     let (code, _, err) = lshrec(&[
         "query",
         "--model",

@@ -216,7 +216,8 @@ pub(crate) fn eval_cold_users(a: &super::train_cmd::EvalArgs, c: ColdUserCases<'
         (true, _) => "without demographics (--no-demographics)".to_string(),
         (false, false) => "without demographics (the model has no user map: it was trained without a users file)".to_string(),
         (false, true) => format!(
-            "with demographics as the prior ({without_prior} of {} users without any value the model knows, {unknown_values} unknown values left out)",
+            "with demographics as the prior at weight {} ({without_prior} of {} users without any value the model knows, {unknown_values} unknown values left out)",
+            a.prior_weight,
             users.len()
         ),
     };
@@ -231,7 +232,11 @@ pub(crate) fn eval_cold_users(a: &super::train_cmd::EvalArgs, c: ColdUserCases<'
         }
         eprintln!("note: N = 0 skipped: with nothing revealed only demographics are left, and here there are none ({demographics})");
     }
-    let solver = crate::train::coldstart::FoldInSolver::new(c.items, d, model.fold_in_config());
+    let fold = crate::train::coldstart::FoldIn {
+        prior_weight: super::serve_cmd::check_prior_weight(a.prior_weight)?,
+        ..model.fold_in_config()
+    };
+    let solver = crate::train::coldstart::FoldInSolver::new(c.items, d, fold);
     let reports = evaluate(&solver, &popularity, &users, &reveal, &a.k, a.seed)?;
     let mut out = std::io::stdout().lock();
     let res = if a.json {

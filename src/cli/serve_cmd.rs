@@ -341,6 +341,10 @@ pub struct QueryArgs {
         value_name = "COLUMN=VALUE"
     )]
     pub feature: Vec<String>,
+    /// With demographics and --liked: the share of the demographics' vector the fold-in pulls
+    /// the new user toward (0: ignore them; 1: the full vector).
+    #[arg(long, default_value_t = crate::train::coldstart::PRIOR_WEIGHT, conflicts_with = "user")]
+    pub prior_weight: f32,
     #[arg(long, default_value_t = 10)]
     pub k: usize,
     /// Score exactly even when an index is given.
@@ -401,6 +405,20 @@ fn describe(model: &Model, idx: Option<&Index>, list: &[Scored]) -> Vec<Rec> {
             }
         })
         .collect()
+}
+
+/// Accepts a finite `--prior-weight` ≥ 0.
+pub(crate) fn check_prior_weight(w: f32) -> Result<f32> {
+    match w.is_finite() && w >= 0.0 {
+        true => Ok(w),
+        false => Err(Error::invalid(
+            "--prior-weight",
+            format!(
+                "{w}: expected a finite weight ≥ 0 (default {})",
+                crate::train::coldstart::PRIOR_WEIGHT
+            ),
+        )),
+    }
 }
 
 /// Runs `lshrec query`.
@@ -470,7 +488,10 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
                 &liked,
                 &disliked,
                 prior.as_deref(),
-                model.fold_in_config(),
+                crate::train::coldstart::FoldIn {
+                    prior_weight: check_prior_weight(a.prior_weight)?,
+                    ..model.fold_in_config()
+                },
             )?;
             let history: Vec<Scored> = liked
                 .iter()

@@ -232,6 +232,9 @@ pub struct EvalArgs {
     /// With --cold-users: fold in from the revealed positives alone, without demographics.
     #[arg(long, requires = "cold_users")]
     pub no_demographics: bool,
+    /// With --cold-users: the share of the demographic prior the fold-in pulls toward.
+    #[arg(long, default_value_t = coldstart::PRIOR_WEIGHT, requires = "cold_users")]
+    pub prior_weight: f32,
     /// With --cold-users: the seed of each user's reveal order.
     #[arg(long, default_value_t = 42, requires = "cold_users")]
     pub seed: u64,

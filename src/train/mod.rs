@@ -131,6 +131,7 @@ impl TrainConfig {
                 negative: self.negative_confidence,
             },
             reg: self.reg,
+            prior_weight: coldstart::PRIOR_WEIGHT,
         }
     }
 

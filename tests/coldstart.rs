@@ -332,20 +332,6 @@ fn p3_pipeline_embed_item_and_fold_in() {
     );
     let users = std::fs::read_to_string(p("p3/users.tsv")).unwrap();
     let first: Vec<&str> = users.lines().nth(1).unwrap().split('\t').collect();
-    ok(&[
-        "query",
-        "--model",
-        &p("m"),
-        "--age",
-        first[1],
-        "--gender",
-        first[2],
-        "--occupation",
-        first[3],
-        "--k",
-        "5",
-    ]);
-    // The demographics' weight in the fold-in: at 0 they are ignored.
     let demo = [
         "--age",
         first[1],
@@ -354,6 +340,8 @@ fn p3_pipeline_embed_item_and_fold_in() {
         "--occupation",
         first[3],
     ];
+    ok(&[&["query", "--model", &model, "--k", "5"][..], &demo].concat());
+    // The demographics' weight in the fold-in: at 0 they are ignored.
     let weighted = |w: &str| query(&[&demo[..], &["--prior-weight", w]].concat());
     assert_eq!(weighted("0"), recs);
     refused(
@@ -682,38 +670,23 @@ fn cold_users_split_and_eval() {
         ndcg(&plain["reveals"][0], "model"),
         ndcg(&reveals[1], "model")
     );
-    refused(
-        &[
-            "eval",
-            "--model",
-            &p("m"),
-            "--train",
-            &p("cu/train.tsv"),
-            "--test",
-            &p("cu/test.tsv"),
-            "--cold-users",
-            &cold_file,
-            "--reveal",
-            "0",
-            "--no-demographics",
-        ],
-        "reveal at least 1",
-    );
+    let base = [
+        "eval", "--model", &model, "--train", &train, "--test", &test,
+    ];
+    let more = [
+        "--cold-users",
+        &cold_file,
+        "--reveal",
+        "0",
+        "--no-demographics",
+    ];
+    refused(&[&base[..], &more].concat(), "reveal at least 1");
     // A user with training data is not cold; a cold-users split is not a `train --split`.
     let warm = ids("cu/train.tsv")[0].0.clone();
     std::fs::write(p("warm.txt"), format!("{warm}\n")).unwrap();
+    let warm_file = p("warm.txt");
     refused(
-        &[
-            "eval",
-            "--model",
-            &p("m"),
-            "--train",
-            &p("cu/train.tsv"),
-            "--test",
-            &p("cu/test.tsv"),
-            "--cold-users",
-            &p("warm.txt"),
-        ],
+        &[&base[..], &["--cold-users", &warm_file]].concat(),
         "warm.txt:1",
     );
     refused(

@@ -1,6 +1,7 @@
 //! `lshrec data …`
 
 use std::io::Write;
+use std::path::Path;
 
 use super::{check_min_rating, DataCommand};
 use crate::data::{self, split::SplitMethod, stats, synth};
@@ -125,28 +126,12 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             data::formats::generic::write_side(&ds, &out)?;
             let mut extra = String::new();
             if let Some(cold) = cold {
-                let path = out.join("cold_items.txt");
-                crate::store::atomic::write_atomic(&path, |w| {
-                    for &i in &cold {
-                        writeln!(w, "{}", ds.items.ext(i))?;
-                    }
-                    Ok(())
-                })?;
-                extra = format!(", {} cold items listed in {}", cold.len(), path.display());
+                let ids = cold.iter().map(|&i| ds.items.ext(i));
+                extra = write_list(&out.join("cold_items.txt"), "cold items", ids)?;
             }
             if !cold_users.is_empty() {
-                let path = out.join("cold_users.txt");
-                crate::store::atomic::write_atomic(&path, |w| {
-                    for &u in &cold_users {
-                        writeln!(w, "{}", ds.users.ext(u))?;
-                    }
-                    Ok(())
-                })?;
-                extra = format!(
-                    ", {} cold users listed in {}",
-                    cold_users.len(),
-                    path.display()
-                );
+                let ids = cold_users.iter().map(|&u| ds.users.ext(u));
+                extra = write_list(&out.join("cold_users.txt"), "cold users", ids)?;
             }
             attributes_note(&input);
             eprintln!(
@@ -243,4 +228,18 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Writes one id per line to `path` (a split's held-out items or users); returns the summary
+/// line's mention of it.
+fn write_list<'a>(path: &Path, what: &str, ids: impl Iterator<Item = &'a str>) -> Result<String> {
+    let mut n = 0usize;
+    crate::store::atomic::write_atomic(path, |w| {
+        for id in ids {
+            writeln!(w, "{id}")?;
+            n += 1;
+        }
+        Ok(())
+    })?;
+    Ok(format!(", {n} {what} listed in {}", path.display()))
 }

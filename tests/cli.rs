@@ -122,6 +122,27 @@ fn train_then_eval_for_rating_and_ranking_models() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let n_test = std::fs::read_to_string(&te).unwrap().lines().count() - 1;
     assert!(v["rmse"].as_f64().unwrap() > 0.0 && v["n"] == n_test, "{v}");
+    // Rating prediction needs ratings: implicit pairs are refused for training and as the test
+    // part (an RMSE against ratings of 1 would read 0), and it has no cold-start protocol.
+    let pairs: String = std::fs::read_to_string(&te)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').take(2).collect::<Vec<_>>().join("\t") + "\n")
+        .collect();
+    std::fs::write(p("pairs.tsv"), pairs).unwrap();
+    let (pairs, mf2, mf1) = (p("pairs.tsv"), p("mf2"), p("mf"));
+    let train_mf = ["train", "--model", "mf", "--out", &mf2];
+    refused(
+        &[&train_mf[..], &["--data", &pairs]].concat(),
+        "no rating column",
+    );
+    let explicit = ["--train", &tr, "--test", &pairs];
+    refused(&[&train_mf[..], &explicit].concat(), "no rating column");
+    let eval_mf = ["eval", "--model", &mf1, "--train", &tr, "--test"];
+    refused(&[&eval_mf[..], &[&pairs]].concat(), "no rating column");
+    let cold = [&te[..], "--cold-users", &pairs];
+    refused(&[&eval_mf[..], &cold].concat(), "rating-prediction model");
     ok(&[
         "train",
         "--train",

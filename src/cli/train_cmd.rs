@@ -528,6 +528,20 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
     if weighted && a.alpha.is_none() && a.model == ModelKind::Ials && min_rating.is_none() {
         cfg.alpha = RATING_WEIGHT_ALPHA;
     }
+    if !a.model.is_ranking() && !train_ds.has_ratings {
+        return Err(Error::invalid(
+            "--model",
+            "mf predicts ratings, and the training data has no rating column (implicit feedback): train ials, bpr or lightgcn on it",
+        ));
+    }
+    if let (Some(te), false) = (&test_ds, a.model.is_ranking()) {
+        if !te.has_ratings {
+            return Err(Error::invalid(
+                "--test",
+                "the test file has no rating column, and mf (rating prediction) is scored by RMSE against test ratings",
+            ));
+        }
+    }
     let train_ds = reduce(train_ds, true);
     if weighted {
         let pos: Vec<f32> = (train_ds.interactions.iter())
@@ -1005,6 +1019,21 @@ pub fn run_eval(a: EvalArgs) -> Result<()> {
     super::note_duplicates(&tr);
     super::note_duplicates(&te);
     if let Some(mu) = model.meta.global_mean {
+        if a.cold_items.is_some() || a.cold_users.is_some() {
+            return Err(Error::invalid(
+                "--cold-items / --cold-users",
+                "the cold-start protocols rank items, and this is a rating-prediction model (mf); train iALS, BPR or LightGCN for them",
+            ));
+        }
+        if !te.has_ratings {
+            return Err(Error::invalid(
+                "--test",
+                format!(
+                    "{} has no rating column, and this rating-prediction model (mf) is scored by RMSE against test ratings",
+                    a.test.display()
+                ),
+            ));
+        }
         return eval_ratings(&a, &model, mu, &tr, &te);
     }
     // Without --min-rating, the threshold the model was trained with: evaluating a model

@@ -38,6 +38,7 @@ pub fn recommend_vector(
         Method::Exact => Ok(topk_exact(query, items, d, k, &|_| exclude)?.remove(0)),
         Method::Lsh(index, params) => {
             index.check_model(model.meta.fingerprint(), model.n_items(), d)?;
+            index.check_params(&params)?;
             let p = SearchParams { k, ..params };
             let mut s = Scratch::new(model.n_items());
             index.search(items, query, exclude, &p, &mut s);
@@ -79,6 +80,7 @@ pub fn recommend(
         }
         Method::Lsh(index, params) => {
             index.check_model(model.meta.fingerprint(), model.n_items(), d)?;
+            index.check_params(&params)?;
             let p = SearchParams { k, ..params };
             Ok(users
                 .par_iter()

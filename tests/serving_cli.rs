@@ -55,6 +55,39 @@ fn serving_commands_and_their_errors() {
     assert_eq!(v["recommendations"].as_array().unwrap().len(), 5);
     assert_eq!(v["method"], "lsh");
     ok(&["query", "--model", &m, "--user", "7"]);
+    // A probe-only index (no scan codes): probing serves, the scan is refused with the way out.
+    let probe_only = t.path().join("idx0");
+    let probe_only = probe_only.to_str().unwrap();
+    ok(&[
+        "index",
+        "build",
+        "--model",
+        &m,
+        "--out",
+        probe_only,
+        "--scan-bits",
+        "0",
+    ]);
+    let user7 = [
+        "--model", &m, "--index", probe_only, "--user", "7", "--k", "5",
+    ];
+    ok(&[&["query"][..], &user7, &["--mode", "probe"]].concat());
+    bad(&[&["query"][..], &user7].concat(), "--scan-bits 0");
+    let all = [
+        "recommend-all",
+        "--model",
+        &m,
+        "--index",
+        probe_only,
+        "--k",
+        "5",
+        "--out",
+    ];
+    let recs = t.path().join("r0.tsv");
+    bad(
+        &[&all[..], &[recs.to_str().unwrap()]].concat(),
+        "--mode probe",
+    );
 
     bad(
         &["query", "--model", &m, "--user", "nobody"],

@@ -208,14 +208,21 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let exact_ups = exact_row.users_per_s;
     let mut rows = vec![exact_row];
     let settings = if a.sweep {
-        bench::sweep(a.k)
+        let mut all = bench::sweep(a.k);
+        if m.words == 0 {
+            // A probe-only index (--scan-bits 0): the sweep's scan settings cannot run.
+            all.retain(|p| idx.check_params(p).is_ok());
+            if !crate::progress::is_quiet() {
+                eprintln!("note: the index has no scan codes (built with --scan-bits 0): the sweep runs the probe settings only");
+            }
+        }
+        all
     } else {
-        vec![a.search.params(a.k)?]
+        let p = a.search.params(a.k)?;
+        idx.check_params(&p)?;
+        vec![p]
     };
     for p in settings {
-        if p.mode == index::Mode::Scan && m.words == 0 {
-            continue;
-        }
         rows.push(bench::lsh(&w, &idx, p, &truth, exact_ups, timing));
     }
     bench::mark_pareto(&mut rows);

@@ -124,6 +124,9 @@ impl Index {
     /// `s.out`, best first. The scan re-ranks from the index's own copy of the vectors when it
     /// has one (the same numbers: [`Index::check_model`] ties an index to its model), and
     /// from `items` otherwise.
+    ///
+    /// # Panics
+    /// In scan mode on an index without scan codes; [`Index::check_params`] refuses that first.
     pub fn search(
         &self,
         items: &[f32],
@@ -153,6 +156,10 @@ impl Index {
                 self.probe_sequence(p.probes, s);
             }
             Mode::Scan => {
+                assert!(
+                    m.words > 0,
+                    "scan mode on an index without scan codes (see Index::check_params)"
+                );
                 super::hash::project_query(q, d1, self.scan_planes(), &mut s.proj);
                 s.qcode.resize(m.words, 0);
                 super::hash::pack(&s.proj, &mut s.qcode);

@@ -309,4 +309,16 @@ impl Index {
         }
         Ok(())
     }
+
+    /// Refuses search parameters this index cannot serve: the Hamming scan (`--mode scan`, the
+    /// default) on an index built without scan codes (`--scan-bits 0`).
+    pub fn check_params(&self, p: &super::SearchParams) -> Result<()> {
+        if p.mode == super::Mode::Scan && self.meta.words == 0 {
+            return Err(Error::invalid(
+                "--mode",
+                "scan needs the index's long codes, and this index was built without them (--scan-bits 0): use --mode probe, or rebuild with --scan-bits 256",
+            ));
+        }
+        Ok(())
+    }
 }

@@ -238,6 +238,16 @@ fn bad_input_is_refused_with_file_line_and_field() {
         matches!(load_err(&p), Error::Parse { line: 2, .. }),
         "NaN rating"
     );
+    // Finite as f64, but infinite as the f32 it is stored in.
+    let p = write(
+        d,
+        "g.tsv",
+        b"user\titem\trating\nalice\tbook\t4\nbob\tbook\t1e40\n",
+    );
+    assert!(
+        matches!(load_err(&p), Error::Parse { line: 3, .. }),
+        "rating beyond f32"
+    );
 
     let p = write(d, "q.csv", b"userId,movieId,rating\n1,\"open,3\n");
     assert!(

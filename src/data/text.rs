@@ -155,8 +155,9 @@ impl Ctx<'_> {
         let v: f64 = t
             .parse()
             .map_err(|_| self.parse_err(field, "a number", s))?;
-        if !v.is_finite() {
-            return Err(self.parse_err(field, "a finite number", s));
+        // Values are stored as f32: one beyond its range would turn into infinity.
+        if !v.is_finite() || !(v as f32).is_finite() {
+            return Err(self.parse_err(field, "a finite number (at most ±3.4e38)", s));
         }
         if let Some((min, max)) = range {
             if v < min || v > max {

@@ -31,6 +31,22 @@ fn bad_input_and_usage_exit_2_with_a_clear_line() {
     ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("fraction"), "{err}");
+    // Cut-offs above the catalogue are refused before training, not after it.
+    let small = t.path().join("small.csv");
+    let rows: String = (0..60).map(|u| format!("u{u},i{}\n", u % 3)).collect();
+    std::fs::write(&small, format!("user,item\n{rows}")).unwrap();
+    let out = t.path().join("m");
+    let train = [
+        "train",
+        "--data",
+        small.to_str().unwrap(),
+        "--split",
+        "random:0.2",
+    ];
+    let train = [&train[..], &["--out", out.to_str().unwrap()]].concat();
+    refused(&train, "cut-off 20 is above the 3 items");
+    assert!(!out.exists(), "nothing trained or written");
+    ok(&[&train[..], &["--k", "1,3"]].concat());
 }
 
 #[test]

@@ -528,6 +528,20 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
     if weighted && a.alpha.is_none() && a.model == ModelKind::Ials && min_rating.is_none() {
         cfg.alpha = RATING_WEIGHT_ALPHA;
     }
+    // The cut-offs must fit the catalogue: refused now, not after training.
+    if let (Some(_), true) = (&test_ds, a.model.is_ranking()) {
+        let kmax = a.k.iter().copied().max().unwrap_or(10);
+        if kmax > train_ds.n_items() {
+            return Err(Error::invalid(
+                "--k",
+                format!(
+                    "the evaluation's cut-off {kmax} is above the {} items of the catalogue; give smaller ones, e.g. --k {}",
+                    train_ds.n_items(),
+                    train_ds.n_items().clamp(1, 10)
+                ),
+            ));
+        }
+    }
     if !a.model.is_ranking() && !train_ds.has_ratings {
         return Err(Error::invalid(
             "--model",

@@ -218,6 +218,11 @@ fn serving_commands_and_their_errors() {
     lshrec::store::npy::write_f32(&u, &[2, 3], &[1.0, 0.0, 0.0, 0.0, 1.0, 0.0]).unwrap();
     lshrec::store::npy::write_f32(&i, &[2, 4], &[1.0; 8]).unwrap();
     bad(&external, "same number of columns: expected 4 columns");
+    lshrec::store::npy::write_f32(&i, &[0, 3], &[]).unwrap();
+    bad(
+        &external,
+        "an empty array (0 x 3): expected one item vector per row",
+    );
     lshrec::store::npy::write_f32(&i, &[2, 3], &[1.0, f32::NAN, 0.0, 0.0, 1.0, 0.0]).unwrap();
     bad(&external, "not finite");
     lshrec::store::npy::write_f32(&i, &[2, 3], &[1.0, 0.0, 0.0, 0.0, 1.0, 0.0]).unwrap();

@@ -185,7 +185,7 @@ pub(crate) fn eval_cold_users(a: &super::train_cmd::EvalArgs, c: ColdUserCases<'
                     Some(u) => crate::data::features::user_row(c.ds, u),
                     None => Vec::new(),
                 };
-                let (v, unknown) = model.known_demographic_vector(&pairs);
+                let (v, unknown) = model.known_demographic_vector(&pairs)?;
                 unknown_values += unknown;
                 v
             }
@@ -203,15 +203,11 @@ pub(crate) fn eval_cold_users(a: &super::train_cmd::EvalArgs, c: ColdUserCases<'
         });
     }
     let d = model.dim();
-    let n = c.items.len() / d;
-    let mut popularity = vec![0f32; n];
-    for r in 0..c.train.rows {
-        for (&i, &v) in c.train.row(r).iter().zip(c.train.row_values(r)) {
-            if v > 0.0 {
-                popularity[i as usize] += 1.0;
-            }
-        }
-    }
+    // Training positives per item.
+    let by_item = c.train.transpose_where(|v| v > 0.0);
+    let popularity: Vec<f32> = (0..by_item.rows)
+        .map(|i| by_item.degree(i) as f32)
+        .collect();
     let demographics = match (a.no_demographics, model.user_features.is_some()) {
         (true, _) => "without demographics (--no-demographics)".to_string(),
         (false, false) => "without demographics (the model has no user map: it was trained without a users file)".to_string(),

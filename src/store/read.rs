@@ -148,6 +148,10 @@ fn open_npy(dir: &Path, meta: &ModelMeta, name: &str, rows: usize, cols: usize) 
 
 /// `Σ w·map[f]` for named feature pairs against a stored feature map whose rows are `names`;
 /// `missing` explains a model without that map.
+/// Why a model cannot embed demographics.
+const NO_USER_MAP: &str =
+    "this model was trained without user side information (no users file or --user-features)";
+
 fn embed_named(
     names: &[String],
     map: Option<&Matrix>,
@@ -416,7 +420,7 @@ impl Model {
             self.user_features.as_ref(),
             &pairs,
             "demographics",
-            "this model was trained without user side information (no users file or --user-features)",
+            NO_USER_MAP,
         )
         .map(Some)
     }
@@ -426,21 +430,27 @@ impl Model {
     /// model knows, and how many it did not know. `None` when the model has no user map or
     /// knows none of the values. For evaluations, where a held-out user's occupation the
     /// training users never had must not stop the run; `query` refuses unknown values instead.
-    pub fn known_demographic_vector(&self, pairs: &[(String, f32)]) -> (Option<Vec<f32>>, usize) {
-        let Some(map) = self.user_features.as_ref() else {
-            return (None, 0);
-        };
+    pub fn known_demographic_vector(
+        &self,
+        pairs: &[(String, f32)],
+    ) -> Result<(Option<Vec<f32>>, usize)> {
         let names = &self.meta.user_features;
-        let resolved: Vec<(usize, f32)> = pairs
-            .iter()
-            .filter_map(|(n, w)| names.iter().position(|x| x == n).map(|k| (k, *w)))
+        let known: Vec<(String, f32)> = (pairs.iter())
+            .filter(|(n, _)| names.contains(n))
+            .cloned()
             .collect();
-        let unknown = pairs.len() - resolved.len();
-        if resolved.is_empty() {
-            return (None, unknown);
+        let unknown = pairs.len() - known.len();
+        if self.user_features.is_none() || known.is_empty() {
+            return Ok((None, unknown));
         }
-        let v = crate::train::coldstart::embed(&resolved, map.as_slice(), map.cols());
-        (Some(v), unknown)
+        let v = embed_named(
+            names,
+            self.user_features.as_ref(),
+            &known,
+            "demographics",
+            "",
+        )?;
+        Ok((Some(v), unknown))
     }
 
     /// The cold-start vector of a new item with `genres`, `year` and attribute values `tags`.

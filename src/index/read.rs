@@ -171,6 +171,24 @@ impl Index {
             }
             sec[k] = (o, l);
         }
+        // Sections do not overlap, and the padding between them (and after the last) is the
+        // zeros written: no byte of the file goes unchecked.
+        let mut spans: Vec<(usize, usize)> = sec.iter().copied().filter(|s| s.1 > 0).collect();
+        spans.sort_unstable();
+        let mut at = 0usize;
+        for (o, l) in spans.into_iter().chain([(data.len(), 0)]) {
+            if o < at {
+                return Err(bad(format!("sections overlap at byte {o}")));
+            }
+            if let Some(p) = data[at..o].iter().position(|&b| b != 0) {
+                return Err(bad(format!(
+                    "padding byte {} is {:#04x}, expected 0",
+                    at + p,
+                    data[at + p]
+                )));
+            }
+            at = o + l;
+        }
         // Structure: offsets monotone and spanning each range; ids and order within range.
         let view =
             |k: usize| -> &[u32] { bytemuck::cast_slice(&data[sec[k].0..sec[k].0 + sec[k].1]) };

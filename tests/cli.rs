@@ -197,6 +197,35 @@ fn train_then_eval_for_rating_and_ranking_models() {
         "{per_user}"
     );
     assert!(per_user.lines().count() > 10);
+    // A test part that is the training part can never be hit (training positives are
+    // excluded from the ranking): refused, not a table of zeros; a partial overlap is counted.
+    let eval_ials = ["eval", "--model", &p("ials"), "--min-rating", "4"];
+    refused(
+        &[&eval_ials[..], &["--train", &tr, "--test", &tr]].concat(),
+        "is also a training positive of the same user",
+    );
+    let train_text = std::fs::read_to_string(&tr).unwrap();
+    let test_text = std::fs::read_to_string(&te).unwrap();
+    let positive = |l: &&str| {
+        l.split('\t')
+            .nth(2)
+            .is_some_and(|r| r.parse::<f32>().unwrap() >= 4.0)
+    };
+    let leaked: Vec<&str> = train_text
+        .lines()
+        .skip(1)
+        .filter(positive)
+        .take(3)
+        .collect();
+    std::fs::write(
+        p("leaky.tsv"),
+        format!("{test_text}{}\n", leaked.join("\n")),
+    )
+    .unwrap();
+    let (code, _, err) =
+        lshrec(&[&eval_ials[..], &["--train", &tr, "--test", &p("leaky.tsv")]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("note: 3 of the "), "{err}");
 }
 
 /// Positive weights: iALS on every rating weighs each positive by its rating by default (and

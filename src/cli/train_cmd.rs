@@ -624,9 +624,8 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
     let report = match &test_ds {
         Some(te) if a.model.is_ranking() => {
             let test_csr = te.csr();
-            if !matches!(split_method, Some(SplitMethod::ColdItems { .. })) {
-                note_untrained_test_users(&pos_csr, &test_csr);
-            }
+            let cold_items = matches!(split_method, Some(SplitMethod::ColdItems { .. }));
+            check_test_against_train(&pos_csr, &test_csr, !cold_items)?;
             Some(eval::ranking(
                 &trained.users,
                 &trained.items,
@@ -905,15 +904,52 @@ fn cold_subset(
     })
 }
 
-/// Says on stderr how many evaluated users have no training positives (held-out users of a
-/// cold-users split, say): their vectors are zero or untrained, so their lists mean little.
-fn note_untrained_test_users(train: &Csr, test: &Csr) {
-    let n = (0..test.rows)
-        .filter(|&u| test.degree(u) > 0 && (u >= train.rows || train.degree(u) == 0))
-        .count();
-    if n > 0 && !progress::is_quiet() {
-        eprintln!("note: {n} test users have no training positives, so the model has no taste vector for them (zero or untrained) and ranks for them as for anyone without history; for the held-out users of a cold-users split, `lshrec eval --cold-users FILE` folds them in from a few of their positives");
+/// Checks a test set against the training positives before ranking. Test pairs that are also
+/// training positives of the same user are excluded from the ranking and can never be hit: all
+/// of them overlapping (the test file is part of the training file) is refused, some is said on
+/// stderr with the count. Also says how many evaluated users have no training positives
+/// (held-out users of a cold-users split, say; `untrained_note`): their vectors are zero or
+/// untrained, so their lists mean little.
+fn check_test_against_train(train: &Csr, test: &Csr, untrained_note: bool) -> Result<()> {
+    let mut overlap = 0usize;
+    let mut untrained = 0usize;
+    for u in (0..test.rows).filter(|&u| test.degree(u) > 0) {
+        let seen = if u < train.rows { train.row(u) } else { &[] };
+        if seen.is_empty() {
+            untrained += 1;
+        }
+        // Both rows are sorted by column.
+        let (mut i, mut j) = (0, 0);
+        let t = test.row(u);
+        while i < t.len() && j < seen.len() {
+            match t[i].cmp(&seen[j]) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    overlap += 1;
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
     }
+    let n = test.nnz();
+    if n > 0 && overlap == n {
+        return Err(Error::InvalidArgument {
+            what: "--test".into(),
+            reason: format!("every one of its {n} test interactions is also a training positive of the same user; the ranking excludes training positives, so none could be hit (is the test file part of the training file? split with `lshrec data split`)"),
+        });
+    }
+    if progress::is_quiet() {
+        return Ok(());
+    }
+    if overlap > 0 {
+        eprintln!("note: {overlap} of the {n} test interactions are also training positives of the same user; the ranking excludes them, so they count as misses");
+    }
+    if untrained_note && untrained > 0 {
+        eprintln!("note: {untrained} test users have no training positives, so the model has no taste vector for them (zero or untrained) and ranks for them as for anyone without history; for the held-out users of a cold-users split, `lshrec eval --cold-users FILE` folds them in from a few of their positives");
+    }
+    Ok(())
 }
 
 fn to_model_csr(ds: &Dataset, model: &store::Model, n_users: usize, n_items: usize) -> MappedCsr {
@@ -1113,9 +1149,7 @@ pub fn run_eval(a: EvalArgs) -> Result<()> {
             (c.items, c.train, c.test, Some(c.note))
         }
     };
-    if a.cold_items.is_none() {
-        note_untrained_test_users(&train_csr, &test_csr);
-    }
+    check_test_against_train(&train_csr, &test_csr, a.cold_items.is_none())?;
     let report = eval::ranking(&users, &items, d, &train_csr, &test_csr, &a.k)?;
     if let Some(p) = &a.per_user {
         let user_name = |u: u32| -> String {

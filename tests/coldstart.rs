@@ -341,6 +341,10 @@ fn p3_pipeline_embed_item_and_fold_in() {
         first[3],
     ];
     ok(&[&["query", "--model", &model, "--k", "5"][..], &demo].concat());
+    refused(
+        &["query", "--model", &model, "--age", "999"],
+        "999 is not in 1..=120",
+    );
     // The demographics' weight in the fold-in: at 0 they are ignored.
     let weighted = |w: &str| query(&[&demo[..], &["--prior-weight", w]].concat());
     assert_eq!(weighted("0"), recs);

@@ -323,8 +323,9 @@ pub struct QueryArgs {
     /// in the fold-in, at the model's negative confidence, and never recommended.
     #[arg(long, value_delimiter = ',', value_name = "IDS")]
     pub disliked: Vec<String>,
-    /// A new user's age in years (with the model's user-feature map; alone or with --liked).
-    #[arg(long, conflicts_with = "user")]
+    /// A new user's age in years, 1 to 120 (with the model's user-feature map; alone or with
+    /// --liked). It enters as its MovieLens age bucket (<18, 18-24, …, 56+).
+    #[arg(long, conflicts_with = "user", value_parser = clap::value_parser!(u16).range(1..=120))]
     pub age: Option<u16>,
     /// A new user's gender, as in the training users file (e.g. M, F).
     #[arg(long, conflicts_with = "user")]

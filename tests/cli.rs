@@ -20,6 +20,11 @@ fn bad_input_and_usage_exit_2_with_a_clear_line() {
     assert_eq!(code, 2, "{err}");
     let (code, _, _) = lshrec(&["data", "stats"]);
     assert_eq!(code, 2, "missing argument is a usage error");
+    // A hundred thousand threads would take minutes to spawn: refused before any work.
+    refused(
+        &["--threads", "100000", "data", "stats", p.to_str().unwrap()],
+        "must be between 1 and 1024",
+    );
     let (code, _, err) = lshrec(&[
         "data",
         "split",

@@ -278,12 +278,22 @@ pub fn check_min_rating(r: Option<f32>) -> Result<Option<f32>> {
     }
 }
 
+/// The most worker threads `--threads` takes: more than the cores is allowed (to reproduce a
+/// model trained with another thread count), but each thread costs a stack.
+const MAX_THREADS: usize = 1024;
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     crate::progress::set_quiet(cli.quiet);
     if let Some(n) = cli.threads {
-        if n == 0 {
-            return Err(Error::invalid("--threads", "must be at least 1"));
+        if !(1..=MAX_THREADS).contains(&n) {
+            return Err(Error::invalid(
+                "--threads",
+                format!(
+                    "{n}: must be between 1 and {MAX_THREADS} (this machine has {} cores)",
+                    std::thread::available_parallelism().map_or(1, |c| c.get())
+                ),
+            ));
         }
         // The global pool can only be built once; a second build in the same process is harmless.
         let _ = rayon::ThreadPoolBuilder::new()

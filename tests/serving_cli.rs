@@ -72,6 +72,30 @@ fn serving_commands_and_their_errors() {
         "--model", &m, "--index", probe_only, "--user", "7", "--k", "5",
     ];
     ok(&[&["query"][..], &user7, &["--mode", "probe"]].concat());
+    // Search knobs are never silently ignored: without an index, with --exact, and the npy
+    // inputs' bias and seen pairs beside --model are refused.
+    let exact7 = ["query", "--model", &m, "--user", "7"];
+    bad(
+        &[&exact7[..], &["--mode", "probe"]].concat(),
+        "--index <INDEX>",
+    );
+    bad(
+        &[&exact7[..], &["--probes", "9"]].concat(),
+        "--index <INDEX>",
+    );
+    bad(
+        &[
+            &["query"][..],
+            &user7,
+            &["--exact", "--max-candidates", "9"],
+        ]
+        .concat(),
+        "cannot be used with",
+    );
+    bad(
+        &[&exact7[..], &["--seen", "pairs.tsv"]].concat(),
+        "cannot be used with",
+    );
     bad(&[&["query"][..], &user7].concat(), "--scan-bits 0");
     let all = [
         "recommend-all",

@@ -26,10 +26,12 @@ pub struct ModelArgs {
     #[arg(long, requires = "users")]
     pub items: Option<PathBuf>,
     /// Optional item bias (n_items), folded into the score.
-    #[arg(long, requires = "items")]
+    // `requires` alone lets `--model DIR --item-bias B` through (clap does not ask for an
+    // argument that conflicts with one given), and the bias would be ignored.
+    #[arg(long, requires = "items", conflicts_with = "model")]
     pub item_bias: Option<PathBuf>,
     /// Optional file of (user row, item row) pairs to exclude.
-    #[arg(long, requires = "items")]
+    #[arg(long, requires = "items", conflicts_with = "model")]
     pub seen: Option<PathBuf>,
 }
 
@@ -304,7 +306,10 @@ fn open_index(path: &Option<PathBuf>, model: &Model) -> Result<Option<Index>> {
 /// `lshrec query`
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  lshrec query --model model/ --user 196 --k 10\n  lshrec query --model model/ --index model/index --user 196 --json"
+    after_help = "Examples:\n  lshrec query --model model/ --user 196 --k 10\n  lshrec query --model model/ --index model/index --user 196 --json",
+    mut_arg("mode", |a| a.requires("index")),
+    mut_arg("probes", |a| a.requires("index")),
+    mut_arg("max_candidates", |a| a.requires("index")),
 )]
 pub struct QueryArgs {
     #[command(flatten)]
@@ -349,7 +354,7 @@ pub struct QueryArgs {
     #[arg(long, default_value_t = 10)]
     pub k: usize,
     /// Score exactly even when an index is given.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["mode", "probes", "max_candidates"])]
     pub exact: bool,
     /// Include items the user already interacted with.
     #[arg(long)]
@@ -628,7 +633,10 @@ fn user_history(model: &Model, u: u32) -> Vec<Scored> {
 /// `lshrec recommend-all`
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  lshrec recommend-all --model model/ --k 10 --out recs.tsv\n  lshrec recommend-all --model model/ --index model/index --k 20 --out part-3.jsonl --shard 3/16\n\nOutputs: .tsv (user, rank, item, score), .jsonl (one user per line), .npy (int64 dense item rows, n_users × k, -1 padded)."
+    after_help = "Examples:\n  lshrec recommend-all --model model/ --k 10 --out recs.tsv\n  lshrec recommend-all --model model/ --index model/index --k 20 --out part-3.jsonl --shard 3/16\n\nOutputs: .tsv (user, rank, item, score), .jsonl (one user per line), .npy (int64 dense item rows, n_users × k, -1 padded).",
+    mut_arg("mode", |a| a.requires("index")),
+    mut_arg("probes", |a| a.requires("index")),
+    mut_arg("max_candidates", |a| a.requires("index")),
 )]
 pub struct RecommendAllArgs {
     #[command(flatten)]
@@ -642,7 +650,7 @@ pub struct RecommendAllArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Score exactly even when an index is given.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["mode", "probes", "max_candidates"])]
     pub exact: bool,
     /// Include items the user already interacted with.
     #[arg(long)]

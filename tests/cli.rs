@@ -378,6 +378,32 @@ fn hard_negatives_are_a_bpr_and_lightgcn_option() {
             "{err}"
         );
     }
+    // Any knob the model never reads is refused, not ignored.
+    for (model, flag, value) in [
+        ("ials", "--lr", "0.1"),
+        ("ials", "--layers", "3"),
+        ("bpr", "--layers", "2"),
+        ("bpr", "--batch", "100"),
+        ("mf", "--cg-steps", "2"),
+        ("lightgcn", "--reg-exponent", "0.5"),
+    ] {
+        let (code, _, err) = lshrec(&[
+            "train",
+            "--data",
+            &data,
+            "--model",
+            model,
+            flag,
+            value,
+            "--out",
+            &p("x"),
+        ]);
+        assert_eq!(code, 2, "{model} {flag}: {err}");
+        assert!(
+            err.contains(&format!("invalid {flag}: applies to")),
+            "{err}"
+        );
+    }
 }
 
 /// iALS's known negatives: `data split --min-rating` keeps the training part's low ratings in

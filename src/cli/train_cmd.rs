@@ -358,6 +358,44 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
     if let Some(v) = a.patience {
         cfg.patience = v.max(1);
     }
+    // A knob the chosen model never reads is refused rather than ignored.
+    let only = |given: bool, flag: &str, models: &[ModelKind], names: &str| -> Result<()> {
+        if given && !models.contains(&a.model) {
+            return Err(Error::invalid(flag, format!("applies to {names}")));
+        }
+        Ok(())
+    };
+    use ModelKind::{Bpr, Ials, Lightgcn, Mf};
+    only(
+        a.lr.is_some(),
+        "--lr",
+        &[Bpr, Lightgcn, Mf],
+        "--model bpr, lightgcn and mf only (iALS solves in closed form)",
+    )?;
+    only(
+        a.layers.is_some(),
+        "--layers",
+        &[Lightgcn],
+        "--model lightgcn only",
+    )?;
+    only(
+        a.batch.is_some(),
+        "--batch",
+        &[Lightgcn],
+        "--model lightgcn only",
+    )?;
+    only(
+        a.reg_exponent.is_some(),
+        "--reg-exponent",
+        &[Ials],
+        "--model ials only",
+    )?;
+    only(
+        a.cg_steps.is_some(),
+        "--cg-steps",
+        &[Ials],
+        "--model ials only",
+    )?;
     if (a.loss.is_some() || a.neg_per_pos != 1) && a.model != ModelKind::Lightgcn {
         return Err(Error::invalid(
             "--loss / --neg-per-pos",

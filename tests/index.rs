@@ -423,3 +423,31 @@ fn appending_items_needs_no_rebuild() {
     std::fs::write(&p2, &b).unwrap();
     assert!(matches!(Index::open(t.path()), Err(Error::Corrupt { .. })));
 }
+
+/// Bucket keys far wider than the items need are refused before anything is allocated: 24
+/// bits on 2,000 items would be 2^24 + 1 offsets per table for 8 items per bucket's worth.
+#[test]
+fn bucket_keys_wider_than_the_items_need_are_refused() {
+    let cfg = MipsConfig {
+        items: 2000,
+        users: 1,
+        dim: 4,
+        seed: 1,
+        ..Default::default()
+    };
+    let (_, items) = mips(&cfg);
+    let with_bits = |bits: usize| BuildConfig {
+        bits,
+        ranges: 2,
+        ..BuildConfig::default()
+    };
+    // 1,000 items per range: up to log2(64,000) = 15 bits.
+    assert!(index::build(&items, 4, &with_bits(15), 0).is_ok());
+    let err = index::build(&items, 4, &with_bits(16), 0).err().unwrap();
+    assert!(
+        matches!(&err, Error::InvalidArgument { what, .. } if what == "--bits")
+            && err.to_string().contains("at most 15 here"),
+        "{err}"
+    );
+    assert!(index::build(&items, 4, &with_bits(24), 0).is_err());
+}

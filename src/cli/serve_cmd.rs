@@ -141,7 +141,8 @@ pub struct IndexBuildArgs {
 /// Index build parameters shared by `index build`, `bench` and `demo`.
 #[derive(Debug, Args, Clone)]
 pub struct IndexKnobs {
-    /// Bits per bucket key (0: about 8 items per bucket).
+    /// Bits per bucket key (0: about 8 items per bucket; at most 24, and at most log2 of 64 times
+    /// the items per norm range).
     #[arg(long, default_value_t = 0)]
     pub bits: usize,
     /// Hash tables.

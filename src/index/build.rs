@@ -67,6 +67,11 @@ pub fn transform_item(v: &[f32], m: f32, out: &mut [f32]) {
     out[v.len()] = (1.0 - n2 / (m * m)).max(0.0).sqrt();
 }
 
+/// Bucket keys of at most log2(this × items per range) bits are accepted.
+const MAX_BUCKETS_PER_ITEM: usize = 64;
+/// Bucket keys of up to this many bits are accepted on any number of items.
+const MIN_BITS_ALWAYS: usize = 12;
+
 /// Builds the index of `items` (n × d, row-major).
 pub fn build(items: &[f32], d: usize, cfg: &BuildConfig, model_fingerprint: u64) -> Result<Built> {
     let start = Instant::now();
@@ -98,6 +103,18 @@ pub fn build(items: &[f32], d: usize, cfg: &BuildConfig, model_fingerprint: u64)
     };
     if !(1..=24).contains(&bits) {
         return Err(Error::invalid("--bits", "must be between 1 and 24"));
+    }
+    // Each table of each range stores 2^bits + 1 bucket offsets: far more buckets than items
+    // leaves them almost all empty and costs memory and build time for nothing (24 bits on
+    // 1,682 items would be 4 GiB of offsets at 64 tables).
+    let most_bits = (MAX_BUCKETS_PER_ITEM * per_range)
+        .max(1 << MIN_BITS_ALWAYS)
+        .ilog2() as usize;
+    if bits > most_bits {
+        return Err(Error::invalid(
+            "--bits",
+            format!("{bits} bits make {} buckets per table for about {per_range} items per norm range; at most {most_bits} here (0 picks about 8 items per bucket)", 1u64 << bits),
+        ));
     }
     let d1 = d + 1;
     let words = cfg.scan_bits / 64;

@@ -218,6 +218,16 @@ fn serving_commands_and_their_errors() {
         let arg = format!("--min-time={t}");
         bad(&["bench", "--model", &m, &arg], "--min-time");
     }
+    // A synthetic set too large to generate, or degenerate, is refused before any allocation
+    // (items=99999999999 aborted on the allocation; clusters=0 has no centres to draw from).
+    for (spec, want) in [
+        ("items=99999999999,users=5,dim=4", "at most 2147483648"),
+        ("items=1000,users=5,dim=100000000", "at most 2147483648"),
+        ("items=100,users=5,dim=4,clusters=0", "must be positive"),
+        ("items=100,users=5,dim=4,sigma=-1", "≥ 0"),
+    ] {
+        bad(&["bench", "--synthetic", spec], want);
+    }
 
     // An index built from another model is refused.
     let other = train(t.path(), "other", "2");

@@ -96,8 +96,13 @@ pub enum Error {
 
     /// Training diverged: the settings (a learning rate too high, a regularisation too low) do
     /// not suit the data, so the CLI treats it as bad usage (exit code 2).
-    #[error("training diverged at epoch {epoch}: {what}; try a lower learning rate (now {lr}) or a higher regularisation")]
-    Diverged { epoch: usize, what: String, lr: f32 },
+    /// `lr` is the learning rate of the models that have one (not iALS's closed-form solves).
+    #[error("training diverged at epoch {epoch}: {what}; {}", diverged_hint(*.lr))]
+    Diverged {
+        epoch: usize,
+        what: String,
+        lr: Option<f32>,
+    },
 
     /// The GPU backend was requested, but lshrec was built without the `cuda` feature.
     #[error(
@@ -168,5 +173,15 @@ impl Error {
             | Error::GpuMemory { .. } => 1,
             _ => 2,
         }
+    }
+}
+
+/// What to change after a divergence: the learning rate where there is one.
+fn diverged_hint(lr: Option<f32>) -> String {
+    match lr {
+        Some(lr) => {
+            format!("try a lower learning rate (now {lr}) or a higher regularisation")
+        }
+        None => "try a higher regularisation (--reg) or a lower --reg-exponent".into(),
     }
 }

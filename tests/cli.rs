@@ -284,7 +284,7 @@ fn every_rating_ials_weighs_positives_by_rating() {
 /// A learning rate far too high makes training diverge: a usage error (exit 2) whose one line
 /// names the epoch and the setting to change, and no model directory is written.
 #[test]
-fn divergence_is_a_usage_error_naming_the_learning_rate() {
+fn divergence_is_a_usage_error_naming_the_setting_to_change() {
     let t = tempfile::tempdir().unwrap();
     let p = |s: &str| t.path().join(s).to_string_lossy().into_owned();
     synth(&p("s"), 60, 50, 1500, &[]);
@@ -311,6 +311,27 @@ fn divergence_is_a_usage_error_naming_the_learning_rate() {
     );
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(!t.path().join("m").exists(), "a diverged run wrote a model");
+    // iALS has no learning rate: its hint names the regularisation.
+    let (code, _, err) = lshrec(&[
+        "train",
+        "--data",
+        &p("s"),
+        "--model",
+        "ials",
+        "--reg-exponent",
+        "100",
+        "--epochs",
+        "2",
+        "--out",
+        &p("m"),
+        "-q",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("training diverged") && err.contains("--reg-exponent"),
+        "{err}"
+    );
+    assert!(!err.contains("learning rate"), "{err}");
 }
 
 /// Rank-aware negatives: `--hard-negatives N` is recorded in the model's configuration for bpr
@@ -404,6 +425,12 @@ fn hard_negatives_are_a_bpr_and_lightgcn_option() {
             "{err}"
         );
     }
+    // A batch of 0 triples ran as batches of 1: one propagation per triple, for hours.
+    let pairwise = ["--model", "lightgcn", "--loss", "bpr", "--batch", "0"];
+    refused(
+        &[&["train", "--data", &data, "--out", &p("x")][..], &pairwise].concat(),
+        "invalid --batch: must be at least 1",
+    );
 }
 
 /// iALS's known negatives: `data split --min-rating` keeps the training part's low ratings in
@@ -533,5 +560,42 @@ fn a_spreadsheet_export_loads_and_dropped_duplicates_are_said() {
     assert!(
         err.contains("r.csv: 1 duplicate user-item row dropped"),
         "{err}"
+    );
+}
+
+/// A --min-rating no rating reaches would leave nothing to train on or evaluate (a table of
+/// zeros): refused, with the ratings' range, by stats, split, train and eval; and mf, which
+/// predicts every rating, refuses it instead of ignoring it.
+#[test]
+fn a_min_rating_above_every_rating_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let p = |s: &str| t.path().join(s).to_string_lossy().into_owned();
+    synth(&p("d"), 60, 80, 2000, &[]);
+    let data = p("d");
+    let want = "no rating of";
+    refused(&["data", "stats", &data, "--min-rating", "6"], want);
+    let split = ["data", "split", &data, "--method", "per-user:0.2"];
+    refused(
+        &[&split[..], &["--min-rating", "6", "--out", &p("x")]].concat(),
+        want,
+    );
+    let ials = ["train", "--data", &data, "--model", "ials", "--epochs", "2"];
+    let m = p("m");
+    let ials = [&ials[..], &["--split", "per-user:0.2", "--out", &m]].concat();
+    refused(
+        &[&ials[..], &["--min-rating", "5.5"]].concat(),
+        "they run from 1 to 5",
+    );
+    ok(&[&ials[..], &["--min-rating", "5", "-q"]].concat());
+    // Every rating a positive: the split's files keep their ratings.
+    ok(&[&split[..], &["--out", &p("s")]].concat());
+    let (m, tr, te) = (p("m"), p("s/train.tsv"), p("s/test.tsv"));
+    let eval = ["eval", "--model", &m, "--train", &tr, "--test", &te];
+    ok(&[&eval[..], &["--min-rating", "4", "-q"]].concat());
+    refused(&[&eval[..], &["--min-rating", "6"]].concat(), want);
+    let mf = ["train", "--data", &data, "--model", "mf", "--epochs", "2"];
+    refused(
+        &[&mf[..], &["--min-rating", "4", "--out", &p("mf")]].concat(),
+        "mf predicts every rating",
     );
 }

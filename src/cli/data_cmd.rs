@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 fn load(input: &super::InputArgs, min_rating: Option<f32>) -> Result<data::Dataset> {
     let min_rating = check_min_rating(min_rating)?;
     let ds = data::load(&input.path, &input.load_options()?)?;
+    super::check_min_rating_reached(&ds, min_rating, &input.path)?;
     Ok(match min_rating {
         Some(r) => ds.implicit(r),
         None => ds,
@@ -57,6 +58,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             let method: SplitMethod = method.parse()?;
             let min_rating = check_min_rating(min_rating)?;
             let raw = load(&input, None)?;
+            super::check_min_rating_reached(&raw, min_rating, &input.path)?;
             super::note_duplicates(&raw);
             // Protocol P3 holds out a fraction of the movies, every rated one a candidate, so
             // the cold set is drawn before --min-rating keeps the positives.

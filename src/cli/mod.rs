@@ -278,6 +278,36 @@ pub fn check_min_rating(r: Option<f32>) -> Result<Option<f32>> {
     }
 }
 
+/// Refuses a `--min-rating` that no rating of `ds` (named `what`) reaches: there would be no
+/// positive to train on or to evaluate, only zeros. Data without a rating column has nothing
+/// to compare, and all its rows stay positives.
+pub fn check_min_rating_reached(
+    ds: &crate::data::Dataset,
+    min_rating: Option<f32>,
+    what: &std::path::Path,
+) -> Result<()> {
+    let Some(r) = min_rating else { return Ok(()) };
+    if !ds.has_ratings || ds.interactions.is_empty() {
+        return Ok(());
+    }
+    let (lo, hi) = ds
+        .interactions
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), x| {
+            (lo.min(x.rating), hi.max(x.rating))
+        });
+    if hi < r {
+        return Err(Error::invalid(
+            "--min-rating",
+            format!(
+                "{r}: no rating of {} reaches it (they run from {lo} to {hi}), so nothing would be a positive",
+                what.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The most worker threads `--threads` takes: more than the cores is allowed (to reproduce a
 /// model trained with another thread count), but each thread costs a stack.
 const MAX_THREADS: usize = 1024;

@@ -319,9 +319,15 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
         }
     }
     let min_rating = super::check_min_rating(a.min_rating)?;
+    if min_rating.is_some() && !a.model.is_ranking() {
+        return Err(Error::invalid(
+            "--min-rating",
+            "mf predicts every rating; --min-rating makes positives for the ranking models (ials, bpr, lightgcn)",
+        ));
+    }
     let mut cfg = TrainConfig::defaults_with_loss(a.model, a.loss);
     cfg.seed = a.seed;
-    cfg.min_rating = min_rating.filter(|_| a.model.is_ranking());
+    cfg.min_rating = min_rating;
     if let Some(v) = a.dim {
         cfg.dim = v;
     }
@@ -350,6 +356,9 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
         cfg.layers = v;
     }
     if let Some(v) = a.batch {
+        if v == 0 {
+            return Err(Error::invalid("--batch", "must be at least 1"));
+        }
         cfg.batch = v;
     }
     if let Some(v) = a.valid_frac {
@@ -514,10 +523,11 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
     // top-rated items even when a ranking model trains on positives of weight 1.
     let weighted: bool;
     let (train_ds, test_ds, raw) = match (&a.data, &a.train, &a.test) {
-        (_, Some(tr), Some(te)) => {
-            let (tr, te) = data::load_pair(tr, te, &opts)?;
+        (_, Some(train_path), Some(te)) => {
+            let (tr, te) = data::load_pair(train_path, te, &opts)?;
             super::note_duplicates(&tr);
             super::note_duplicates(&te);
+            super::check_min_rating_reached(&tr, cfg.min_rating, train_path)?;
             weighted = rating_weights(&a, min_rating, negatives, tr.has_ratings)?;
             let raw = tr.csr();
             (tr, Some(te), raw)
@@ -525,6 +535,7 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
         (Some(d), _, _) => {
             let ds = data::load(d, &opts)?;
             super::note_duplicates(&ds);
+            super::check_min_rating_reached(&ds, cfg.min_rating, d)?;
             let raw = ds.csr();
             // P3's cold movies are drawn among all rated ones, before --min-rating.
             let cold = match split_method {
@@ -1113,6 +1124,12 @@ pub fn run_eval(a: EvalArgs) -> Result<()> {
                 "the cold-start protocols rank items, and this is a rating-prediction model (mf); train iALS, BPR or LightGCN for them",
             ));
         }
+        if a.min_rating.is_some() {
+            return Err(Error::invalid(
+                "--min-rating",
+                "this rating-prediction model (mf) is scored on every test rating; --min-rating makes positives for the ranking models",
+            ));
+        }
         if !te.has_ratings {
             return Err(Error::invalid(
                 "--test",
@@ -1138,6 +1155,8 @@ pub fn run_eval(a: EvalArgs) -> Result<()> {
         }
         (None, None) => None,
     };
+    super::check_min_rating_reached(&tr, min_rating, &a.train)?;
+    super::check_min_rating_reached(&te, min_rating, &a.test)?;
     let r = min_rating.unwrap_or(f32::NEG_INFINITY);
     let (tr, te) = (tr.implicit(r), te.implicit(r));
     let (nu, ni, d) = (model.n_users(), model.n_items(), model.dim());

@@ -120,6 +120,11 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// The learning rate, for the models trained by gradient steps (not iALS).
+    pub fn learning_rate(&self) -> Option<f32> {
+        (self.kind != ModelKind::Ials).then_some(self.lr)
+    }
+
     /// The fold-in and cold-start-map constants of a model trained with this configuration: a
     /// positive's confidence as in training (alpha times the mean positive weight), the
     /// unobserved weight and the regularisation.
@@ -623,7 +628,7 @@ pub fn fit_on(
             let mut first = None;
             for e in 1..=cfg.epochs {
                 let start = Instant::now();
-                let loss = check_loss(t.epoch()?, &mut first, e, cfg.lr)?;
+                let loss = check_loss(t.epoch()?, &mut first, e, cfg.learning_rate())?;
                 let score = if cfg.kind.is_ranking() {
                     let m = t.export()?;
                     validate(&m.users, &m.items, m.dim, &sub_csr, &valid_csr)?
@@ -658,7 +663,7 @@ pub fn fit_on(
     let mut first = None;
     for e in 1..=epochs {
         let s = Instant::now();
-        let loss = check_loss(t.epoch()?, &mut first, e, cfg.lr)?;
+        let loss = check_loss(t.epoch()?, &mut first, e, cfg.learning_rate())?;
         on_epoch(
             "final fit",
             &EpochLog {
@@ -681,7 +686,7 @@ pub fn fit_on(
 const DIVERGENCE_FACTOR: f64 = 1e4;
 
 /// Fails on a non-finite loss, or on one [`DIVERGENCE_FACTOR`] times the first epoch's.
-fn check_loss(loss: f64, first: &mut Option<f64>, epoch: usize, lr: f32) -> Result<f64> {
+fn check_loss(loss: f64, first: &mut Option<f64>, epoch: usize, lr: Option<f32>) -> Result<f64> {
     let start = *first.get_or_insert(loss);
     let what = if !loss.is_finite() {
         "the training loss is not finite"

@@ -254,6 +254,32 @@ fn p3_pipeline_embed_item_and_fold_in() {
         "--ids",
         &p("ids.txt"),
     ]);
+    // The same id again, twice in one file, a blank one, or no vector at all: refused.
+    let (idx, m) = (p("idx"), p("m"));
+    let append_refused = |ids: &str, vectors: &str, want: &str| {
+        std::fs::write(p("ids2.txt"), ids).unwrap();
+        let ids = p("ids2.txt");
+        let args = ["index", "append", "--index", &idx, "--model", &m];
+        refused(
+            &[&args[..], &["--vectors", vectors, "--ids", &ids]].concat(),
+            want,
+        );
+    };
+    let (one, two, none) = (p("new.npy"), p("two.npy"), p("none.npy"));
+    append_refused(
+        "brand-new\n",
+        &one,
+        "ids2.txt:1: item id \"brand-new\" already exists",
+    );
+    append_refused("\n", &one, "ids2.txt:1: an empty item id");
+    let npy = |path: &str, rows: usize| {
+        let data = vec![0.5f32; rows * 16];
+        lshrec::store::npy::write_f32(std::path::Path::new(path), &[rows, 16], &data).unwrap();
+    };
+    npy(&two, 2);
+    append_refused("x\nx\n", &two, "ids2.txt:2: item id \"x\" is listed twice");
+    npy(&none, 0);
+    append_refused("", &none, "an empty array (0 x 16)");
     let (code, _, err) = lshrec(&["embed-item", "--model", &p("m"), "--genres", "Nope"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("Comedy"), "lists the known genres: {err}");

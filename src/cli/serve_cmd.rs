@@ -228,6 +228,15 @@ pub fn run_index(cmd: IndexCommand) -> Result<()> {
             let idx = Index::open(&a.index)?;
             idx.check_model(model.meta.fingerprint(), model.n_items(), model.dim())?;
             let (v, _) = crate::store::npy::open(&a.vectors)?;
+            if v.rows() == 0 {
+                return Err(Error::corrupt(
+                    &a.vectors,
+                    format!(
+                        "an empty array (0 x {}): expected one new item vector per row",
+                        v.cols()
+                    ),
+                ));
+            }
             if v.cols() != model.dim() {
                 return Err(Error::Mismatch {
                     what: format!("{}: dimension", a.vectors.display()),
@@ -254,12 +263,12 @@ pub fn run_index(cmd: IndexCommand) -> Result<()> {
             };
             let ids = lines(&a.ids)?;
             let titles = lines(&a.titles)?;
-            let known: std::collections::HashSet<&str> = model
+            let mut known: std::collections::HashSet<String> = model
                 .meta
                 .item_ids
                 .iter()
-                .map(|s| s.as_str())
-                .chain(idx.meta.appended.iter().map(|a| a.id.as_str()))
+                .cloned()
+                .chain(idx.meta.appended.iter().map(|a| a.id.clone()))
                 .collect();
             let start = idx.meta.appended.len();
             let mut items = Vec::with_capacity(v.rows());
@@ -268,10 +277,21 @@ pub fn run_index(cmd: IndexCommand) -> Result<()> {
                     .as_ref()
                     .map(|l| l[r].clone())
                     .unwrap_or_else(|| format!("appended-{}", start + r + 1));
-                if known.contains(id.as_str()) {
+                let at = || match &a.ids {
+                    Some(p) => format!("{}:{}: ", p.display(), r + 1),
+                    None => String::new(),
+                };
+                if id.is_empty() {
+                    return Err(Error::invalid("--ids", format!("{}an empty item id", at())));
+                }
+                if !known.insert(id.clone()) {
+                    let already = ids.as_ref().is_some_and(|l| l[..r].contains(&id));
                     return Err(Error::invalid(
                         "--ids",
-                        format!("item id {id:?} already exists"),
+                        match already {
+                            true => format!("{}item id {id:?} is listed twice", at()),
+                            false => format!("{}item id {id:?} already exists", at()),
+                        },
                     ));
                 }
                 items.push(index::format::AppendedItem {

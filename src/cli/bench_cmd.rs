@@ -58,9 +58,6 @@ pub struct BenchArgs {
     pub plot: Option<PathBuf>,
 }
 
-/// The most floats (items and users together) `--synthetic` generates: 8 GiB.
-const MAX_SYNTHETIC_FLOATS: usize = 1 << 31;
-
 /// Parses `items=1000000,users=10000,dim=64,…`.
 pub fn parse_synthetic(s: &str) -> Result<MipsConfig> {
     let mut c = MipsConfig::default();
@@ -87,30 +84,7 @@ pub fn parse_synthetic(s: &str) -> Result<MipsConfig> {
             }
         }
     }
-    if c.items == 0 || c.users == 0 || c.dim == 0 || c.clusters == 0 {
-        return Err(Error::invalid(
-            "--synthetic",
-            "items, users, dim and clusters must be positive",
-        ));
-    }
-    // The item and user matrices are generated in memory (and the index copies the items).
-    let floats = c.items.saturating_add(c.users).saturating_mul(c.dim);
-    if floats > MAX_SYNTHETIC_FLOATS {
-        return Err(Error::invalid(
-            "--synthetic",
-            format!(
-                "items={}, users={}, dim={}: (items + users) × dim is {floats} floats, at most {MAX_SYNTHETIC_FLOATS} (8 GiB); bench a model of that size from .npy files instead",
-                c.items, c.users, c.dim
-            ),
-        ));
-    }
-    let non_negative = |x: f64| x.is_finite() && x >= 0.0;
-    if !non_negative(c.norm_sigma) || !non_negative(c.spread) {
-        return Err(Error::invalid(
-            "--synthetic",
-            "sigma and spread must be finite and ≥ 0",
-        ));
-    }
+    c.check()?;
     Ok(c)
 }
 

@@ -186,17 +186,6 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             seed,
             out,
         } => {
-            if items == 0
-                || users == 0
-                || dim == 0
-                || clusters == 0
-                || !(sigma.is_finite() && sigma >= 0.0)
-            {
-                return Err(Error::invalid(
-                    "synth-mips",
-                    "items, users, dim and clusters must be positive and sigma ≥ 0",
-                ));
-            }
             let cfg = synth::MipsConfig {
                 items,
                 users,
@@ -206,6 +195,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
                 seed,
                 ..Default::default()
             };
+            cfg.check()?;
             let (u, i) = synth::mips(&cfg);
             crate::store::npy::write_f32(&out.join("users.npy"), &[users, dim], &u)?;
             crate::store::npy::write_f32(&out.join("items.npy"), &[items, dim], &i)?;

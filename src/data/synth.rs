@@ -336,6 +336,35 @@ pub struct MipsConfig {
     pub seed: u64,
 }
 
+/// The most floats (items and users together) a synthetic MIPS set may hold: 8 GiB.
+pub const MAX_MIPS_FLOATS: usize = 1 << 31;
+
+impl MipsConfig {
+    /// Refuses a set that is degenerate (no items, users, dimensions or clusters; a negative
+    /// or non-finite sigma or spread) or too large to generate in memory.
+    pub fn check(&self) -> Result<()> {
+        let bad = |reason: String| Err(Error::invalid("synthetic MIPS set", reason));
+        if self.items == 0 || self.users == 0 || self.dim == 0 || self.clusters == 0 {
+            return bad("items, users, dim and clusters must be positive".into());
+        }
+        let floats = self
+            .items
+            .saturating_add(self.users)
+            .saturating_mul(self.dim);
+        if floats > MAX_MIPS_FLOATS {
+            return bad(format!(
+                "items={}, users={}, dim={}: (items + users) × dim is {floats} floats, at most {MAX_MIPS_FLOATS} (8 GiB); bench a model of that size from .npy files instead",
+                self.items, self.users, self.dim
+            ));
+        }
+        let non_negative = |x: f64| x.is_finite() && x >= 0.0;
+        if !non_negative(self.norm_sigma) || !non_negative(self.spread) {
+            return bad("sigma and spread must be finite and ≥ 0".into());
+        }
+        Ok(())
+    }
+}
+
 impl Default for MipsConfig {
     fn default() -> Self {
         MipsConfig {

@@ -165,7 +165,22 @@ impl Error {
     /// failures of the machine (I/O on a valid path, a missing GPU).
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 2,
+            // A path the user gave that cannot serve: missing, a directory where a file is
+            // expected (or the reverse), already there, or not theirs to write.
+            Error::Io { source, .. }
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::NotFound
+                        | std::io::ErrorKind::AlreadyExists
+                        | std::io::ErrorKind::IsADirectory
+                        | std::io::ErrorKind::NotADirectory
+                        | std::io::ErrorKind::PermissionDenied
+                        | std::io::ErrorKind::ReadOnlyFilesystem
+                        | std::io::ErrorKind::InvalidFilename
+                ) =>
+            {
+                2
+            }
             Error::Io { .. }
             | Error::CudaUnavailable { .. }
             | Error::Cuda { .. }

@@ -20,6 +20,46 @@ fn bad_input_and_usage_exit_2_with_a_clear_line() {
     assert_eq!(code, 2, "{err}");
     let (code, _, _) = lshrec(&["data", "stats"]);
     assert_eq!(code, 2, "missing argument is a usage error");
+    // The output never overwrites the input it was read from, and an output path that is a
+    // file where a directory is written is bad usage too (exit 2, not 1).
+    let rows = t.path().join("r");
+    std::fs::create_dir(&rows).unwrap();
+    let train = rows.join("train.tsv");
+    let lines: String = (0..40)
+        .map(|u| format!("u{},i{}\n", u % 8, u % 5))
+        .collect();
+    std::fs::write(&train, format!("user,item\n{lines}")).unwrap();
+    let before = std::fs::read(&train).unwrap();
+    let split = [
+        "data",
+        "split",
+        train.to_str().unwrap(),
+        "--method",
+        "random:0.2",
+    ];
+    refused(
+        &[&split[..], &["--out", rows.to_str().unwrap()]].concat(),
+        "would overwrite an input of this command",
+    );
+    assert_eq!(
+        std::fs::read(&train).unwrap(),
+        before,
+        "the input is intact"
+    );
+    let synth_args = [
+        "data",
+        "synth",
+        "--users",
+        "10",
+        "--items",
+        "10",
+        "--ratings",
+        "20",
+    ];
+    refused(
+        &[&synth_args[..], &["--out", train.to_str().unwrap()]].concat(),
+        "train.tsv",
+    );
     // A hundred thousand threads would take minutes to spawn: refused before any work.
     refused(
         &["--threads", "100000", "data", "stats", p.to_str().unwrap()],

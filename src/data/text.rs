@@ -23,6 +23,7 @@ impl LineReader {
     /// Opens `path`.
     pub fn open(path: &Path) -> Result<Self> {
         let f = File::open(path).map_err(|e| Error::io(path, e))?;
+        crate::store::atomic::protect_input(path);
         Ok(LineReader {
             path: path.to_path_buf(),
             rdr: BufReader::with_capacity(1 << 20, f),
@@ -101,6 +102,7 @@ fn decode_into(bytes: &[u8], out: &mut String) {
 /// dropped, UTF-8 when valid and Latin-1 otherwise.
 pub fn read_text(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    crate::store::atomic::protect_input(path);
     let body = bytes.strip_prefix(UTF8_BOM).unwrap_or(&bytes);
     let mut text = String::with_capacity(body.len());
     decode_into(body, &mut text);

@@ -17,11 +17,47 @@ fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
+/// The data files this process has read (canonical paths): never replaced by a write, so
+/// that `data split ratings/train.tsv --out ratings/` cannot overwrite its own input.
+static INPUTS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Records `path` as an input of this process: [`write_atomic`] refuses to replace it.
+pub fn protect_input(path: &Path) {
+    if let Ok(p) = fs::canonicalize(path) {
+        let mut inputs = INPUTS.lock().unwrap_or_else(|e| e.into_inner());
+        if !inputs.contains(&p) {
+            inputs.push(p);
+        }
+    }
+}
+
+/// Refuses to replace a file this process read as input.
+fn check_not_input(path: &Path) -> Result<()> {
+    let Ok(p) = fs::canonicalize(path) else {
+        return Ok(()); // not there yet: nothing to overwrite
+    };
+    if INPUTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(&p)
+    {
+        return Err(Error::invalid(
+            "--out",
+            format!(
+                "writing {} would overwrite an input of this command; choose another output",
+                path.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Writes `path` atomically with the bytes `f` produces.
 pub fn write_atomic(
     path: &Path,
     f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<()> {
+    check_not_input(path)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
@@ -57,5 +93,23 @@ mod tests {
         assert!(err.is_err());
         assert_eq!(fs::read(&p).unwrap(), b"old");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn an_input_is_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ratings.tsv");
+        write_atomic(&p, |w| w.write_all(b"data")).unwrap();
+        protect_input(&p);
+        let err = write_atomic(&dir.path().join(".").join("ratings.tsv"), |w| {
+            w.write_all(b"other")
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("would overwrite an input"),
+            "{err}"
+        );
+        assert_eq!(fs::read(&p).unwrap(), b"data");
+        write_atomic(&dir.path().join("other.tsv"), |w| w.write_all(b"x")).unwrap();
     }
 }

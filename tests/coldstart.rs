@@ -356,6 +356,10 @@ fn p3_pipeline_embed_item_and_fold_in() {
         &["query", "--model", &p("m"), "--occupation", "astronaut"],
         "\"astronaut\" is not an occupation the model knows; known: administrator,",
     );
+    refused(
+        &["query", "--model", &p("m"), "--feature", "plan=pro"],
+        "the model has no \"plan\" feature (trained without one); its features: age, gender, occupation",
+    );
     let users = std::fs::read_to_string(p("p3/users.tsv")).unwrap();
     let first: Vec<&str> = users.lines().nth(1).unwrap().split('\t').collect();
     let demo = [

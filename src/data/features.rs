@@ -238,6 +238,20 @@ pub fn resolve(names: &[String], pairs: &[(String, f32)]) -> Result<Vec<(usize, 
                     .iter()
                     .filter_map(|x| x.strip_prefix(&format!("{kind}:")))
                     .collect();
+                if known.is_empty() {
+                    // Not an unknown value: a kind of feature the model never had.
+                    let mut kinds: Vec<&str> =
+                        names.iter().filter_map(|x| x.split(':').next()).collect();
+                    kinds.sort_unstable();
+                    kinds.dedup();
+                    return Err(Error::invalid(
+                        kind.to_string(),
+                        format!(
+                            "the model has no {kind:?} feature (trained without one); its features: {}",
+                            if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") }
+                        ),
+                    ));
+                }
                 Err(Error::invalid(
                     kind.to_string(),
                     format!(
@@ -248,11 +262,7 @@ pub fn resolve(names: &[String], pairs: &[(String, f32)]) -> Result<Vec<(usize, 
                         } else {
                             "a"
                         },
-                        if known.is_empty() {
-                            "none".to_string()
-                        } else {
-                            known.join(", ")
-                        }
+                        known.join(", ")
                     ),
                 ))
             }

@@ -665,10 +665,16 @@ fn cold_users_split_and_eval() {
         serde_json::from_str(&ok(&args)).unwrap()
     };
     let cold_file = p("cu/cold_users.txt");
-    let j = eval(&["--cold-users", &cold_file, "--reveal", "0,1,5,100"]);
+    // Counts are taken in order, once each.
+    let j = eval(&["--cold-users", &cold_file, "--reveal", "5,0,1,5"]);
     let ndcg = |r: &serde_json::Value, what: &str| r[what]["at"][0]["ndcg"].as_f64().unwrap();
     let reveals = j["reveals"].as_array().unwrap();
-    assert_eq!(reveals.len(), 4);
+    assert_eq!(reveals.len(), 3);
+    let counts: Vec<u64> = reveals
+        .iter()
+        .map(|r| r["revealed"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts, [0, 1, 5]);
     for r in reveals {
         println!(
             "revealed {}: fold-in {:.4}, most popular {:.4}, users {} ({} left out)",
@@ -679,15 +685,10 @@ fn cold_users_split_and_eval() {
             r["users_left_out"]
         );
     }
-    // Everyone has ≥ 15 positives: nobody is left out below that, everybody at 100 (synthetic
-    // users have fewer).
-    for r in &reveals[..3] {
+    // Everyone has ≥ 15 positives: nobody is left out below that.
+    for r in reveals {
         assert_eq!(r["model"]["users"].as_u64().unwrap() as usize, cold.len());
     }
-    assert_eq!(
-        reveals[3]["users_left_out"].as_u64().unwrap() as usize,
-        cold.len()
-    );
     // Each revealed positive says more (on this popularity-heavy synthetic set the most popular
     // items stay ahead; on ML-100K fold-in passes them from one revealed positive on).
     assert!(ndcg(&reveals[2], "model") > ndcg(&reveals[1], "model"));
@@ -715,6 +716,15 @@ fn cold_users_split_and_eval() {
         "--no-demographics",
     ];
     refused(&[&base[..], &more].concat(), "reveal at least 1");
+    // A count that would leave every user out (synthetic users have under 100 positives) is
+    // refused with the largest usable one, as is --per-user, which is the warm report's.
+    let all_out = ["--cold-users", &cold_file, "--reveal", "1,100"];
+    refused(
+        &[&base[..], &all_out].concat(),
+        "so none would have any left to rank for; reveal at most",
+    );
+    let per_user = ["--cold-users", &cold_file, "--per-user", "x.tsv"];
+    refused(&[&base[..], &per_user].concat(), "cannot be used with");
     // A user with training data is not cold; a cold-users split is not a `train --split`.
     let warm = ids("cu/train.tsv")[0].0.clone();
     std::fs::write(p("warm.txt"), format!("{warm}\n")).unwrap();

@@ -218,6 +218,16 @@ pub(crate) fn eval_cold_users(a: &super::train_cmd::EvalArgs, c: ColdUserCases<'
         ),
     };
     let mut reveal = a.reveal.clone();
+    reveal.sort_unstable();
+    reveal.dedup();
+    // A count that leaves every user out would print a row of zeros for nobody.
+    let most = users.iter().map(|u| u.positives.len()).max().unwrap_or(0);
+    if let Some(&n) = reveal.iter().find(|&&n| n >= most) {
+        return Err(Error::invalid(
+            "--reveal",
+            format!("{n}: every one of the {} users has {most} positives or fewer, so none would have any left to rank for; reveal at most {}", users.len(), most.saturating_sub(1)),
+        ));
+    }
     if reveal.contains(&0) && without_prior == users.len() {
         reveal.retain(|&n| n > 0);
         if reveal.is_empty() {

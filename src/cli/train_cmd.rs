@@ -205,7 +205,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub json: bool,
     /// Write per-user metrics (TSV) here.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "cold_users")]
     pub per_user: Option<PathBuf>,
     /// Item cold start (protocol P3): the held-out items, one id per line (as written by
     /// `data split --method cold-items:0.1`). Their vectors come from their features (genres, year,

@@ -425,7 +425,7 @@ fn appending_items_needs_no_rebuild() {
 }
 
 /// Bucket keys far wider than the items need are refused before anything is allocated: 24
-/// bits on 2,000 items would be 2^24 + 1 offsets per table for 8 items per bucket's worth.
+/// bits on 2,000 items would store 2^24 + 1 offsets per table, nearly all of empty buckets.
 #[test]
 fn bucket_keys_wider_than_the_items_need_are_refused() {
     let cfg = MipsConfig {

@@ -60,6 +60,16 @@ fn bad_input_and_usage_exit_2_with_a_clear_line() {
         &[&synth_args[..], &["--out", train.to_str().unwrap()]].concat(),
         "train.tsv",
     );
+    // A split that holds nothing out is refused, not written with an empty test part.
+    refused(
+        &[
+            &split[..3],
+            &["--method", "leave-last:1000"],
+            &["--out", t.path().join("ll").to_str().unwrap()],
+        ]
+        .concat(),
+        "leave-last:1000 holds out nothing from this data",
+    );
     // A hundred thousand threads would take minutes to spawn: refused before any work.
     refused(
         &["--threads", "100000", "data", "stats", p.to_str().unwrap()],

@@ -55,7 +55,8 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             min_rating,
             out,
         } => {
-            let method: SplitMethod = method.parse()?;
+            let spec = method;
+            let method: SplitMethod = spec.parse()?;
             let min_rating = check_min_rating(min_rating)?;
             let raw = load(&input, None)?;
             super::check_min_rating_reached(&raw, min_rating, &input.path)?;
@@ -88,6 +89,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
                     format!("cold-users:{frac}:{min} holds out no user: too few users have {min} positives or more for a fraction of {frac}; lower MIN or raise F"),
                 ));
             }
+            super::check_holds_out(&te, "--method", &spec)?;
             data::formats::generic::write_ratings(&tr, &out.join("train.tsv"))?;
             data::formats::generic::write_ratings(&te, &out.join("test.tsv"))?;
             // With --min-rating, the training part keeps its ratings below it too (iALS's known

@@ -308,6 +308,18 @@ pub fn check_min_rating_reached(
     Ok(())
 }
 
+/// Refuses a split that held nothing out (`leave-last:1000` when every user has fewer
+/// interactions): there would be nothing to evaluate on.
+pub fn check_holds_out(test: &crate::data::Dataset, flag: &str, spec: &str) -> Result<()> {
+    if test.interactions.is_empty() {
+        return Err(Error::invalid(
+            flag,
+            format!("{spec} holds out nothing from this data ({} users, {} items: none qualifies), so there would be nothing to evaluate on", test.n_users(), test.n_items()),
+        ));
+    }
+    Ok(())
+}
+
 /// The most worker threads `--threads` takes: more than the cores is allowed (to reproduce a
 /// model trained with another thread count), but each thread costs a stack.
 const MAX_THREADS: usize = 1024;

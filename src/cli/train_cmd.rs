@@ -556,6 +556,8 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
                 }
                 (Some(m), None) => {
                     let (tr, te) = data::split::split(&ds, m, a.seed);
+                    let spec = a.split.as_deref().unwrap_or("the default split");
+                    super::check_holds_out(&te, "--split", spec)?;
                     (tr, Some(te), raw)
                 }
                 (None, None) => (ds, None, raw),

@@ -326,6 +326,20 @@ fn generic_files_with_and_without_headers() {
         ..Default::default()
     };
     assert!(matches!(data::load(&p, &opts), Err(Error::Header { .. })));
+    // One column named for two roles (users would be items, or ids ratings) is refused.
+    for (user, item, rating) in [("item", "item", None), ("user", "item", Some("user"))] {
+        let opts = LoadOptions {
+            generic: data::GenericOptions {
+                user_col: Some(user.into()),
+                item_col: Some(item.into()),
+                rating_col: rating.map(Into::into),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let err = data::load(&p, &opts).unwrap_err();
+        assert!(err.to_string().contains("both name column"), "{err}");
+    }
 
     // A first line whose rating field is no number is a header: names it does not know are
     // refused as a header (with how to name them), not as line 1's bad rating; named, it loads.

@@ -87,6 +87,29 @@ impl Columns {
                 found: fields.join(","),
             });
         }
+        // One column, one role: `--user-col item --item-col item` would pair each item with
+        // itself, `--rating-col user` would read user ids as ratings.
+        let roles_found = [
+            ("user", Some(user)),
+            ("item", Some(item)),
+            ("rating", rating),
+            ("timestamp", timestamp),
+        ];
+        for (k, (a, ca)) in roles_found.iter().enumerate() {
+            if let Some((b, _)) = roles_found[k + 1..]
+                .iter()
+                .find(|(_, cb)| ca.is_some() && cb == ca)
+            {
+                return Err(Error::invalid(
+                    "--user-col / --item-col / --rating-col / --timestamp-col",
+                    format!(
+                        "{}: {a} and {b} both name column {:?}; give each role its own column",
+                        path.display(),
+                        fields[ca.unwrap_or(0)].trim()
+                    ),
+                ));
+            }
+        }
         Ok(Columns {
             user,
             item,

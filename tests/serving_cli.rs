@@ -218,6 +218,15 @@ fn serving_commands_and_their_errors() {
         let arg = format!("--min-time={t}");
         bad(&["bench", "--model", &m, &arg], "--min-time");
     }
+    for arg in [
+        "--target=2",
+        "--target=NaN",
+        "--latency-queries=0",
+        "--plot=p.png",
+    ] {
+        let flag = arg.split('=').next().unwrap();
+        bad(&["bench", "--model", &m, arg], &format!("invalid {flag}"));
+    }
     // A synthetic set too large to generate, or degenerate, is refused before any allocation
     // (items=99999999999 aborted on the allocation; clusters=0 has no centres to draw from).
     for (spec, want) in [

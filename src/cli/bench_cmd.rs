@@ -117,6 +117,26 @@ pub fn run(a: BenchArgs) -> Result<()> {
             format!("{}: expected seconds between 0 and 3600", a.min_time),
         ));
     }
+    if !(a.target > 0.0 && a.target <= 1.0) {
+        return Err(Error::invalid(
+            "--target",
+            format!("{}: expected a recall@K above 0 and at most 1", a.target),
+        ));
+    }
+    if a.latency_queries == 0 {
+        return Err(Error::invalid(
+            "--latency-queries",
+            "must be at least 1 (the p50/p99 columns come from them)",
+        ));
+    }
+    if let Some(p) = &a.plot {
+        if p.extension().and_then(|e| e.to_str()) != Some("svg") {
+            return Err(Error::invalid(
+                "--plot",
+                format!("{}: expected an .svg file (the plot is SVG)", p.display()),
+            ));
+        }
+    }
     let (source, model): (String, Option<Model>) = match &a.synthetic {
         Some(_) => (String::new(), None),
         None => {

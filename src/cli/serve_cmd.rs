@@ -228,15 +228,7 @@ pub fn run_index(cmd: IndexCommand) -> Result<()> {
             let idx = Index::open(&a.index)?;
             idx.check_model(model.meta.fingerprint(), model.n_items(), model.dim())?;
             let (v, _) = crate::store::npy::open(&a.vectors)?;
-            if v.rows() == 0 {
-                return Err(Error::corrupt(
-                    &a.vectors,
-                    format!(
-                        "an empty array (0 x {}): expected one new item vector per row",
-                        v.cols()
-                    ),
-                ));
-            }
+            v.non_empty(&a.vectors, "new item")?;
             if v.cols() != model.dim() {
                 return Err(Error::Mismatch {
                     what: format!("{}: dimension", a.vectors.display()),

@@ -168,6 +168,21 @@ impl Matrix {
         }
     }
 
+    /// Refuses an array without a value (0 rows or 0 columns), read from `path`, where one
+    /// `what` vector per row is expected.
+    pub fn non_empty(&self, path: &Path, what: &str) -> Result<()> {
+        if self.rows == 0 || self.cols == 0 {
+            return Err(Error::corrupt(
+                path,
+                format!(
+                    "an empty array ({} x {}): expected one {what} vector per row",
+                    self.rows, self.cols
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Rows.
     pub fn rows(&self) -> usize {
         self.rows

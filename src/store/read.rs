@@ -274,18 +274,8 @@ impl Model {
             xxh3,
         };
         let mut files = vec![entry(users, usum), entry(items, isum)];
-        for (p, m, what) in [(users, &u, "user"), (items, &it, "item")] {
-            if m.rows() == 0 || m.cols() == 0 {
-                return Err(Error::corrupt(
-                    p,
-                    format!(
-                        "an empty array ({} x {}): expected one {what} vector per row",
-                        m.rows(),
-                        m.cols()
-                    ),
-                ));
-            }
-        }
+        u.non_empty(users, "user")?;
+        it.non_empty(items, "item")?;
         if u.cols() != it.cols() {
             return Err(Error::Mismatch {
                 what: format!(

@@ -290,12 +290,7 @@ pub fn check_min_rating_reached(
     if !ds.has_ratings || ds.interactions.is_empty() {
         return Ok(());
     }
-    let (lo, hi) = ds
-        .interactions
-        .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), x| {
-            (lo.min(x.rating), hi.max(x.rating))
-        });
+    let (lo, hi) = crate::train::rating_range(ds);
     if hi < r {
         return Err(Error::invalid(
             "--min-rating",

@@ -425,13 +425,13 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
             ));
         }
     }
+    only(
+        a.hard_negatives.is_some(),
+        "--hard-negatives",
+        &[Bpr, Lightgcn],
+        "--model bpr and --model lightgcn only",
+    )?;
     if let Some(h) = a.hard_negatives {
-        if !matches!(a.model, ModelKind::Lightgcn | ModelKind::Bpr) {
-            return Err(Error::invalid(
-                "--hard-negatives",
-                "applies to --model bpr and --model lightgcn only",
-            ));
-        }
         if h == 0 || h > 1024 {
             return Err(Error::invalid(
                 "--hard-negatives",
@@ -527,7 +527,7 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
             let (tr, te) = data::load_pair(train_path, te, &opts)?;
             super::note_duplicates(&tr);
             super::note_duplicates(&te);
-            super::check_min_rating_reached(&tr, cfg.min_rating, train_path)?;
+            super::check_min_rating_reached(&tr, min_rating, train_path)?;
             weighted = rating_weights(&a, min_rating, negatives, tr.has_ratings)?;
             let raw = tr.csr();
             (tr, Some(te), raw)
@@ -535,7 +535,7 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
         (Some(d), _, _) => {
             let ds = data::load(d, &opts)?;
             super::note_duplicates(&ds);
-            super::check_min_rating_reached(&ds, cfg.min_rating, d)?;
+            super::check_min_rating_reached(&ds, min_rating, d)?;
             let raw = ds.csr();
             // P3's cold movies are drawn among all rated ones, before --min-rating.
             let cold = match split_method {
@@ -969,20 +969,10 @@ fn check_test_against_train(train: &Csr, test: &Csr, untrained_note: bool) -> Re
         if seen.is_empty() {
             untrained += 1;
         }
-        // Both rows are sorted by column.
-        let (mut i, mut j) = (0, 0);
-        let t = test.row(u);
-        while i < t.len() && j < seen.len() {
-            match t[i].cmp(&seen[j]) {
-                std::cmp::Ordering::Less => i += 1,
-                std::cmp::Ordering::Greater => j += 1,
-                std::cmp::Ordering::Equal => {
-                    overlap += 1;
-                    i += 1;
-                    j += 1;
-                }
-            }
-        }
+        // Rows are sorted by column.
+        overlap += (test.row(u).iter())
+            .filter(|i| seen.binary_search(i).is_ok())
+            .count();
     }
     let n = test.nnz();
     if n > 0 && overlap == n {

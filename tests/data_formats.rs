@@ -365,6 +365,23 @@ fn generic_files_with_and_without_headers() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("bad.csv:2") && e.contains("rating"), "{e}");
+
+    // Two words above numeric ids are a header, not a row with user "customer": refused with
+    // how to name them, and named they load three rows, not four.
+    let p = write(d, "cp.tsv", b"customer\tproduct\n1\t2\n1\t3\n2\t3\n");
+    match data::load(&p, &LoadOptions::default()) {
+        Err(e @ Error::Header { .. }) => assert!(e.to_string().contains("--user-col"), "{e}"),
+        other => panic!("expected a header mismatch, got {other:?}"),
+    }
+    let opts = LoadOptions {
+        generic: data::GenericOptions {
+            user_col: Some("customer".into()),
+            item_col: Some("product".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    assert_eq!(data::load(&p, &opts).unwrap().interactions.len(), 3);
 }
 
 /// Attribute files: chosen columns, multi-valued cells, the long `id,tag` layout, ids only in

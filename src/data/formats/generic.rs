@@ -4,7 +4,8 @@
 //! - The delimiter is sniffed from the first line (tab, `::`, comma, `|`, spaces) unless given.
 //! - The first line is a header when one of its fields is a known column name (`user`, `user_id`,
 //!   `userId`, `item`, `item_id`, `movieId`, …), when column names were passed explicitly, or
-//!   when its third field (the rating's place) is not a number. A header whose names are not
+//!   when its third field (the rating's place) is not a number, or when its first two fields
+//!   are words above a line whose first two are numbers. A header whose names are not
 //!   known is refused with the names it may use, rather than read as a row.
 //! - Without a header the columns are positional: user, item, then optional rating and timestamp.
 //! - Without a rating column every row is a positive with weight 1. Ids can be any strings.
@@ -97,9 +98,28 @@ pub fn sniff(path: &Path, opts: &GenericOptions) -> Result<Sniffed> {
     // "u,i,r": no known name, but a rating column that holds no number is a header, not a row
     // whose rating is bad.
     let unnamed = fields.len() >= 3 && fields[2].trim().parse::<f64>().is_err();
+    // "customer\tproduct" over numeric ids: ids may be any strings, but a first line whose
+    // user and item are both words above a second line whose ids are both numbers is a header.
+    fn ids_are_numbers(f: &[std::borrow::Cow<str>], numbers: bool) -> bool {
+        f.len() >= 2
+            && f[..2]
+                .iter()
+                .all(|x| x.trim().parse::<f64>().is_ok() == numbers)
+    }
+    let mut over_numbers = false;
+    if ids_are_numbers(&fields, false) {
+        while let Some((_, l)) = rdr.next_line()? {
+            if l.trim().is_empty() {
+                continue;
+            }
+            let mut second = Vec::new();
+            over_numbers = delim.split(l, &mut second).is_ok() && ids_are_numbers(&second, true);
+            break;
+        }
+    }
     Ok(Sniffed {
         delim,
-        has_header: named || known || unnamed,
+        has_header: named || known || unnamed || over_numbers,
         n_fields: fields.len(),
     })
 }

@@ -14,7 +14,14 @@ pub enum Method<'a> {
     Lsh(&'a Index, SearchParams),
 }
 
-/// Top-`k` lists for `users` (dense ids), excluding each user's seen items unless `keep_seen`.
+/// Refuses a `k` of 0 or above the items `method` can return (an index's appended items count).
+fn check_k_for(k: usize, model: &Model, method: &Method<'_>) -> Result<()> {
+    match method {
+        Method::Exact => check_k(k, model.n_items()),
+        Method::Lsh(index, _) => check_k(k, index.n_served()),
+    }
+}
+
 /// The top-`k` items for an ad-hoc query vector (a folded-in or cold-start user), skipping the
 /// sorted item rows `exclude`.
 pub fn recommend_vector(
@@ -24,7 +31,7 @@ pub fn recommend_vector(
     k: usize,
     method: Method<'_>,
 ) -> Result<Vec<Scored>> {
-    check_k(k, model.n_items())?;
+    check_k_for(k, model, &method)?;
     let d = model.dim();
     if query.len() != d {
         return Err(Error::Mismatch {
@@ -47,6 +54,7 @@ pub fn recommend_vector(
     }
 }
 
+/// Top-`k` lists for `users` (dense ids), excluding each user's seen items unless `keep_seen`.
 pub fn recommend(
     model: &Model,
     users: &[u32],
@@ -54,7 +62,7 @@ pub fn recommend(
     method: Method<'_>,
     keep_seen: bool,
 ) -> Result<Vec<Vec<Scored>>> {
-    check_k(k, model.n_items())?;
+    check_k_for(k, model, &method)?;
     let d = model.dim();
     let items = model.items.as_slice();
     let uv = model.users.as_slice();

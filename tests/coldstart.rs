@@ -254,8 +254,32 @@ fn p3_pipeline_embed_item_and_fold_in() {
         "--ids",
         &p("ids.txt"),
     ]);
-    // The same id again, twice in one file, a blank one, or no vector at all: refused.
+    // The appended movie counts toward k through the index, not without it.
     let (idx, m) = (p("idx"), p("m"));
+    let user = std::fs::read_to_string(p("p3/train.tsv")).unwrap();
+    let user = user.lines().nth(1).unwrap().split('\t').next().unwrap();
+    let (code, _, err) = lshrec(&["query", "--model", &m, "--user", user, "--k", "99999"]);
+    assert_eq!(code, 2, "{err}");
+    let n: usize = err
+        .rsplit('(')
+        .next()
+        .unwrap()
+        .trim_end_matches([')', '\n'])
+        .parse()
+        .unwrap();
+    let k = |k: usize| k.to_string();
+    let mut args = vec!["query", "--model", &m, "--user", user, "--index", &idx];
+    args.extend(["--keep-seen", "--max-candidates", "100000"]);
+    let j: serde_json::Value =
+        serde_json::from_str(&ok(&[&args[..], &["--json", "--k", &k(n + 1)]].concat())).unwrap();
+    let recs = j["recommendations"].as_array().unwrap();
+    assert_eq!(recs.len(), n + 1);
+    assert!(recs.iter().any(|r| r["item"] == "brand-new"), "{j}");
+    refused(
+        &[&args[..], &["--k", &k(n + 2)]].concat(),
+        &format!("({})", n + 1),
+    );
+    // The same id again, twice in one file, a blank one, or no vector at all: refused.
     let append_refused = |ids: &str, vectors: &str, want: &str| {
         std::fs::write(p("ids2.txt"), ids).unwrap();
         let ids = p("ids2.txt");

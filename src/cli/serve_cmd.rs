@@ -573,9 +573,10 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
             ));
         }
         if recs.len() < a.k {
+            let served = idx.as_ref().map_or(model.n_items(), |i| i.n_served());
             s.push_str(&short_list_note(
                 recs.len(),
-                model.n_items() - excluded,
+                served - excluded,
                 excluded,
                 idx.is_some(),
             ));

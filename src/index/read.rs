@@ -299,6 +299,11 @@ impl Index {
         self.appended.as_ref().map(|m| m.as_slice()).unwrap_or(&[])
     }
 
+    /// How many items a search can return: the built ones and those appended since.
+    pub fn n_served(&self) -> usize {
+        self.meta.n_items + self.meta.appended.len()
+    }
+
     /// The appended item with dense id `id` (ids from `n_items` on).
     pub fn appended_item(&self, id: u32) -> Option<&AppendedItem> {
         (id as usize)

@@ -121,20 +121,25 @@ fn bench_query(c: &mut Criterion) {
 }
 
 fn bench_exact(c: &mut Criterion) {
-    let (nu, ni, d) = (256usize, 100_000usize, 64usize);
-    let cfg = MipsConfig {
-        items: ni,
-        users: nu,
-        dim: d,
-        ..Default::default()
-    };
-    let (users, items) = mips(&cfg);
+    // One block of 256 users (a single span of 100k items: one thread) and a batch of 2,048
+    // (eight blocks, every thread), at 64 and 128 dims.
     let mut g = c.benchmark_group("exact");
     g.sample_size(10);
-    g.throughput(Throughput::Elements((2 * nu * ni * d) as u64));
-    g.bench_function(BenchmarkId::new("gemm_topk_flops", "256x100k_d64"), |b| {
-        b.iter(|| topk_exact(&users, &items, d, 10, &|_| &[]).unwrap())
-    });
+    for (nu, d) in [(256usize, 64usize), (2048, 64), (2048, 128)] {
+        let ni = 100_000usize;
+        let cfg = MipsConfig {
+            items: ni,
+            users: nu,
+            dim: d,
+            ..Default::default()
+        };
+        let (users, items) = mips(&cfg);
+        g.throughput(Throughput::Elements((2 * nu * ni * d) as u64));
+        let id = BenchmarkId::new("gemm_topk_flops", format!("{nu}x100k_d{d}"));
+        g.bench_function(id, |b| {
+            b.iter(|| topk_exact(&users, &items, d, 10, &|_| &[]).unwrap())
+        });
+    }
     g.finish();
 }
 

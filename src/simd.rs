@@ -173,6 +173,75 @@ pub fn offer_row(row: &[f32], base: u32, top: &mut crate::score::TopK) {
     offer_row_scalar(row, base, top);
 }
 
+/// Users per [`score_rows`] call: two AVX2 registers of eight.
+pub const TILE_USERS: usize = 16;
+
+/// Exact scores of sixteen users against a run of item rows, fused with the top-K selection's
+/// filter.
+///
+/// `users` holds `TILE_USERS` query vectors packed dimension-major (`users[k·16 + u]` is user
+/// `u`'s `k`-th component, `d` of them); `items` holds whole rows of `d` floats. Every score
+/// `Σ_k items[i][k]·users[k·16 + u]` is computed with one fused multiply-add per term in `k`
+/// order, six items at a time, in registers. Scores below the user's threshold `th[u]` never
+/// leave them; for each score that reaches it (`>=`, so a NaN never does), in item order and
+/// then user order, `push(i, u, score)` is called and returns the user's new threshold. The
+/// scalar twin computes the same sums with `f32::mul_add` in the same order, so the two make
+/// the same calls with the same scores, to the bit.
+#[inline]
+pub fn score_rows(
+    users: &[f32],
+    items: &[f32],
+    d: usize,
+    th: &mut [f32; TILE_USERS],
+    push: impl FnMut(usize, usize, f32) -> f32,
+) {
+    assert!(d > 0 && users.len() >= d * TILE_USERS && items.len().is_multiple_of(d));
+    #[cfg(target_arch = "x86_64")]
+    {
+        if has_avx2_fma() {
+            // SAFETY: AVX2 and FMA are available (checked above); the kernel reads `users`
+            // below `d * TILE_USERS` and `items` in whole rows of `d`, as asserted above.
+            unsafe { x86::score_rows_avx2(users, items, d, th, push) };
+            return;
+        }
+    }
+    score_rows_scalar(users, items, d, th, push)
+}
+
+/// Scalar twin of [`score_rows`].
+pub fn score_rows_scalar(
+    users: &[f32],
+    items: &[f32],
+    d: usize,
+    th: &mut [f32; TILE_USERS],
+    mut push: impl FnMut(usize, usize, f32) -> f32,
+) {
+    for (i, row) in items.chunks_exact(d).enumerate() {
+        for (u, t) in th.iter_mut().enumerate() {
+            let mut acc = 0f32;
+            for k in 0..d {
+                acc = row[k].mul_add(users[k * TILE_USERS + u], acc);
+            }
+            if acc >= *t {
+                *t = push(i, u, acc);
+            }
+        }
+    }
+}
+
+/// Whether the exact scorer should use [`score_rows`] rather than a GEMM and a separate
+/// selection pass: on CPUs with AVX2 and FMA but not AVX-512, where faer's GEMM would run at
+/// the same width and the fused tile saves the score matrix's round trip through memory.
+/// Where AVX-512 is present, faer's twice-as-wide kernels win.
+pub fn fused_scoring() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        has_avx2_fma() && !has_avx512f()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// Scalar twin of [`offer_row`].
 #[inline]
 pub fn offer_row_scalar(row: &[f32], base: u32, top: &mut crate::score::TopK) {
@@ -559,6 +628,96 @@ mod x86 {
         super::collect_below_scalar(dists, p, tau, limit, out)
     }
 
+    /// See [`super::score_rows`]; the caller checks the bounds.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn score_rows_avx2(
+        users: &[f32],
+        items: &[f32],
+        d: usize,
+        th: &mut [f32; super::TILE_USERS],
+        mut push: impl FnMut(usize, usize, f32) -> f32,
+    ) {
+        const TI: usize = 6;
+        let n = items.len() / d;
+        let pu = users.as_ptr();
+        let mut out = [0f32; 16 * TI];
+        // SAFETY: th holds 16 floats.
+        let (mut t0, mut t1) = unsafe {
+            (
+                _mm256_loadu_ps(th.as_ptr()),
+                _mm256_loadu_ps(th.as_ptr().add(8)),
+            )
+        };
+        let mut i0 = 0;
+        while i0 < n {
+            let m = (n - i0).min(TI);
+            // Past the last item, the rows repeat it; their scores are never reported.
+            let r: [*const f32; TI] =
+                std::array::from_fn(|j| items[(i0 + j.min(m - 1)) * d..].as_ptr());
+            let mut c = [_mm256_setzero_ps(); 12];
+            for k in 0..d {
+                // SAFETY: k < d, so k·16 + 16 <= users.len(), and every row pointer starts a
+                // whole row of `items` (d floats; checked by the caller).
+                unsafe {
+                    let u0 = _mm256_loadu_ps(pu.add(k * 16));
+                    let u1 = _mm256_loadu_ps(pu.add(k * 16 + 8));
+                    let x = _mm256_broadcast_ss(&*r[0].add(k));
+                    c[0] = _mm256_fmadd_ps(x, u0, c[0]);
+                    c[1] = _mm256_fmadd_ps(x, u1, c[1]);
+                    let x = _mm256_broadcast_ss(&*r[1].add(k));
+                    c[2] = _mm256_fmadd_ps(x, u0, c[2]);
+                    c[3] = _mm256_fmadd_ps(x, u1, c[3]);
+                    let x = _mm256_broadcast_ss(&*r[2].add(k));
+                    c[4] = _mm256_fmadd_ps(x, u0, c[4]);
+                    c[5] = _mm256_fmadd_ps(x, u1, c[5]);
+                    let x = _mm256_broadcast_ss(&*r[3].add(k));
+                    c[6] = _mm256_fmadd_ps(x, u0, c[6]);
+                    c[7] = _mm256_fmadd_ps(x, u1, c[7]);
+                    let x = _mm256_broadcast_ss(&*r[4].add(k));
+                    c[8] = _mm256_fmadd_ps(x, u0, c[8]);
+                    c[9] = _mm256_fmadd_ps(x, u1, c[9]);
+                    let x = _mm256_broadcast_ss(&*r[5].add(k));
+                    c[10] = _mm256_fmadd_ps(x, u0, c[10]);
+                    c[11] = _mm256_fmadd_ps(x, u1, c[11]);
+                }
+            }
+            let mut any = 0;
+            let mut masks = [0u32; TI];
+            for (j, mk) in masks.iter_mut().enumerate().take(m) {
+                let lo = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(c[2 * j], t0)) as u32;
+                let hi = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(c[2 * j + 1], t1)) as u32;
+                *mk = lo | hi << 8;
+                any |= *mk;
+            }
+            if any != 0 {
+                let po = out.as_mut_ptr();
+                for (j, &mk) in masks.iter().enumerate().take(m) {
+                    // SAFETY: j < 6, so j·16 + 16 <= out.len() = 96.
+                    unsafe {
+                        _mm256_storeu_ps(po.add(j * 16), c[2 * j]);
+                        _mm256_storeu_ps(po.add(j * 16 + 8), c[2 * j + 1]);
+                    }
+                    let mut mk = mk;
+                    while mk != 0 {
+                        let u = mk.trailing_zeros() as usize;
+                        mk &= mk - 1;
+                        let s = out[j * 16 + u];
+                        // The mask used the thresholds before this tile's first push.
+                        if s >= th[u] {
+                            th[u] = push(i0 + j, u, s);
+                        }
+                    }
+                }
+                // SAFETY: th holds 16 floats.
+                unsafe {
+                    t0 = _mm256_loadu_ps(th.as_ptr());
+                    t1 = _mm256_loadu_ps(th.as_ptr().add(8));
+                }
+            }
+            i0 += m;
+        }
+    }
+
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn offer_row_avx2(row: &[f32], base: u32, top: &mut crate::score::TopK) {
         let chunks = row.len() / 8;
@@ -901,6 +1060,44 @@ mod tests {
             offer_row(&long, 400, &mut a);
             offer_row_scalar(&long, 400, &mut b);
             prop_assert_eq!(a.into_sorted(), b.into_sorted());
+        }
+
+        #[test]
+        fn score_rows_matches_scalar(
+            d in 1usize..40,
+            n in 0usize..30,
+            seed in any::<u64>(),
+            k in 1usize..5,
+            nan_at in proptest::option::of(0usize..2000),
+        ) {
+            // Random users and items (one maybe NaN), a top-k per user as the push: the SIMD
+            // kernel and its twin must make the same calls with the same scores, to the bit.
+            let mut r = crate::rng::Rng::new(seed);
+            let users: Vec<f32> = (0..d * TILE_USERS).map(|_| r.normal() as f32).collect();
+            let mut items: Vec<f32> = (0..n * d).map(|_| r.normal() as f32).collect();
+            if let Some(x) = nan_at.and_then(|i| items.get_mut(i)) {
+                *x = f32::NAN;
+            }
+            let run = |simd: bool| {
+                let mut calls = Vec::new();
+                let mut tops: Vec<_> = (0..TILE_USERS).map(|_| crate::score::TopK::new(k)).collect();
+                let mut th = [f32::NEG_INFINITY; TILE_USERS];
+                th[3] = f32::INFINITY; // a padding lane
+                let push = |i: usize, u: usize, s: f32| {
+                    calls.push((i, u, s.to_bits()));
+                    tops[u].push(i as u32, s);
+                    tops[u].threshold()
+                };
+                match simd {
+                    true => score_rows(&users, &items, d, &mut th, push),
+                    false => score_rows_scalar(&users, &items, d, &mut th, push),
+                }
+                calls
+            };
+            let (a, b) = (run(true), run(false));
+            prop_assert!(a.iter().all(|c| c.1 != 3));
+            prop_assert!(n == 0 || !a.is_empty());
+            prop_assert_eq!(a, b);
         }
 
         #[test]

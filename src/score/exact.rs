@@ -35,7 +35,8 @@ pub fn topk_exact<'a>(
     k: usize,
     exclude: &(dyn Fn(usize) -> &'a [u32] + Sync),
 ) -> Result<Vec<Vec<Scored>>> {
-    topk_exact_spans(queries, items, d, k, exclude, MIN_SPAN_BLOCKS)
+    let fused = crate::simd::fused_scoring();
+    topk_exact_spans(queries, items, d, k, exclude, MIN_SPAN_BLOCKS, fused)
 }
 
 /// Item blocks per span at the least when the catalogue is split across threads (64k items:
@@ -43,7 +44,8 @@ pub fn topk_exact<'a>(
 /// microseconds; a small catalogue is not split, as its single query takes microseconds).
 const MIN_SPAN_BLOCKS: usize = 64;
 
-/// [`topk_exact`] with spans of at least `min_span_blocks` item blocks.
+/// [`topk_exact`] with spans of at least `min_span_blocks` item blocks, scored by
+/// [`fused_block`] or by faer's GEMM into a tile and a selection pass over it.
 fn topk_exact_spans<'a>(
     queries: &[f32],
     items: &[f32],
@@ -51,6 +53,7 @@ fn topk_exact_spans<'a>(
     k: usize,
     exclude: &(dyn Fn(usize) -> &'a [u32] + Sync),
     min_span_blocks: usize,
+    fused: bool,
 ) -> Result<Vec<Vec<Scored>>> {
     if d == 0 || !queries.len().is_multiple_of(d) || !items.len().is_multiple_of(d) {
         return Err(Error::invalid(
@@ -83,6 +86,10 @@ fn topk_exact_spans<'a>(
                 let q0 = b * USER_BLOCK;
                 let q1 = (q0 + USER_BLOCK).min(nq);
                 let bu = q1 - q0;
+                if fused {
+                    let range = sp * span..((sp + 1) * span).min(ni);
+                    return fused_block(queries, items, d, q0..q1, range, k, exclude);
+                }
                 heaps.clear();
                 heaps.extend((0..bu).map(|_| TopK::new(k)));
                 let lhs = MatRef::from_row_major_slice(&queries[q0 * d..q1 * d], bu, d);
@@ -142,6 +149,79 @@ fn topk_exact_spans<'a>(
     Ok(out)
 }
 
+/// The top-`k` lists of the users `users` over the items `range`, with [`crate::simd::score_tile`]:
+/// each tile of sixteen users × six items is scored in registers and compared against the
+/// users' current K-th scores there, so only the few scores that can enter a list leave the
+/// registers, and no score matrix is written. The users are packed dimension-major once; the
+/// item rows are read in place (six consecutive rows, reused by every user panel from L1).
+fn fused_block<'a>(
+    queries: &[f32],
+    items: &[f32],
+    d: usize,
+    users: std::ops::Range<usize>,
+    range: std::ops::Range<usize>,
+    k: usize,
+    exclude: &(dyn Fn(usize) -> &'a [u32] + Sync),
+) -> Vec<Vec<Scored>> {
+    use crate::simd::{score_rows, TILE_USERS as TU};
+    let bu = users.len();
+    let panels = bu.div_ceil(TU);
+    let mut packed = vec![0f32; panels * d * TU];
+    for u in 0..bu {
+        let (p, l) = (u / TU, u % TU);
+        let q = &queries[(users.start + u) * d..][..d];
+        for (c, &x) in q.iter().enumerate() {
+            packed[(p * d + c) * TU + l] = x;
+        }
+    }
+    let mut heaps: Vec<TopK> = (0..bu).map(|_| TopK::new(k)).collect();
+    // Padding users never pass: no score reaches +∞ (and a NaN reaches nothing).
+    let mut th = vec![f32::INFINITY; panels * TU];
+    for (t, h) in th.iter_mut().zip(&heaps) {
+        *t = h.threshold();
+    }
+    // A chunk of item rows (about 128 KiB) stays in L2 while every user panel, in L1, passes
+    // over it: the users are the operand loaded whole at every step, the items the broadcast one.
+    let chunk = ((128 << 10) / (4 * d)).max(1);
+    let mut c0 = range.start;
+    while c0 < range.end {
+        let c1 = (c0 + chunk).min(range.end);
+        for p in 0..panels {
+            let t: &mut [f32; TU] = (&mut th[p * TU..][..TU]).try_into().expect("a panel");
+            let heaps = &mut heaps[p * TU..];
+            score_rows(
+                &packed[p * d * TU..][..d * TU],
+                &items[c0 * d..c1 * d],
+                d,
+                t,
+                |i, l, s| {
+                    let Some(h) = heaps.get_mut(l) else {
+                        return f32::INFINITY; // a padding lane (its score is 0 or NaN)
+                    };
+                    let item = (c0 + i) as u32;
+                    if s > f32::NEG_INFINITY
+                        && exclude(users.start + p * TU + l)
+                            .binary_search(&item)
+                            .is_err()
+                    {
+                        h.push(item, s);
+                    }
+                    h.threshold()
+                },
+            );
+        }
+        c0 = c1;
+    }
+    heaps
+        .iter_mut()
+        .map(|h| {
+            let mut v = Vec::with_capacity(k);
+            h.drain_sorted(&mut v);
+            v
+        })
+        .collect()
+}
+
 /// A seen-items lookup over an optional CSR (empty when `None` or `keep_seen`).
 pub fn seen_lookup<'a>(
     seen: Option<&'a Csr>,
@@ -175,16 +255,24 @@ mod tests {
             })
             .collect();
         // One user block: with several threads the items are split into spans (here of one
-        // block and up) and the lists merged, which must not change them.
-        for threads in [1, 2, 3, 8] {
+        // block and up) and the lists merged, which must not change them. Both scorers, the
+        // fused tiles and faer's GEMM with a selection pass, give the naive lists.
+        for (threads, fused) in [1, 2, 3, 8]
+            .into_iter()
+            .flat_map(|t| [(t, false), (t, true)])
+        {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
                 .unwrap();
-            let got = pool
-                .install(|| topk_exact_spans(&q, &it, d, 25, &|u| ex[u].as_slice(), 1).unwrap());
+            // Queries from user `first` on.
+            let spans = |q: &[f32], first: usize| {
+                let ex = |u: usize| ex[first + u].as_slice();
+                pool.install(|| topk_exact_spans(q, &it, d, 25, &ex, 1, fused).unwrap())
+            };
+            let got = spans(&q, 0);
             let whole = pool.install(|| topk_exact(&q, &it, d, 25, &|u| ex[u].as_slice()));
-            assert_eq!(whole.unwrap(), got, "{threads} threads");
+            assert_eq!(whole.unwrap(), got, "{threads} threads, fused {fused}");
             for u in 0..nq {
                 let scores: Vec<f32> = (0..ni)
                     .map(|i| (0..d).map(|c| q[u * d + c] * it[i * d + c]).sum())
@@ -192,14 +280,12 @@ mod tests {
                 assert_eq!(
                     got[u],
                     naive_topk(&scores, &ex[u], 25),
-                    "user {u}, {threads} threads"
+                    "user {u}, {threads} threads, fused {fused}"
                 );
             }
             // A single query: the same list as in the batch.
-            let one = pool.install(|| {
-                topk_exact_spans(&q[12 * d..13 * d], &it, d, 25, &|_| &ex[12], 1).unwrap()
-            });
-            assert_eq!(one[0], got[12], "{threads} threads");
+            let one = spans(&q[12 * d..13 * d], 12);
+            assert_eq!(one[0], got[12], "{threads} threads, fused {fused}");
         }
         assert!(matches!(
             topk_exact(&q, &it, d, 0, &|_| &[]),

@@ -86,7 +86,9 @@ fn topk_exact_spans<'a>(
                 let q0 = b * USER_BLOCK;
                 let q1 = (q0 + USER_BLOCK).min(nq);
                 let bu = q1 - q0;
-                if fused {
+                // A panel holds sixteen users: below that its lanes would mostly score padding,
+                // and a lone query is bound by reading the items, which faer's product does once.
+                if fused && bu >= crate::simd::TILE_USERS {
                     let range = sp * span..((sp + 1) * span).min(ni);
                     return fused_block(queries, items, d, q0..q1, range, k, exclude);
                 }

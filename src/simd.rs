@@ -661,24 +661,11 @@ mod x86 {
                 unsafe {
                     let u0 = _mm256_loadu_ps(pu.add(k * 16));
                     let u1 = _mm256_loadu_ps(pu.add(k * 16 + 8));
-                    let x = _mm256_broadcast_ss(&*r[0].add(k));
-                    c[0] = _mm256_fmadd_ps(x, u0, c[0]);
-                    c[1] = _mm256_fmadd_ps(x, u1, c[1]);
-                    let x = _mm256_broadcast_ss(&*r[1].add(k));
-                    c[2] = _mm256_fmadd_ps(x, u0, c[2]);
-                    c[3] = _mm256_fmadd_ps(x, u1, c[3]);
-                    let x = _mm256_broadcast_ss(&*r[2].add(k));
-                    c[4] = _mm256_fmadd_ps(x, u0, c[4]);
-                    c[5] = _mm256_fmadd_ps(x, u1, c[5]);
-                    let x = _mm256_broadcast_ss(&*r[3].add(k));
-                    c[6] = _mm256_fmadd_ps(x, u0, c[6]);
-                    c[7] = _mm256_fmadd_ps(x, u1, c[7]);
-                    let x = _mm256_broadcast_ss(&*r[4].add(k));
-                    c[8] = _mm256_fmadd_ps(x, u0, c[8]);
-                    c[9] = _mm256_fmadd_ps(x, u1, c[9]);
-                    let x = _mm256_broadcast_ss(&*r[5].add(k));
-                    c[10] = _mm256_fmadd_ps(x, u0, c[10]);
-                    c[11] = _mm256_fmadd_ps(x, u1, c[11]);
+                    for (j, row) in r.iter().enumerate() {
+                        let x = _mm256_broadcast_ss(&*row.add(k));
+                        c[2 * j] = _mm256_fmadd_ps(x, u0, c[2 * j]);
+                        c[2 * j + 1] = _mm256_fmadd_ps(x, u1, c[2 * j + 1]);
+                    }
                 }
             }
             let mut any = 0;

@@ -121,14 +121,7 @@ fn topk_exact_spans<'a>(
                     }
                     i0 = i1;
                 }
-                heaps
-                    .iter_mut()
-                    .map(|h| {
-                        let mut v = Vec::with_capacity(k);
-                        h.drain_sorted(&mut v);
-                        v
-                    })
-                    .collect()
+                drain_lists(heaps, k)
             },
         )
         .collect();
@@ -214,6 +207,11 @@ fn fused_block<'a>(
         }
         c0 = c1;
     }
+    drain_lists(&mut heaps, k)
+}
+
+/// Each selector's list, best first (the selectors are left empty for reuse).
+fn drain_lists(heaps: &mut [TopK], k: usize) -> Vec<Vec<Scored>> {
     heaps
         .iter_mut()
         .map(|h| {

@@ -173,6 +173,18 @@ pub fn offer_row(row: &[f32], base: u32, top: &mut crate::score::TopK) {
     offer_row_scalar(row, base, top);
 }
 
+/// Scalar twin of [`offer_row`].
+#[inline]
+pub fn offer_row_scalar(row: &[f32], base: u32, top: &mut crate::score::TopK) {
+    let mut th = top.threshold();
+    for (j, &s) in row.iter().enumerate() {
+        if s >= th && s > f32::NEG_INFINITY {
+            top.push(base + j as u32, s);
+            th = top.threshold();
+        }
+    }
+}
+
 /// Users per [`score_rows`] call: two AVX2 registers of eight.
 pub const TILE_USERS: usize = 16;
 
@@ -240,18 +252,6 @@ pub fn fused_scoring() -> bool {
     }
     #[cfg(not(target_arch = "x86_64"))]
     false
-}
-
-/// Scalar twin of [`offer_row`].
-#[inline]
-pub fn offer_row_scalar(row: &[f32], base: u32, top: &mut crate::score::TopK) {
-    let mut th = top.threshold();
-    for (j, &s) in row.iter().enumerate() {
-        if s >= th && s > f32::NEG_INFINITY {
-            top.push(base + j as u32, s);
-            th = top.threshold();
-        }
-    }
 }
 
 /// The selection key of distance `dist` at position `pos`: `dist << 32 | pos`, so that keys

@@ -80,7 +80,7 @@ fn topk_exact_spans<'a>(
     let lists: Vec<Vec<Vec<Scored>>> = (0..n_ub * spans)
         .into_par_iter()
         .map_init(
-            || (vec![0f32; USER_BLOCK * ITEM_BLOCK], Vec::<TopK>::new()),
+            || (Vec::<f32>::new(), Vec::<TopK>::new()),
             |(tile, heaps), t| {
                 let (b, sp) = (t / spans, t % spans);
                 let q0 = b * USER_BLOCK;
@@ -92,6 +92,7 @@ fn topk_exact_spans<'a>(
                     let range = sp * span..((sp + 1) * span).min(ni);
                     return fused_block(queries, items, d, q0..q1, range, k, exclude);
                 }
+                tile.resize(USER_BLOCK * ITEM_BLOCK, 0.0); // once per thread
                 heaps.clear();
                 heaps.extend((0..bu).map(|_| TopK::new(k)));
                 let lhs = MatRef::from_row_major_slice(&queries[q0 * d..q1 * d], bu, d);
@@ -144,11 +145,11 @@ fn topk_exact_spans<'a>(
     Ok(out)
 }
 
-/// The top-`k` lists of the users `users` over the items `range`, with [`crate::simd::score_tile`]:
+/// The top-`k` lists of the users `users` over the items `range`, with [`crate::simd::score_rows`]:
 /// each tile of sixteen users × six items is scored in registers and compared against the
 /// users' current K-th scores there, so only the few scores that can enter a list leave the
-/// registers, and no score matrix is written. The users are packed dimension-major once; the
-/// item rows are read in place (six consecutive rows, reused by every user panel from L1).
+/// registers, and no score matrix is written. The users are packed dimension-major once (a
+/// panel of sixteen stays in L1); the item rows are read in place, a chunk at a time from L2.
 fn fused_block<'a>(
     queries: &[f32],
     items: &[f32],

@@ -142,7 +142,7 @@ pub fn prefetch(row: &[f32]) {
 const GATHER_AHEAD: usize = 4;
 
 /// For a loop gathering the rows `cols[k]` (`d` wide) of `x`: prefetches the row
-/// [`GATHER_AHEAD`] positions after the `k`-th, if there is one.
+/// `GATHER_AHEAD` positions after the `k`-th, if there is one.
 #[inline]
 pub fn prefetch_gather(cols: &[u32], k: usize, x: &[f32], d: usize) {
     if let Some(&c) = cols.get(k + GATHER_AHEAD) {

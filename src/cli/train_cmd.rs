@@ -41,6 +41,7 @@ pub struct TrainArgs {
     pub min_rating: Option<f32>,
     /// Split the data and evaluate on the held-out part: random:F, per-user:F[:MIN],
     /// leave-last:N, kfold:K[:FOLD].
+    #[allow(rustdoc::broken_intra_doc_links)] // the brackets are --help text, not links
     #[arg(long)]
     pub split: Option<String>,
     /// Evaluate after training (splits per-user:0.2 when no split is given).

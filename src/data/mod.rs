@@ -40,6 +40,7 @@ pub enum Format {
     #[value(name = "atomic")]
     Atomic,
     /// A delimited user,item[,rating[,timestamp]] file with or without a header.
+    #[allow(rustdoc::broken_intra_doc_links)] // the brackets are --help text, not links
     #[value(name = "generic")]
     Generic,
 }

@@ -1,6 +1,6 @@
 //! The GPU side: the CUDA kernel sources (`kernels/*.cu`, embedded in the binary), their launch
 //! shapes, and (behind the `cuda` cargo feature) the device, the NVRTC compiler cache, the
-//! launches and the GPU trainers in [`cuda`].
+//! launches and the GPU trainers in `cuda` (with the `cuda` feature).
 //!
 //! The launch shapes live here, outside the feature, because two callers share them: the CUDA
 //! launcher, and the test-only emulation harness that runs the same kernel sources on the host

@@ -1,5 +1,5 @@
-//! The LSH index for maximum inner product search: the format ([`format`]), the build path
-//! ([`build`]), the read path ([`read`]) and the query ([`query`]).
+//! The LSH index for maximum inner product search: the format ([`format`](mod@format)), the build path
+//! ([`build`](mod@build)), the read path ([`read`]) and the query ([`query`]).
 
 pub mod build;
 pub mod format;

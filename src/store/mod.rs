@@ -1,5 +1,5 @@
 //! On-disk formats of models and indexes. The layout of a model directory is described once, in
-//! [`model`]; [`write`] and [`read`] are the build and read paths. All writes are atomic
+//! [`model`]; [`write`](mod@write) and [`read`] are the build and read paths. All writes are atomic
 //! ([`atomic`]); memory mapping happens only in [`mmap`].
 
 pub mod atomic;

@@ -40,7 +40,7 @@ pub const MAP_UNOBSERVED_FACTOR: f32 = 0.4;
 /// ```
 ///
 /// over the rows `r` of `interactions` (rows × n_other) that have any, where `λ_r` is the row's
-/// own iALS regulariser with `row_reg` ([`group_reg`]) and 0 without. Popular feature
+/// own iALS regulariser with `row_reg` (`group_reg`) and 0 without. Popular feature
 /// combinations get vectors that score high, as the data says, which a regression onto the
 /// trained vectors (whose popularity sits in their norms, averaged away) does not give. The
 /// normal equations have `features·d` unknowns: `Σ_r (f_r f_rᵀ) ⊗ A_r` with the row's iALS
@@ -121,7 +121,7 @@ pub fn fit_map_implicit(
 }
 
 /// The feature maps' regularisers: `ridge` (λ) on the map itself and, with `rows` =
-/// `Some(reg)`, each fitted row's own iALS regulariser λ_r ([`group_reg`]).
+/// `Some(reg)`, each fitted row's own iALS regulariser λ_r (`group_reg`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MapReg {
     pub ridge: f32,
@@ -217,7 +217,7 @@ struct GroupTerms {
     a_diag: Vec<f64>,
     /// `S_g = Σ x_o x_oᵀ` (d×d, row-major) for the groups that keep it.
     gram: Option<Vec<f64>>,
-    /// `Σ_r λ_r` over the group's rows ([`group_reg`]).
+    /// `Σ_r λ_r` over the group's rows (`group_reg`).
     reg: f64,
 }
 

@@ -326,7 +326,7 @@ pub fn pair_grad(
 }
 
 /// Adds `coef·e0[r]` to `grad[r]` for the user row and both item rows of every triple, and
-/// returns the penalty ½·coef·Σ|e0[r]|². The CPU twin of the `lightgcn_l2_f32` kernel.
+/// returns the penalty `½·coef·Σ|e0[r]|²`. The CPU twin of the `lightgcn_l2_f32` kernel.
 pub fn l2_rows(
     e0: &[f32],
     d: usize,

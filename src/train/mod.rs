@@ -346,7 +346,7 @@ impl Trained {
         }
     }
 
-    /// The predicted rating of a rating model (μ + b_u + users[u]·items[i]), or the plain score.
+    /// The predicted rating of a rating model (`μ + b_u + users[u]·items[i]`), or the plain score.
     pub fn predict(&self, u: usize, i: usize) -> f32 {
         let d = self.dim;
         let dot = crate::simd::dot(

@@ -326,38 +326,31 @@ fn generic_files_with_and_without_headers() {
         ..Default::default()
     };
     assert!(matches!(data::load(&p, &opts), Err(Error::Header { .. })));
+    // Columns named by hand, and a header the loader refuses with how to name them.
+    let named = |user: &str, item: &str, rating: Option<&str>| LoadOptions {
+        generic: data::GenericOptions {
+            user_col: Some(user.into()),
+            item_col: Some(item.into()),
+            rating_col: rating.map(Into::into),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let unknown_header = |p: &std::path::Path| match data::load(p, &LoadOptions::default()) {
+        Err(e @ Error::Header { .. }) => assert!(e.to_string().contains("--user-col"), "{e}"),
+        other => panic!("expected a header mismatch, got {other:?}"),
+    };
     // One column named for two roles (users would be items, or ids ratings) is refused.
     for (user, item, rating) in [("item", "item", None), ("user", "item", Some("user"))] {
-        let opts = LoadOptions {
-            generic: data::GenericOptions {
-                user_col: Some(user.into()),
-                item_col: Some(item.into()),
-                rating_col: rating.map(Into::into),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        let err = data::load(&p, &opts).unwrap_err();
+        let err = data::load(&p, &named(user, item, rating)).unwrap_err();
         assert!(err.to_string().contains("both name column"), "{err}");
     }
 
     // A first line whose rating field is no number is a header: names it does not know are
     // refused as a header (with how to name them), not as line 1's bad rating; named, it loads.
     let p = write(d, "short.csv", b"u,i,r\n1,2,5\n2,2,3\n");
-    match data::load(&p, &LoadOptions::default()) {
-        Err(e @ Error::Header { .. }) => assert!(e.to_string().contains("--user-col"), "{e}"),
-        other => panic!("expected a header mismatch, got {other:?}"),
-    }
-    let opts = LoadOptions {
-        generic: data::GenericOptions {
-            user_col: Some("u".into()),
-            item_col: Some("i".into()),
-            rating_col: Some("r".into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let ds = data::load(&p, &opts).unwrap();
+    unknown_header(&p);
+    let ds = data::load(&p, &named("u", "i", Some("r"))).unwrap();
     assert_eq!((ds.interactions.len(), ds.has_ratings), (2, true));
     // A bad rating on a later line is still reported with its line.
     let p = write(d, "bad.csv", b"1,2,5\n1,3,x\n");
@@ -369,19 +362,9 @@ fn generic_files_with_and_without_headers() {
     // Two words above numeric ids are a header, not a row with user "customer": refused with
     // how to name them, and named they load three rows, not four.
     let p = write(d, "cp.tsv", b"customer\tproduct\n1\t2\n1\t3\n2\t3\n");
-    match data::load(&p, &LoadOptions::default()) {
-        Err(e @ Error::Header { .. }) => assert!(e.to_string().contains("--user-col"), "{e}"),
-        other => panic!("expected a header mismatch, got {other:?}"),
-    }
-    let opts = LoadOptions {
-        generic: data::GenericOptions {
-            user_col: Some("customer".into()),
-            item_col: Some("product".into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    assert_eq!(data::load(&p, &opts).unwrap().interactions.len(), 3);
+    unknown_header(&p);
+    let named = named("customer", "product", None);
+    assert_eq!(data::load(&p, &named).unwrap().interactions.len(), 3);
 }
 
 /// Attribute files: chosen columns, multi-valued cells, the long `id,tag` layout, ids only in

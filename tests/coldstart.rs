@@ -325,6 +325,46 @@ fn p3_pipeline_embed_item_and_fold_in() {
     let (genre_only, _) = vector(&["--genres", "Comedy"]);
     assert_ne!(far, genre_only, "the stand-in decade counts");
 
+    // Content neighbours: a trained movie whose genres and year no other trained movie shares
+    // is its own only neighbour at --content-neighbours 1, so the vector is half the map's and
+    // half that movie's trained vector; 0 gives the map's alone.
+    let m = lshrec::store::Model::open(std::path::Path::new(&p("m"))).unwrap();
+    let d = m.dim();
+    let trained: std::collections::HashSet<u32> =
+        (m.seen.as_ref().unwrap().indices.iter()).copied().collect();
+    let key = |i: usize| {
+        let c = &m.meta.catalogue[i];
+        let mut g = c.genres.clone();
+        g.sort();
+        (g, c.year)
+    };
+    let mut count: std::collections::HashMap<_, usize> = Default::default();
+    for &i in &trained {
+        *count.entry(key(i as usize)).or_default() += 1;
+    }
+    let lone = (0..m.n_items())
+        .find(|&i| {
+            let (g, y) = key(i);
+            trained.contains(&(i as u32)) && y.is_some() && !g.is_empty() && count[&(g, y)] == 1
+        })
+        .expect("a trained movie with a genre set and year of its own");
+    let (genres, year) = key(lone);
+    let (genres, year) = (genres.join(","), year.unwrap().to_string());
+    let args = ["--genres", genres.as_str(), "--year", year.as_str()];
+    let (map, _) = vector(&[&args[..], &["--content-neighbours", "0"]].concat());
+    let (one, _) = vector(&[&args[..], &["--content-neighbours", "1"]].concat());
+    let own = &m.items.as_slice()[lone * d..(lone + 1) * d];
+    for k in 0..d {
+        let want = 0.5 * map[k] + 0.5 * own[k] as f64;
+        assert!(
+            (one[k] - want).abs() < 1e-5,
+            "{k}: {} against {want}",
+            one[k]
+        );
+    }
+    let (blended, _) = vector(&args);
+    assert_ne!(blended, map, "the default blends in neighbours");
+
     // A new user: liked items, demographics, or both.
     let liked: Vec<String> = std::fs::read_to_string(p("p3/train.tsv"))
         .unwrap()

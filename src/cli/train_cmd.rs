@@ -211,9 +211,14 @@ pub struct EvalArgs {
     /// Item cold start (protocol P3): the held-out items, one id per line (as written by
     /// `data split --method cold-items:0.1`). Their vectors come from their features (genres, year,
     /// --item-features attributes)
-    /// through the model's feature map, and each user ranks only these items.
+    /// through the model's feature map, blended as `embed-item` blends them with their content
+    /// neighbours (--content-neighbours), and each user ranks only these items.
     #[arg(long, value_name = "FILE")]
     pub cold_items: Option<PathBuf>,
+    /// With --cold-items: how many trained catalogue items of the same genres and near years
+    /// each cold item's map vector is averaged with, half and half (0: the feature map alone).
+    #[arg(long, default_value_t = coldstart::ContentNeighbours::default().k, value_name = "N", requires = "cold_items")]
+    pub content_neighbours: usize,
     /// User cold start: the held-out users, one id per line (as written by `data split --method
     /// cold-users:0.1`), without interactions in --train. Each one's test positives are shuffled (--seed);
     /// with N of them revealed, the user is folded in from those N and their demographics (the
@@ -879,11 +884,13 @@ fn cold_subset(
     column: &dyn Fn(&str) -> Option<u32>,
     train: &Csr,
     test: &Csr,
+    neighbours: &coldstart::ContentNeighbours,
 ) -> Result<ColdSubset> {
     let text = crate::data::text::read_text(path)?;
     let mut cols: Vec<u32> = Vec::new();
     let mut items = Vec::new();
-    let (mut unknown_features, mut no_features) = (0usize, 0usize);
+    let (mut unknown_features, mut no_features, mut blended) = (0usize, 0usize, 0usize);
+    let (mut maps, mut keys) = (Vec::new(), Vec::new());
     for (ln, line) in text.lines().enumerate() {
         let id = line.trim();
         if id.is_empty() || id.starts_with('#') {
@@ -896,7 +903,8 @@ fn cold_subset(
             found: id.into(),
             expected: "an item id of the model or the test file".into(),
         })?;
-        let pairs = match ds.items.get(id) {
+        let found = ds.items.get(id);
+        let pairs = match found {
             Some(i) => crate::data::features::item_row(ds, i),
             None => Vec::new(),
         };
@@ -907,8 +915,30 @@ fn cold_subset(
             .collect();
         unknown_features += pairs.len() - known.len();
         no_features += known.is_empty() as usize;
-        items.extend(model.item_feature_vector(&known, "--cold-items")?);
+        maps.push(model.item_feature_vector(&known, "--cold-items")?);
+        keys.push(found.map(|i| {
+            let mut genres = ds.genres_of(i);
+            genres.sort_unstable();
+            (
+                genres,
+                ds.item_info.as_ref().and_then(|f| f.years[i as usize]),
+            )
+        }));
         cols.push(col);
+    }
+    // Items with the same genres and year have the same neighbours: each pair is searched for
+    // once, the pairs in parallel (a large catalogue has many cold items, fewer such pairs).
+    let mut distinct: Vec<&(Vec<&str>, Option<u16>)> = keys.iter().flatten().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    use rayon::prelude::*;
+    let near: std::collections::HashMap<_, _> = (distinct.par_iter())
+        .filter_map(|&k| Some((k, model.content_neighbours(&k.0, k.1, neighbours)?.0)))
+        .collect();
+    for (map, key) in maps.into_iter().zip(&keys) {
+        let mean = key.as_ref().and_then(|k| near.get(k));
+        blended += mean.is_some() as usize;
+        items.extend(neighbours.blend(map, mean.map(Vec::as_slice)));
     }
     if cols.is_empty() {
         return Err(Error::EmptyFile {
@@ -941,9 +971,10 @@ fn cold_subset(
     let (train, _) = restrict(train);
     let (test, dropped) = restrict(test);
     let note = format!(
-        "cold start: ranked only the {} items of {} (vectors from their features; {} feature values unknown to the model, {} items without any known feature; {} test interactions on other items ignored)",
+        "cold start: ranked only the {} items of {} (vectors from their features, {} of them blended with content neighbours; {} feature values unknown to the model, {} items without any known feature; {} test interactions on other items ignored)",
         cols.len(),
         path.display(),
+        blended,
         unknown_features,
         no_features,
         dropped
@@ -1195,7 +1226,19 @@ pub fn run_eval(a: EvalArgs) -> Result<()> {
                     .copied()
                     .or_else(|| new_items.iter().find(|(s, _)| s == id).map(|x| x.1))
             };
-            let c = cold_subset(&model, &tr, path, &column, &train_csr, &test_csr)?;
+            let neighbours = coldstart::ContentNeighbours {
+                k: a.content_neighbours,
+                ..Default::default()
+            };
+            let c = cold_subset(
+                &model,
+                &tr,
+                path,
+                &column,
+                &train_csr,
+                &test_csr,
+                &neighbours,
+            )?;
             (c.items, c.train, c.test, Some(c.note))
         }
     };

@@ -25,6 +25,8 @@ pub struct Model {
     user_index: HashMap<String, u32>,
     /// External item id → dense id, built by [`Model::item_index`].
     item_index: std::sync::OnceLock<HashMap<String, u32>>,
+    /// The catalogue's genres, years and trained items, built by [`Model::content_neighbours`].
+    content: std::sync::OnceLock<crate::train::coldstart::ContentCatalogue>,
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>> {
@@ -251,6 +253,7 @@ impl Model {
             user_features: None,
             user_index,
             item_index: Default::default(),
+            content: Default::default(),
         }
     }
 
@@ -466,6 +469,35 @@ impl Model {
             ));
         }
         self.item_feature_vector(&pairs, "embed-item")
+    }
+
+    /// The mean trained vector of a new item's content neighbours (the catalogue items with
+    /// training interactions most like it by `genres` and `year`, as `cfg` says), and how many
+    /// they are; `None` without a catalogue, without genres or without a similar trained item.
+    pub fn content_neighbours(
+        &self,
+        genres: &[&str],
+        year: Option<u16>,
+        cfg: &crate::train::coldstart::ContentNeighbours,
+    ) -> Option<(Vec<f32>, usize)> {
+        if cfg.k == 0 || genres.is_empty() || self.meta.catalogue.len() != self.n_items() {
+            return None;
+        }
+        let cat = self.content.get_or_init(|| {
+            let mut trained = vec![false; self.n_items()];
+            if let Some(seen) = &self.seen {
+                for &i in &seen.indices {
+                    if let Some(x) = trained.get_mut(i as usize) {
+                        *x = true;
+                    }
+                }
+            }
+            crate::train::coldstart::ContentCatalogue::new(
+                (self.meta.catalogue.iter()).map(|c| (c.genres.as_slice(), c.year)),
+                trained,
+            )
+        });
+        cfg.mean(genres, year, cat, self.items.as_slice(), self.dim())
     }
 
     /// The decade feature that stands in for `year`'s when the model has no movie from that

@@ -463,10 +463,11 @@ pub fn embed(pairs: &[(usize, f32)], map: &[f32], d: usize) -> Vec<f32> {
 ///
 /// Chosen on cold-item validation splits carved from the ten P3 training parts (`data split
 /// p3/train.tsv --method cold-items:0.1 --seed S+100`, iALS): mean NDCG@10 .2904 with the map
-/// alone, .2954 at k 30 / year scale 12 / blend .5, .2941 at k 20 / .35, .2945 at k 20 / year
-/// scale 25 / .35, .2923 at k 10, .2931 at k 50; the year scale hardly matters from 6 to 25
-/// (.2931–.2955), less so at 3 (.2915–.2925). A similarity-weighted mean over every trained
-/// item (weights `jaccard^p`, p 4–16) reached .2935–.2949.
+/// alone, .2954 at k 30 / year scale 12 / blend .5; at blend .35 and year scale 12, k 10 / 20
+/// / 50 gave .2923 / .2941 / .2931, and k 20 at year scale 25 .2945. Year scales 3 / 6 / 12 /
+/// 25 / none gave .2925 / .2938 / .2954 / .2955 / .2951 (k 20, blend .35, ties cut in row
+/// order). A similarity-weighted mean over every trained item (weights `jaccard^p`, p 4–16,
+/// blend .35) reached .2908–.2949.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ContentNeighbours {
     /// Neighbours kept (ties with the `k`-th included); 0 turns the neighbours off.

@@ -588,6 +588,10 @@ fn attribute_files_drive_cold_start() {
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
     let note = j["cold_items"].as_str().unwrap();
     assert!(note.contains("0 items without any known feature"), "{note}");
+    assert!(
+        note.contains("blended with content neighbours") && !note.contains(" 0 of them blended"),
+        "cold items find neighbours by their attributes: {note}"
+    );
     let ndcg = j["at"][0]["ndcg"].as_f64().unwrap();
     let n_cold = std::fs::read_to_string(p("p3/cold_items.txt"))
         .unwrap()
@@ -608,6 +612,58 @@ fn attribute_files_drive_cold_start() {
     ]);
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(j["vector"].as_array().unwrap().len(), 16);
+
+    // Content neighbours by attribute: `style=Comedy` is like each trained item whose styles
+    // include Comedy by 1/|styles| (the Jaccard index of {Comedy} and its styles; no year), so
+    // with every such item kept the vector is half the map's and half their similarity-weighted
+    // mean. This also reads the styles back from the model's catalogue.
+    let model = lshrec::store::Model::open(std::path::Path::new(&m)).unwrap();
+    let d = model.dim();
+    let trained: std::collections::BTreeSet<u32> = (model.seen.as_ref().unwrap().indices.iter())
+        .copied()
+        .collect();
+    let (mut mean, mut total, mut like) = (vec![0f64; d], 0f64, 0usize);
+    for &i in &trained {
+        let tags = &model.meta.catalogue[i as usize].tags;
+        if tags.iter().any(|(c, v)| c == "style" && v == "Comedy") {
+            let s = 1.0 / tags.iter().filter(|(c, _)| c == "style").count() as f64;
+            let y = &model.items.as_slice()[i as usize * d..(i as usize + 1) * d];
+            for k in 0..d {
+                mean[k] += s * y[k] as f64;
+            }
+            total += s;
+            like += 1;
+        }
+    }
+    assert!(like > 1, "the synthetic catalogue has trained comedies");
+    let comedy = |extra: &[&str]| {
+        let mut args = vec![
+            "embed-item",
+            "--model",
+            &m,
+            "--feature",
+            "style=Comedy",
+            "--json",
+        ];
+        args.extend(extra);
+        let j: serde_json::Value = serde_json::from_str(&ok(&args)).unwrap();
+        let v: Vec<f64> = (j["vector"].as_array().unwrap().iter())
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        (v, j["content_neighbours"].as_u64().unwrap() as usize)
+    };
+    let (map, none) = comedy(&["--content-neighbours", "0"]);
+    assert_eq!(none, 0);
+    let (all, n) = comedy(&["--content-neighbours", "100000"]);
+    assert_eq!(n, like, "every trained comedy is a neighbour");
+    for k in 0..d {
+        let want = 0.5 * map[k] + 0.5 * mean[k] / total;
+        assert!(
+            (all[k] - want).abs() < 1e-4,
+            "{k}: {} against {want}",
+            all[k]
+        );
+    }
     let (code, _, err) = lshrec(&["embed-item", "--model", &p("m"), "--feature", "style=Nope"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("Comedy"), "lists the known styles: {err}");

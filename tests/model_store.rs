@@ -154,6 +154,43 @@ fn items_swapped_between_models_are_refused() {
     assert!(matches!(Model::open(a.path()), Err(Error::Corrupt { .. })));
 }
 
+/// A version-2 `model.bin` (catalogue entries without attribute tags) is still read: the
+/// same model, with empty tags; a version this lshrec never wrote is refused by number.
+#[test]
+fn version_2_models_are_read() {
+    use lshrec::store::model::{CatalogueEntryV2, ModelMetaOf, MODEL_MAGIC};
+    let t = tempfile::tempdir().unwrap();
+    tiny_model(t.path());
+    let now = Model::open(t.path()).unwrap().meta.clone();
+    assert_eq!(now.catalogue.len(), 90);
+    let v2: ModelMetaOf<CatalogueEntryV2> = now.clone().map_catalogue(|c| CatalogueEntryV2 {
+        title: c.title,
+        genres: c.genres,
+        year: c.year,
+    });
+    let bytes = store::frame::encode(MODEL_MAGIC, 2, &v2).unwrap();
+    std::fs::write(t.path().join("model.bin"), &bytes).unwrap();
+    let old = Model::open(t.path()).unwrap();
+    assert_eq!(old.meta, now, "the version-2 file reads as the same model");
+    assert!(old.meta.catalogue.iter().all(|c| c.tags.is_empty()));
+    // Tags round-trip in version 3; version-3 bytes labelled version 2 are refused.
+    let mut tagged = now.clone();
+    tagged.catalogue[7].tags = vec![("brand".into(), "acme".into())];
+    let v3 = store::frame::encode(MODEL_MAGIC, 3, &tagged).unwrap();
+    std::fs::write(t.path().join("model.bin"), &v3).unwrap();
+    assert_eq!(Model::open(t.path()).unwrap().meta, tagged);
+    let mut relabelled = v3;
+    relabelled[8] = 2;
+    std::fs::write(t.path().join("model.bin"), &relabelled).unwrap();
+    assert!(matches!(Model::open(t.path()), Err(Error::Corrupt { .. })));
+    let mut future = bytes;
+    future[8] = 4;
+    std::fs::write(t.path().join("model.bin"), &future).unwrap();
+    let e = Model::open(t.path()).expect_err("version 4 is refused");
+    assert!(e.to_string().contains("version 4"), "{e}");
+    assert!(e.to_string().contains("2 or 3"), "{e}");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
     /// Random damage to model.bin or seen.bin never panics; it is refused unless the bytes are

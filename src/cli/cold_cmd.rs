@@ -33,8 +33,8 @@ pub struct EmbedItemArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Blend the feature map's vector half and half with the mean trained vector of this many
-    /// catalogue items most like the new one by genres and year (ties with the last included;
-    /// 0: the feature map alone).
+    /// catalogue items most like the new one by genres, attribute values (--feature) and year
+    /// (ties with the last included; 0: the feature map alone).
     #[arg(long, default_value_t = ContentNeighbours::default().k, value_name = "N")]
     pub content_neighbours: usize,
     /// Show this many catalogue items nearest to the new one (by cosine).
@@ -74,7 +74,8 @@ pub fn run_embed_item(a: EmbedItemArgs) -> Result<()> {
         ..Default::default()
     };
     let map = model.item_vector(&genres, a.year, &tags)?;
-    let near = model.content_neighbours(&genres, a.year, &cfg);
+    let names = crate::data::features::content_names(&genres, &tags);
+    let near = model.content_neighbours(&names, a.year, &cfg);
     let neighbours = near.as_ref().map_or(0, |n| n.1);
     let v = cfg.blend(map, near.as_ref().map(|n| n.0.as_slice()));
     if let Some(p) = &a.out {

@@ -215,8 +215,9 @@ pub struct EvalArgs {
     /// neighbours (--content-neighbours), and each user ranks only these items.
     #[arg(long, value_name = "FILE")]
     pub cold_items: Option<PathBuf>,
-    /// With --cold-items: how many trained catalogue items of the same genres and near years
-    /// each cold item's map vector is averaged with, half and half (0: the feature map alone).
+    /// With --cold-items: how many trained catalogue items of the same genres or attribute
+    /// values and near years each cold item's map vector is averaged with, half and half (0: the
+    /// feature map alone).
     #[arg(long, default_value_t = coldstart::ContentNeighbours::default().k, value_name = "N", requires = "cold_items")]
     pub content_neighbours: usize,
     /// User cold start: the held-out users, one id per line (as written by `data split --method
@@ -917,18 +918,21 @@ fn cold_subset(
         no_features += known.is_empty() as usize;
         maps.push(model.item_feature_vector(&known, "--cold-items")?);
         keys.push(found.map(|i| {
-            let mut genres = ds.genres_of(i);
-            genres.sort_unstable();
+            let info = ds.item_info.as_ref();
+            let tags = info.and_then(|f| f.tags.get(i as usize));
             (
-                genres,
-                ds.item_info.as_ref().and_then(|f| f.years[i as usize]),
+                crate::data::features::content_names(
+                    &ds.genres_of(i),
+                    tags.map_or(&[][..], Vec::as_slice),
+                ),
+                info.and_then(|f| f.years[i as usize]),
             )
         }));
         cols.push(col);
     }
-    // Items with the same genres and year have the same neighbours: each pair is searched for
+    // Items with the same content and year have the same neighbours: each pair is searched for
     // once, the pairs in parallel (a large catalogue has many cold items, fewer such pairs).
-    let mut distinct: Vec<&(Vec<&str>, Option<u16>)> = keys.iter().flatten().collect();
+    let mut distinct: Vec<&(Vec<String>, Option<u16>)> = keys.iter().flatten().collect();
     distinct.sort_unstable();
     distinct.dedup();
     use rayon::prelude::*;

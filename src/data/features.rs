@@ -106,6 +106,18 @@ pub fn tag_pairs(tags: &[(String, String)]) -> Vec<(String, f32)> {
         .collect()
 }
 
+/// What content neighbours compare items by: the genres (`genre:Comedy`) and the attribute
+/// values (`column:value`), named as the features are, sorted, each once.
+pub fn content_names<S: AsRef<str>>(genres: &[S], tags: &[(String, String)]) -> Vec<String> {
+    let mut v: Vec<String> = (genres.iter())
+        .map(|g| format!("genre:{}", g.as_ref()))
+        .chain(tag_pairs(tags).into_iter().map(|p| p.0))
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 /// Parses `column=value` (or `column:value`) arguments into attribute pairs.
 pub fn parse_tags(args: &[String], what: &str) -> Result<Vec<(String, String)>> {
     args.iter()
@@ -295,6 +307,14 @@ mod tests {
         assert!((p[0].1 - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-6);
         assert_eq!(p[2], ("decade:1990".to_string(), 1.0));
         assert_eq!(p[3], ("year:1996".to_string(), YEAR_WEIGHT));
+        // Content names: genres and attribute values as features name them, sorted, each once
+        // (an attribute column called `genre` means the same as a genre).
+        let t = |c: &str, v: &str| (c.to_string(), v.to_string());
+        let tags = [t("style", "noir"), t("genre", "Drama"), t("style", "noir")];
+        assert_eq!(
+            content_names(&["Drama", "Comedy"], &tags),
+            ["genre:Comedy", "genre:Drama", "style:noir"]
+        );
         let u = user_pairs(Some(23), Some("F"), Some("writer"));
         assert_eq!(
             u.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),

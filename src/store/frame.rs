@@ -37,6 +37,19 @@ pub fn decode<T: DeserializeOwned>(
     version: u32,
     what: &str,
 ) -> Result<T> {
+    let (_, payload) = verify(path, bytes, magic, &[version], what)?;
+    decode_payload(path, payload)
+}
+
+/// Verifies the frame (magic, a version among `versions`, length, checksum) and returns the
+/// version found and the payload, for a reader that decodes each version its own way.
+pub fn verify<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+    magic: &[u8; 8],
+    versions: &[u32],
+    what: &str,
+) -> Result<(u32, &'a [u8])> {
     if bytes.len() < 28 || &bytes[..8] != magic {
         return Err(Error::corrupt(
             path,
@@ -44,10 +57,14 @@ pub fn decode<T: DeserializeOwned>(
         ));
     }
     let found = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    if found != version {
+    if !versions.contains(&found) {
+        let known: Vec<String> = versions.iter().map(u32::to_string).collect();
         return Err(Error::corrupt(
             path,
-            format!("format version {found}; this lshrec reads version {version}"),
+            format!(
+                "format version {found}; this lshrec reads version {}",
+                known.join(" or ")
+            ),
         ));
     }
     let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
@@ -65,6 +82,11 @@ pub fn decode<T: DeserializeOwned>(
     if xxhash_rust::xxh3::xxh3_64(payload) != sum {
         return Err(Error::corrupt(path, "checksum mismatch"));
     }
+    Ok((found, payload))
+}
+
+/// Decodes a verified payload (every byte must be used).
+pub fn decode_payload<T: DeserializeOwned>(path: &Path, payload: &[u8]) -> Result<T> {
     let (value, used): (T, usize) = bincode::serde::decode_from_slice(payload, config())
         .map_err(|e| Error::corrupt(path, format!("undecodable metadata: {e}")))?;
     if used != payload.len() {

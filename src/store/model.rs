@@ -18,8 +18,11 @@ use serde::{Deserialize, Serialize};
 
 /// First bytes of `model.bin`.
 pub const MODEL_MAGIC: &[u8; 8] = b"LSHRECMD";
-/// Version of the `model.bin` layout; bumped on any incompatible change.
-pub const MODEL_VERSION: u32 = 2;
+/// Version of the `model.bin` layout; bumped on any incompatible change. Version 3 added each
+/// catalogue entry's attribute tags; version 2 models are still read (with no tags).
+pub const MODEL_VERSION: u32 = 3;
+/// Older `model.bin` versions still read.
+pub const MODEL_VERSIONS_READ: &[u32] = &[2, 3];
 /// First bytes of `seen.bin`.
 pub const SEEN_MAGIC: &[u8; 8] = b"LSHRSEEN";
 /// Version of the `seen.bin` layout.
@@ -49,11 +52,37 @@ pub struct CatalogueEntry {
     pub title: Option<String>,
     pub genres: Vec<String>,
     pub year: Option<u16>,
+    /// Attribute values from `--item-features` files, as (column, value) pairs: with the genres
+    /// and year, what content neighbours compare a cold item by.
+    pub tags: Vec<(String, String)>,
+}
+
+/// A catalogue entry as `model.bin` version 2 stored it (no tags).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CatalogueEntryV2 {
+    pub title: Option<String>,
+    pub genres: Vec<String>,
+    pub year: Option<u16>,
+}
+
+impl From<CatalogueEntryV2> for CatalogueEntry {
+    fn from(c: CatalogueEntryV2) -> Self {
+        CatalogueEntry {
+            title: c.title,
+            genres: c.genres,
+            year: c.year,
+            tags: Vec::new(),
+        }
+    }
 }
 
 /// Everything `model.bin` records.
+pub type ModelMeta = ModelMetaOf<CatalogueEntry>;
+
+/// [`ModelMeta`] with catalogue entries of type `C` (the layouts differ only there across
+/// versions: [`CatalogueEntryV2`] in version 2).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ModelMeta {
+pub struct ModelMetaOf<C> {
     /// `mf`, `bpr`, `ials`, `lightgcn` or `external`.
     pub kind: String,
     /// Width of the serving vectors (latent factors plus folded bias columns).
@@ -73,7 +102,7 @@ pub struct ModelMeta {
     /// Final metrics (name, value).
     pub metrics: Vec<(String, f64)>,
     /// Titles, genres and years, when the dataset had them.
-    pub catalogue: Vec<CatalogueEntry>,
+    pub catalogue: Vec<C>,
     /// Names of the item features (`genre:Comedy`, `decade:1990`, …), the rows of
     /// `item_features.npy`; empty when the data had no item side information.
     pub item_features: Vec<String>,
@@ -86,7 +115,29 @@ pub struct ModelMeta {
     pub written_by: String,
 }
 
-impl ModelMeta {
+impl<C> ModelMetaOf<C> {
+    /// The same record with each catalogue entry converted (reading an older version).
+    pub fn map_catalogue<D>(self, f: impl FnMut(C) -> D) -> ModelMetaOf<D> {
+        ModelMetaOf {
+            kind: self.kind,
+            dim: self.dim,
+            n_users: self.n_users,
+            n_items: self.n_items,
+            user_ids: self.user_ids,
+            item_ids: self.item_ids,
+            folded_item_bias: self.folded_item_bias,
+            global_mean: self.global_mean,
+            config: self.config,
+            seed: self.seed,
+            metrics: self.metrics,
+            catalogue: self.catalogue.into_iter().map(f).collect(),
+            item_features: self.item_features,
+            user_features: self.user_features,
+            files: self.files,
+            written_by: self.written_by,
+        }
+    }
+
     /// The recorded entry for `name`.
     pub fn file(&self, name: &str) -> Option<&FileEntry> {
         self.files.iter().find(|f| f.name == name)
@@ -103,7 +154,8 @@ impl ModelMeta {
     }
 }
 
-/// The dataset's catalogue (titles, genres, years) for display at serving time.
+/// The dataset's catalogue (titles, genres, years, attribute tags) for display and for cold
+/// items' content neighbours at serving time.
 pub fn catalogue(ds: &crate::data::Dataset) -> Vec<CatalogueEntry> {
     match &ds.item_info {
         None => Vec::new(),
@@ -116,6 +168,7 @@ pub fn catalogue(ds: &crate::data::Dataset) -> Vec<CatalogueEntry> {
                     .map(|s| s.to_string())
                     .collect(),
                 year: info.years[i],
+                tags: info.tags.get(i).cloned().unwrap_or_default(),
             })
             .collect(),
     }

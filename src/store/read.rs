@@ -25,7 +25,8 @@ pub struct Model {
     user_index: HashMap<String, u32>,
     /// External item id → dense id, built by [`Model::item_index`].
     item_index: std::sync::OnceLock<HashMap<String, u32>>,
-    /// The catalogue's genres, years and trained items, built by [`Model::content_neighbours`].
+    /// The catalogue's content names, years and trained items, built by
+    /// [`Model::content_neighbours`].
     content: std::sync::OnceLock<crate::train::coldstart::ContentCatalogue>,
 }
 
@@ -35,8 +36,15 @@ fn read_file(path: &Path) -> Result<Vec<u8>> {
 
 /// Decodes and verifies `model.bin` bytes.
 pub fn parse_meta(path: &Path, bytes: &[u8]) -> Result<ModelMeta> {
-    let meta: ModelMeta =
-        super::frame::decode(path, bytes, MODEL_MAGIC, MODEL_VERSION, "model.bin")?;
+    use super::frame;
+    let (version, payload) =
+        frame::verify(path, bytes, MODEL_MAGIC, MODEL_VERSIONS_READ, "model.bin")?;
+    let meta: ModelMeta = if version == MODEL_VERSION {
+        frame::decode_payload(path, payload)?
+    } else {
+        frame::decode_payload::<ModelMetaOf<CatalogueEntryV2>>(path, payload)?
+            .map_catalogue(CatalogueEntry::from)
+    };
     if meta.user_ids.len() != meta.n_users || meta.item_ids.len() != meta.n_items {
         return Err(Error::corrupt(
             path,
@@ -472,15 +480,16 @@ impl Model {
     }
 
     /// The mean trained vector of a new item's content neighbours (the catalogue items with
-    /// training interactions most like it by `genres` and `year`, as `cfg` says), and how many
-    /// they are; `None` without a catalogue, without genres or without a similar trained item.
+    /// training interactions most like it by content `names` and `year`, as `cfg` says; see
+    /// [`crate::data::features::content_names`]), and how many they are; `None` without a
+    /// catalogue, without content names or without a similar trained item.
     pub fn content_neighbours(
         &self,
-        genres: &[&str],
+        names: &[String],
         year: Option<u16>,
         cfg: &crate::train::coldstart::ContentNeighbours,
     ) -> Option<(Vec<f32>, usize)> {
-        if cfg.k == 0 || genres.is_empty() || self.meta.catalogue.len() != self.n_items() {
+        if cfg.k == 0 || names.is_empty() || self.meta.catalogue.len() != self.n_items() {
             return None;
         }
         let cat = self.content.get_or_init(|| {
@@ -493,11 +502,16 @@ impl Model {
                 }
             }
             crate::train::coldstart::ContentCatalogue::new(
-                (self.meta.catalogue.iter()).map(|c| (c.genres.as_slice(), c.year)),
+                (self.meta.catalogue.iter()).map(|c| {
+                    (
+                        crate::data::features::content_names(&c.genres, &c.tags),
+                        c.year,
+                    )
+                }),
                 trained,
             )
         });
-        cfg.mean(genres, year, cat, self.items.as_slice(), self.dim())
+        cfg.mean(names, year, cat, self.items.as_slice(), self.dim())
     }
 
     /// The decade feature that stands in for `year`'s when the model has no movie from that

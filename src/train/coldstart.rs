@@ -13,7 +13,7 @@
 //!   is the user's demographic vector (zero without demographics) and `β` its weight
 //!   ([`PRIOR_WEIGHT`]).
 //! - **Content neighbours.** A new movie's map vector is averaged, half and half, with the
-//!   trained vectors of the catalogue movies most like it by genres and year
+//!   trained vectors of the catalogue movies most like it by genres (and attribute values) and year
 //!   ([`ContentNeighbours`]): a second estimate, nonlinear in the features, whose errors differ
 //!   from the map's.
 
@@ -452,13 +452,14 @@ pub fn embed(pairs: &[(usize, f32)], map: &[f32], d: usize) -> Vec<f32> {
 
 /// How a cold item's map vector is blended with the mean of its **content neighbours**: the
 /// catalogue items that had training interactions, weighted by their similarity to the new
-/// item, `jaccard(genres) · exp(−|Δyear| / year_scale)`.
+/// item, `jaccard(content) · exp(−|Δyear| / year_scale)`. An item's content is the set of its
+/// genres and attribute values ([`crate::data::features::content_names`]).
 ///
 /// The `k` most similar items are kept, and every item tied with the `k`-th (many movies share
 /// a genre set and a year, and which of them made the cut must not depend on their order).
 /// The neighbour mean `m` (similarity-weighted) enters as `(1 − blend)·map + blend·m`. A new
-/// item without a year is compared by genres alone; a catalogue item without a year is not a
-/// neighbour of one with a year. With no neighbour (no genres, `k = 0`, or no similar trained
+/// item without a year is compared by content alone; a catalogue item without a year is not a
+/// neighbour of one with a year. With no neighbour (no genres or attributes, `k = 0`, or no similar trained
 /// item) the map vector is used alone.
 ///
 /// Chosen on cold-item validation splits carved from the ten P3 training parts (`data split
@@ -488,29 +489,29 @@ impl Default for ContentNeighbours {
     }
 }
 
-/// The catalogue as content neighbours are searched in: each item's genres as sorted ids into
-/// one vocabulary, its year, and whether it had training interactions (only those are
+/// The catalogue as content neighbours are searched in: each item's content names (genres and
+/// attribute values) as sorted ids into one vocabulary, its year, and whether it had training interactions (only those are
 /// neighbours: an untrained item's vector says nothing).
 #[derive(Clone, Debug, Default)]
 pub struct ContentCatalogue {
     vocab: std::collections::HashMap<String, u32>,
-    genres: Vec<Vec<u32>>,
+    content: Vec<Vec<u32>>,
     years: Vec<Option<u16>>,
     trained: Vec<bool>,
 }
 
 impl ContentCatalogue {
-    /// From each item's (genres, year), in row order, and which items were trained.
-    pub fn new<'a>(
-        items: impl IntoIterator<Item = (&'a [String], Option<u16>)>,
+    /// From each item's (content names, year), in row order, and which items were trained.
+    pub fn new<S: AsRef<[String]>>(
+        items: impl IntoIterator<Item = (S, Option<u16>)>,
         trained: Vec<bool>,
     ) -> Self {
         let mut cat = ContentCatalogue {
             trained,
             ..Default::default()
         };
-        for (genres, year) in items {
-            let mut ids: Vec<u32> = (genres.iter())
+        for (names, year) in items {
+            let mut ids: Vec<u32> = (names.as_ref().iter())
                 .map(|g| {
                     let next = cat.vocab.len() as u32;
                     *cat.vocab.entry(g.clone()).or_insert(next)
@@ -518,7 +519,7 @@ impl ContentCatalogue {
                 .collect();
             ids.sort_unstable();
             ids.dedup();
-            cat.genres.push(ids);
+            cat.content.push(ids);
             cat.years.push(year);
         }
         cat
@@ -526,19 +527,19 @@ impl ContentCatalogue {
 
     /// Number of items.
     pub fn len(&self) -> usize {
-        self.genres.len()
+        self.content.len()
     }
 
     /// Whether there are no items.
     pub fn is_empty(&self) -> bool {
-        self.genres.is_empty()
+        self.content.is_empty()
     }
 }
 
 impl ContentNeighbours {
-    /// The similarity of a new item to catalogue item `i`: the Jaccard index of the genre sets
-    /// times `exp(−|Δyear| / year_scale)`. The new item's genres are `known` (sorted ids of
-    /// the catalogue's vocabulary) plus `unknown` names the catalogue never had.
+    /// The similarity of a new item to catalogue item `i`: the Jaccard index of the content sets
+    /// times `exp(−|Δyear| / year_scale)`. The new item's content is `known` (sorted ids of the
+    /// catalogue's vocabulary) plus `unknown` names the catalogue never had.
     fn similarity(
         &self,
         known: &[u32],
@@ -547,7 +548,7 @@ impl ContentNeighbours {
         cat: &ContentCatalogue,
         i: usize,
     ) -> f32 {
-        let b = &cat.genres[i];
+        let b = &cat.content[i];
         let (mut x, mut y, mut common) = (0, 0, 0);
         while x < known.len() && y < b.len() {
             match known[x].cmp(&b[y]) {
@@ -573,11 +574,12 @@ impl ContentNeighbours {
     }
 
     /// The similarity-weighted mean of the trained vectors (`items`, `n × d`, row `i` for
-    /// catalogue item `i`) of the new item's (`genres`, `year`) nearest `k` trained catalogue
-    /// items, ties with the `k`-th included, and how many they are; `None` when there is none.
-    pub fn mean(
+    /// catalogue item `i`) of the new item's (content `names`, `year`) nearest `k` trained
+    /// catalogue items, ties with the `k`-th included, and how many they are; `None` when there
+    /// is none.
+    pub fn mean<S: AsRef<str>>(
         &self,
-        genres: &[&str],
+        names: &[S],
         year: Option<u16>,
         cat: &ContentCatalogue,
         items: &[f32],
@@ -586,7 +588,7 @@ impl ContentNeighbours {
         if self.k == 0 {
             return None;
         }
-        let mut names: Vec<&str> = genres.to_vec();
+        let mut names: Vec<&str> = names.iter().map(AsRef::as_ref).collect();
         names.sort_unstable();
         names.dedup();
         let mut known: Vec<u32> = names
@@ -841,7 +843,7 @@ mod tests {
         assert_eq!(n, 2);
         assert!(close(m[0], 51.0) && close(m[1], 50.0), "{m:?}");
         // Nothing to go on: no genres, no similar trained item, or k = 0.
-        assert!(cfg.mean(&[], Some(1995), &cat, &items, 2).is_none());
+        assert!(cfg.mean::<&str>(&[], Some(1995), &cat, &items, 2).is_none());
         assert!(cfg.mean(&["Horror"], Some(1995), &cat, &items, 2).is_none());
         let off = ContentNeighbours { k: 0, ..cfg };
         assert!(off.mean(&q, Some(1995), &cat, &items, 2).is_none());

@@ -845,6 +845,71 @@ fn cold_users_split_and_eval() {
     );
     let per_user = ["--cold-users", &cold_file, "--per-user", "x.tsv"];
     refused(&[&base[..], &per_user].concat(), "cannot be used with");
+    // By time (--reveal-order time) each user's first positives are revealed, ties shuffled by
+    // --seed. With every test time distinct the seed no longer matters, while the random
+    // order's reports change with it; a test file without times is refused.
+    let lines: Vec<String> = read("cu/test.tsv").lines().map(String::from).collect();
+    assert!(lines[0].ends_with("timestamp"), "{}", lines[0]);
+    let n = lines.len() as u64;
+    let (mut timed, mut untimed) = (lines[0].clone() + "\n", String::from("user\titem\n"));
+    for (k, l) in lines[1..].iter().enumerate() {
+        let f: Vec<&str> = l.split('\t').collect();
+        // Distinct times in an order unlike the file's (7919 is prime, n is not its multiple).
+        let t = 900_000_000 + (k as u64 * 7919) % n;
+        timed += &format!("{}\t{t}\n", f[..f.len() - 1].join("\t"));
+        untimed += &format!("{}\t{}\n", f[0], f[1]);
+    }
+    std::fs::write(p("timed.tsv"), timed).unwrap();
+    std::fs::write(p("untimed.tsv"), untimed).unwrap();
+    let by = |file: &str, order: &str, seed: &str| -> serde_json::Value {
+        let args = [
+            "eval",
+            "--model",
+            &model,
+            "--train",
+            &train,
+            "--test",
+            &p(file),
+            "--k",
+            "10",
+            "--json",
+            "--cold-users",
+            &cold_file,
+            "--reveal",
+            "1,3",
+            "--reveal-order",
+            order,
+            "--seed",
+            seed,
+        ];
+        serde_json::from_str(&ok(&args)).unwrap()
+    };
+    let (t1, t2) = (by("timed.tsv", "time", "1"), by("timed.tsv", "time", "2"));
+    let (r1, r2) = (
+        by("timed.tsv", "random", "1"),
+        by("timed.tsv", "random", "2"),
+    );
+    assert_eq!(t1["reveal_order"], "time");
+    assert_eq!(r1["reveal_order"], "random");
+    assert_eq!(
+        t1["reveals"], t2["reveals"],
+        "no ties: the seed does not matter"
+    );
+    assert_ne!(
+        r1["reveals"], r2["reveals"],
+        "the random order follows the seed"
+    );
+    assert_ne!(t1["reveals"], r1["reveals"]);
+    let untimed_args = [
+        "--test",
+        &p("untimed.tsv"),
+        "--cold-users",
+        &cold_file,
+        "--reveal-order",
+        "time",
+    ];
+    let head = ["eval", "--model", &model, "--train", &train];
+    refused(&[&head[..], &untimed_args].concat(), "no timestamp column");
     // A user with training data is not cold; a cold-users split is not a `train --split`.
     let warm = ids("cu/train.tsv")[0].0.clone();
     std::fs::write(p("warm.txt"), format!("{warm}\n")).unwrap();

@@ -153,6 +153,8 @@ pub(crate) struct ColdUserCases<'a> {
     pub path: &'a std::path::Path,
     /// Users unknown to the model: (external id, row in `train`/`test`).
     pub new_users: &'a [(String, u32)],
+    /// Items unknown to the model: (external id, column in `train`/`test`).
+    pub new_items: &'a [(String, u32)],
     /// Item vectors, zero rows for test-only items.
     pub items: &'a [f32],
     pub train: &'a crate::data::Csr,
@@ -161,8 +163,31 @@ pub(crate) struct ColdUserCases<'a> {
 
 /// `lshrec eval --cold-users FILE`: fold-in of held-out users at each `--reveal` count.
 pub(crate) fn eval_cold_users(a: &super::train_cmd::EvalArgs, c: ColdUserCases<'_>) -> Result<()> {
-    use crate::eval::cold_users::{evaluate, ColdUser};
+    use crate::eval::cold_users::{evaluate, ColdUser, RevealOrder};
     let (model, path) = (c.model, c.path);
+    // When each test positive was given, by (user, item) of the test data, for --reveal-order
+    // time; a pair given twice keeps its first time.
+    let mut given: std::collections::HashMap<(u32, u32), i64> = Default::default();
+    if a.reveal_order == RevealOrder::Time {
+        if !c.ds.has_timestamps {
+            return Err(Error::invalid(
+                "--reveal-order time",
+                "the test data has no timestamp column, so there is no order in time; use --reveal-order random",
+            ));
+        }
+        for x in &c.ds.interactions {
+            let t = given.entry((x.user, x.item)).or_insert(x.timestamp);
+            *t = (*t).min(x.timestamp);
+        }
+    }
+    let new_items: std::collections::HashMap<u32, &str> =
+        (c.new_items.iter()).map(|x| (x.1, x.0.as_str())).collect();
+    let item_ext = |col: u32| -> Option<&str> {
+        match model.meta.item_ids.get(col as usize) {
+            Some(s) => Some(s.as_str()),
+            None => new_items.get(&col).copied(),
+        }
+    };
     let text = crate::data::text::read_text(path)?;
     let mut seen = std::collections::HashSet::new();
     let (mut users, mut unknown_values, mut without_prior) = (Vec::new(), 0usize, 0usize);
@@ -211,8 +236,19 @@ pub(crate) fn eval_cold_users(a: &super::train_cmd::EvalArgs, c: ColdUserCases<'
             }
         };
         without_prior += prior.is_none() as usize;
+        let positives = c.test.row(row as usize).to_vec();
+        let times = match (a.reveal_order, c.ds.users.get(id)) {
+            (RevealOrder::Time, Some(u)) => (positives.iter())
+                .map(|&col| {
+                    let i = item_ext(col).and_then(|e| c.ds.items.get(e));
+                    i.and_then(|i| given.get(&(u, i)).copied()).unwrap_or(0)
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         users.push(ColdUser {
-            positives: c.test.row(row as usize).to_vec(),
+            positives,
+            times,
             prior,
         });
     }
@@ -263,7 +299,15 @@ pub(crate) fn eval_cold_users(a: &super::train_cmd::EvalArgs, c: ColdUserCases<'
         ..model.fold_in_config()
     };
     let solver = crate::train::coldstart::FoldInSolver::new(c.items, d, fold);
-    let reports = evaluate(&solver, &popularity, &users, &reveal, &a.k, a.seed)?;
+    let reports = evaluate(
+        &solver,
+        &popularity,
+        &users,
+        &reveal,
+        &a.k,
+        a.reveal_order,
+        a.seed,
+    )?;
     let mut out = std::io::stdout().lock();
     let res = if a.json {
         #[derive(Serialize)]
@@ -271,6 +315,7 @@ pub(crate) fn eval_cold_users(a: &super::train_cmd::EvalArgs, c: ColdUserCases<'
             model: &'a std::path::Path,
             cold_users: usize,
             demographics: &'a str,
+            reveal_order: RevealOrder,
             seed: u64,
             reveals: &'a [crate::eval::cold_users::RevealReport],
         }
@@ -281,17 +326,21 @@ pub(crate) fn eval_cold_users(a: &super::train_cmd::EvalArgs, c: ColdUserCases<'
                 model: &a.model,
                 cold_users: users.len(),
                 demographics: &demographics,
+                reveal_order: a.reveal_order,
                 seed: a.seed,
                 reveals: &reports,
             })
             .expect("report serialises")
         )
     } else {
+        let order = match a.reveal_order {
+            RevealOrder::Random => format!("revealed in a random order, seed {}", a.seed),
+            RevealOrder::Time => format!("their first N by time, ties by seed {}", a.seed),
+        };
         let mut s = format!(
-            "user cold start: {} users of {}, folded in from N of their positives (reveal order seed {}) {demographics}; ranking over all items, the revealed excluded, against the rest\n   N  users   K      P      R   NDCG    MRR     HR | most popular: NDCG     HR\n",
+            "user cold start: {} users of {}, folded in from N of their positives ({order}) {demographics}; ranking over all items, the revealed excluded, against the rest\n   N  users   K      P      R   NDCG    MRR     HR | most popular: NDCG     HR\n",
             users.len(),
             path.display(),
-            a.seed
         );
         for r in &reports {
             for (m, p) in r.model.at.iter().zip(&r.most_popular.at) {

@@ -221,8 +221,8 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = coldstart::ContentNeighbours::default().k, value_name = "N", requires = "cold_items")]
     pub content_neighbours: usize,
     /// User cold start: the held-out users, one id per line (as written by `data split --method
-    /// cold-users:0.1`), without interactions in --train. Each one's test positives are shuffled (--seed);
-    /// with N of them revealed, the user is folded in from those N and their demographics (the
+    /// cold-users:0.1`), without interactions in --train. Each one's test positives are shuffled
+    /// (--seed) or put in time order (--reveal-order time); with N of them revealed, the user is folded in from those N and their demographics (the
     /// model's user map, from the users file beside --train) and ranks every item, the revealed
     /// excluded, against the rest. Reported for each N of --reveal, beside the most popular items.
     #[arg(long, value_name = "FILE", conflicts_with = "cold_items")]
@@ -242,7 +242,11 @@ pub struct EvalArgs {
     /// With --cold-users: the share of the demographic prior the fold-in pulls toward.
     #[arg(long, default_value_t = coldstart::PRIOR_WEIGHT, requires = "cold_users")]
     pub prior_weight: f32,
-    /// With --cold-users: the seed of each user's reveal order.
+    /// With --cold-users: which positives are revealed first: `random` (a seeded shuffle) or
+    /// `time` (the user's first ratings, as a new user gives them; ties shuffled).
+    #[arg(long, value_enum, default_value_t = crate::eval::cold_users::RevealOrder::Random, requires = "cold_users")]
+    pub reveal_order: crate::eval::cold_users::RevealOrder,
+    /// With --cold-users: the seed of each user's reveal order (of the ties, by time).
     #[arg(long, default_value_t = 42, requires = "cold_users")]
     pub seed: u64,
 }
@@ -1214,6 +1218,7 @@ pub fn run_eval(a: EvalArgs) -> Result<()> {
             ds: &te,
             path,
             new_users: &new_users,
+            new_items: &new_items,
             items: &items,
             train: &train_csr,
             test: &test_csr,

@@ -1,7 +1,8 @@
 //! User cold start: users the model never saw, each revealing a few of their positives.
 //!
-//! For every held-out user the positives are shuffled once (a seeded stream per user, so the
-//! reveals are nested: the first three include the first one). With `N` revealed, the user's
+//! For every held-out user the positives are put in a reveal order once: shuffled (a seeded
+//! stream per user), or by time, the user's first ratings first, as a new user would give them
+//! (ties in the shuffled order). The reveals are nested: the first three include the first one. With `N` revealed, the user's
 //! vector is folded in from those `N` (and their demographic prior, if any) with the item
 //! vectors fixed, and the user ranks every item, the revealed excluded, against the rest of
 //! their positives. Users with `N` positives or fewer have nothing left to rank for at that `N`,
@@ -17,11 +18,39 @@ use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::train::coldstart::FoldInSolver;
 
-/// One held-out user: their positives (item rows) and their demographic prior, if any.
+/// One held-out user: their positives (item rows), when each was given (seconds; empty when
+/// the data has no times), and their demographic prior, if any.
 #[derive(Clone, Debug)]
 pub struct ColdUser {
     pub positives: Vec<u32>,
+    pub times: Vec<i64>,
     pub prior: Option<Vec<f32>>,
+}
+
+/// The order in which a cold user's positives are revealed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum RevealOrder {
+    /// A seeded shuffle: any N of the user's positives.
+    #[default]
+    Random,
+    /// By time: the user's first N positives, as a new user would give them (ties shuffled).
+    Time,
+}
+
+/// `user`'s distinct positives in reveal `order` (the shuffle from `seed` and the user's index
+/// `j`; a positive listed twice keeps its earliest time).
+fn reveal_order(user: &ColdUser, order: RevealOrder, seed: u64, j: usize) -> Vec<u32> {
+    let mut p: Vec<(u32, i64)> = (user.positives.iter().enumerate())
+        .map(|(k, &i)| (i, user.times.get(k).copied().unwrap_or(0)))
+        .collect();
+    p.sort_unstable();
+    p.dedup_by_key(|x| x.0);
+    Rng::stream(seed, j as u64).shuffle(&mut p);
+    if order == RevealOrder::Time {
+        p.sort_by_key(|x| x.1);
+    }
+    p.into_iter().map(|x| x.0).collect()
 }
 
 /// The metrics at one number of revealed positives.
@@ -39,14 +68,15 @@ pub struct RevealReport {
 }
 
 /// Evaluates fold-in by `solver` (over the `n` items) for `users` at each count in `reveal`.
-/// `popularity` holds one score per item (training positives). The reveal order comes from
-/// `seed`.
+/// `popularity` holds one score per item (training positives). The reveals follow `order`,
+/// shuffled (or ties shuffled) from `seed`.
 pub fn evaluate(
     solver: &FoldInSolver<'_>,
     popularity: &[f32],
     users: &[ColdUser],
     reveal: &[usize],
     ks: &[usize],
+    order: RevealOrder,
     seed: u64,
 ) -> Result<Vec<RevealReport>> {
     let (items, d) = (solver.items(), solver.dim());
@@ -58,16 +88,8 @@ pub fn evaluate(
             found: popularity.len().to_string(),
         });
     }
-    let orders: Vec<Vec<u32>> = users
-        .iter()
-        .enumerate()
-        .map(|(j, u)| {
-            let mut p = u.positives.clone();
-            p.sort_unstable();
-            p.dedup();
-            Rng::stream(seed, j as u64).shuffle(&mut p);
-            p
-        })
+    let orders: Vec<Vec<u32>> = (users.iter().enumerate())
+        .map(|(j, u)| reveal_order(u, order, seed, j))
         .collect();
     let mut out = Vec::with_capacity(reveal.len());
     for &r in reveal {
@@ -125,6 +147,7 @@ mod tests {
                 order.sort_by(|&a, &b| s(b).total_cmp(&s(a)));
                 ColdUser {
                     positives: order[..30].to_vec(),
+                    times: Vec::new(),
                     prior: None,
                 }
             })
@@ -132,7 +155,16 @@ mod tests {
         // Popularity favours items nobody here likes in particular: item id order.
         let pop: Vec<f32> = (0..n).map(|i| (n - i) as f32).collect();
         let solver = FoldInSolver::new(&items, d, FoldIn::default());
-        let rep = evaluate(&solver, &pop, &users, &[1, 5, 20], &[10], seed).unwrap();
+        let rep = evaluate(
+            &solver,
+            &pop,
+            &users,
+            &[1, 5, 20],
+            &[10],
+            RevealOrder::Random,
+            seed,
+        )
+        .unwrap();
         let ndcg = |x: &RankingReport| x.get(10).unwrap().ndcg;
         for x in &rep {
             println!(
@@ -146,10 +178,59 @@ mod tests {
         }
         assert!(ndcg(&rep[2].model) > ndcg(&rep[0].model));
         // Same seed, same report; 30 positives with 30 revealed leave everyone out.
-        let again = evaluate(&solver, &pop, &users, &[5], &[10], seed).unwrap();
+        let again = evaluate(
+            &solver,
+            &pop,
+            &users,
+            &[5],
+            &[10],
+            RevealOrder::Random,
+            seed,
+        )
+        .unwrap();
         assert_eq!(ndcg(&again[0].model), ndcg(&rep[1].model));
-        let all = evaluate(&solver, &pop, &users, &[30], &[10], seed).unwrap();
+        let all = evaluate(
+            &solver,
+            &pop,
+            &users,
+            &[30],
+            &[10],
+            RevealOrder::Random,
+            seed,
+        )
+        .unwrap();
         assert_eq!((all[0].users_left_out, all[0].model.users), (n_users, 0));
+    }
+
+    /// By time the first positives given are revealed first, ties in the seeded shuffle's
+    /// order; at random the order is the shuffle's, whatever the times; a repeated positive
+    /// counts once, at its earliest time.
+    #[test]
+    fn reveal_orders() {
+        let u = ColdUser {
+            positives: vec![10, 11, 12, 13, 14, 11],
+            times: vec![50, 40, 30, 30, 10, 5],
+            prior: None,
+        };
+        let by_time = reveal_order(&u, RevealOrder::Time, 3, 0);
+        assert_eq!(by_time[0], 11, "{by_time:?}");
+        assert_eq!(by_time[1], 14, "{by_time:?}");
+        assert_eq!(by_time[4], 10, "{by_time:?}");
+        let tied: Vec<u32> = by_time[2..4].to_vec();
+        assert!(tied == [12, 13] || tied == [13, 12], "{by_time:?}");
+        let random = reveal_order(&u, RevealOrder::Random, 3, 0);
+        let mut shuffled = vec![10u32, 11, 12, 13, 14];
+        Rng::stream(3, 0).shuffle(&mut shuffled);
+        assert_eq!(random, shuffled);
+        // The tie follows the shuffle: 12 before 13 exactly when the shuffle has it so.
+        let first = |v: &[u32]| v.iter().position(|&i| i == 12) < v.iter().position(|&i| i == 13);
+        assert_eq!(first(&by_time), first(&shuffled));
+        // Without times, time order is the shuffle.
+        let untimed = ColdUser {
+            times: Vec::new(),
+            ..u.clone()
+        };
+        assert_eq!(reveal_order(&untimed, RevealOrder::Time, 3, 0), shuffled);
     }
 
     /// With nothing revealed the prior alone decides; a user without one is left out.
@@ -161,10 +242,19 @@ mod tests {
         let pop = vec![0f32; n];
         let mut u = ColdUser {
             positives: vec![1, 2, 3],
+            times: Vec::new(),
             prior: None,
         };
         let solver = FoldInSolver::new(&items, d, FoldIn::default());
-        let rep = evaluate(&solver, &pop, &[u.clone()], &[0, 1], &[5], 1);
+        let rep = evaluate(
+            &solver,
+            &pop,
+            &[u.clone()],
+            &[0, 1],
+            &[5],
+            RevealOrder::Random,
+            1,
+        );
         let rep = rep.unwrap();
         assert_eq!((rep[0].users_left_out, rep[0].model.users), (1, 0));
         assert_eq!((rep[1].users_left_out, rep[1].model.users), (0, 1));
@@ -186,7 +276,7 @@ mod tests {
                 s(a).total_cmp(&s(b)).then(b.cmp(&a))
             })
             .unwrap();
-        let rep = evaluate(&solver, &pop, &[u], &[0], &[1], 1).unwrap();
+        let rep = evaluate(&solver, &pop, &[u], &[0], &[1], RevealOrder::Random, 1).unwrap();
         let want = if top == 7 || top == 8 { 1.0 } else { 0.0 };
         assert_eq!(rep[0].model.get(1).unwrap().hit_rate, want);
     }

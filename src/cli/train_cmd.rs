@@ -222,9 +222,10 @@ pub struct EvalArgs {
     pub content_neighbours: usize,
     /// User cold start: the held-out users, one id per line (as written by `data split --method
     /// cold-users:0.1`), without interactions in --train. Each one's test positives are shuffled
-    /// (--seed) or put in time order (--reveal-order time); with N of them revealed, the user is folded in from those N and their demographics (the
-    /// model's user map, from the users file beside --train) and ranks every item, the revealed
-    /// excluded, against the rest. Reported for each N of --reveal, beside the most popular items.
+    /// (--seed) or put in time order (--reveal-order time); with N of them revealed, the user is
+    /// folded in from those N and their demographics (the model's user map, from the users file
+    /// beside --train) and ranks every item, the revealed excluded, against the rest. Reported
+    /// for each N of --reveal, beside the most popular items.
     #[arg(long, value_name = "FILE", conflicts_with = "cold_items")]
     pub cold_users: Option<PathBuf>,
     /// With --cold-users: the numbers of positives to reveal (0: demographics alone).

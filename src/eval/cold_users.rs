@@ -2,13 +2,14 @@
 //!
 //! For every held-out user the positives are put in a reveal order once: shuffled (a seeded
 //! stream per user), or by time, the user's first ratings first, as a new user would give them
-//! (ties in the shuffled order). The reveals are nested: the first three include the first one. With `N` revealed, the user's
-//! vector is folded in from those `N` (and their demographic prior, if any) with the item
-//! vectors fixed, and the user ranks every item, the revealed excluded, against the rest of
-//! their positives. Users with `N` positives or fewer have nothing left to rank for at that `N`,
-//! and with nothing revealed a user without a prior has nothing to fold in: both are counted as
-//! left out. Beside it, the most popular items (by training positives) are
-//! ranked with the same exclusions, the baseline a new user gets without a model.
+//! (ties in the shuffled order). The reveals are nested: the first three include the first
+//! one. With `N` revealed, the user's vector is folded in from those `N` (and their
+//! demographic prior, if any) with the item vectors fixed, and the user ranks every item, the
+//! revealed excluded, against the rest of their positives. Users with `N` positives or fewer
+//! have nothing left to rank for at that `N`, and with nothing revealed a user without a prior
+//! has nothing to fold in: both are counted as left out. Beside it, the most popular items (by
+//! training positives) are ranked with the same exclusions, the baseline a new user gets
+//! without a model.
 
 use serde::Serialize;
 

@@ -101,7 +101,7 @@ pub struct ModelMetaOf<C> {
     pub seed: u64,
     /// Final metrics (name, value).
     pub metrics: Vec<(String, f64)>,
-    /// Titles, genres and years, when the dataset had them.
+    /// Titles, genres, years and attribute values, when the dataset had them.
     pub catalogue: Vec<C>,
     /// Names of the item features (`genre:Comedy`, `decade:1990`, …), the rows of
     /// `item_features.npy`; empty when the data had no item side information.

@@ -13,9 +13,9 @@
 //!   is the user's demographic vector (zero without demographics) and `β` its weight
 //!   ([`PRIOR_WEIGHT`]).
 //! - **Content neighbours.** A new movie's map vector is averaged, half and half, with the
-//!   trained vectors of the catalogue movies most like it by genres (and attribute values) and year
-//!   ([`ContentNeighbours`]): a second estimate, nonlinear in the features, whose errors differ
-//!   from the map's.
+//!   trained vectors of the catalogue movies most like it by genres (and attribute values)
+//!   and year ([`ContentNeighbours`]): a second estimate, nonlinear in the features, whose
+//!   errors differ from the map's.
 
 use faer::linalg::solvers::Solve;
 use faer::{Mat, Side};
@@ -459,8 +459,8 @@ pub fn embed(pairs: &[(usize, f32)], map: &[f32], d: usize) -> Vec<f32> {
 /// a genre set and a year, and which of them made the cut must not depend on their order).
 /// The neighbour mean `m` (similarity-weighted) enters as `(1 − blend)·map + blend·m`. A new
 /// item without a year is compared by content alone; a catalogue item without a year is not a
-/// neighbour of one with a year. With no neighbour (no genres or attributes, `k = 0`, or no similar trained
-/// item) the map vector is used alone.
+/// neighbour of one with a year. With no neighbour (no genres or attributes, `k = 0`, or no
+/// similar trained item) the map vector is used alone.
 ///
 /// Chosen on cold-item validation splits carved from the ten P3 training parts (`data split
 /// p3/train.tsv --method cold-items:0.1 --seed S+100`, iALS): mean NDCG@10 .2904 with the map

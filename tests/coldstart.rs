@@ -809,10 +809,14 @@ fn cold_users_split_and_eval() {
     for r in reveals {
         assert_eq!(r["model"]["users"].as_u64().unwrap() as usize, cold.len());
     }
-    // Each revealed positive says more (on this popularity-heavy synthetic set the most popular
-    // items stay ahead; on ML-100K fold-in passes them from one revealed positive on).
+    // Revealed positives say more the more there are (on this popularity-heavy synthetic set
+    // the most popular items stay ahead; on ML-100K fold-in passes them from one revealed
+    // positive on). N = 0 is the demographics' vector itself, not a solve. The synthetic
+    // demographics are random, so it is close to a mean user's vector and ranks close to the
+    // most popular items, above a fold-in from one positive: no order between N = 0 and N = 1
+    // is a property (the unit test `zero_reveals_need_a_prior` checks the N = 0 vector).
     assert!(ndcg(&reveals[2], "model") > ndcg(&reveals[1], "model"));
-    assert!(ndcg(&reveals[1], "model") > ndcg(&reveals[0], "model"));
+    assert!(ndcg(&reveals[0], "model") > 0.8 * ndcg(&reveals[0], "most_popular"));
     // Demographics are the prior: without them N = 1 changes, and N = 0 has nothing to go on.
     let plain = eval(&[
         "--cold-users",

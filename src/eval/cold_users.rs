@@ -271,6 +271,11 @@ mod tests {
             FoldIn::default(),
         )
         .unwrap();
+        // Nothing revealed: the vector is the ridge centre, the prior at its weight (the solve
+        // would shrink it along the popular directions).
+        let w = FoldIn::default().prior_weight;
+        let centre: Vec<f32> = items[7 * d..8 * d].iter().map(|&v| w * v).collect();
+        assert_eq!(q, centre);
         let top = (0..n)
             .max_by(|&a, &b| {
                 let s = |i: usize| crate::simd::dot(&q, &items[i * d..(i + 1) * d]);

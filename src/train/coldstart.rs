@@ -11,7 +11,10 @@
 //!   would give them, with the item vectors fixed:
 //!   `(w0·YᵀY + Σ_{i∈liked} (c − w0) y_i y_iᵀ + λI) x = Σ c·y_i + λ·β·x0`, where the prior `x0`
 //!   is the user's demographic vector (zero without demographics) and `β` its weight
-//!   ([`PRIOR_WEIGHT`]).
+//!   ([`PRIOR_WEIGHT`]). With nothing liked or disliked, `x = β·x0`: the unobserved term alone
+//!   would shrink the prior along the popular directions, as if the user had passed over
+//!   every item (demographics alone: mean NDCG@10 .4315 that way on cold-user validation
+//!   splits, .4545 as the prior itself; the most popular items .4406).
 //! - **Content neighbours.** A new movie's map vector is averaged, half and half, with the
 //!   trained vectors of the catalogue movies most like it by genres (and attribute values)
 //!   and year ([`ContentNeighbours`]): a second estimate, nonlinear in the features, whose
@@ -673,7 +676,8 @@ impl Default for FoldIn {
 
 /// The vector of a user who liked `liked` and disliked `disliked` (item rows of `items`,
 /// `n × d`; the dislikes are known negatives, as iALS trains them), pulled toward
-/// `c.prior_weight · prior` (or zero). Duplicate (also across both lists) or out-of-range items are refused.
+/// `c.prior_weight · prior` (or zero); with neither, that ridge centre itself. Duplicate (also
+/// across both lists) or out-of-range items are refused.
 pub fn fold_in(
     items: &[f32],
     d: usize,
@@ -729,6 +733,12 @@ impl<'a> FoldInSolver<'a> {
                 "--liked",
                 "name at least one liked item, or demographics (--age, --gender, --occupation)",
             ));
+        }
+        if let (true, true, Some(x0)) = (liked.is_empty(), disliked.is_empty(), prior) {
+            // Nothing revealed: the unobserved term would only shrink the prior along the
+            // popular directions, as if the user had passed over every item. The answer is the
+            // ridge centre itself.
+            return Ok(x0.iter().map(|&v| c.prior_weight * v).collect());
         }
         let mut sorted = [liked, disliked].concat();
         sorted.sort_unstable();

@@ -13,7 +13,7 @@ use crate::train::coldstart::ContentNeighbours;
 /// `lshrec embed-item`
 #[derive(Debug, Args)]
 #[command(
-    after_help = "The vector is the sum of the model's feature vectors (item_features.npy: a map from genres, release decade and --item-features attributes to vectors, fitted to the training interactions), so it scores against users like any trained item. With --genres, that vector is then averaged half and half with the mean trained vector of the catalogue items most like the new one (the same genres, near years: --content-neighbours), a second estimate that lifted item cold start (protocol P3) by 2-3%.\n\nExamples:\n  lshrec embed-item --model model/ --genres Comedy,Romance --year 1996\n  lshrec embed-item --model model/ --feature brand=acme --feature category=shoes\n  lshrec embed-item --model model/ --genres Sci-Fi --year 1997 --out new.npy\n  lshrec index append --index model/index --model model/ --vectors new.npy --ids new-ids.txt"
+    after_help = "The vector is the sum of the model's feature vectors (item_features.npy: a map from genres, release decade and --item-features attributes to vectors, fitted to the training interactions), so it scores against users like any trained item. With --genres or --feature, that vector is then averaged half and half with the mean trained vector of the catalogue items most like the new one (the same genres or attribute values, near years: --content-neighbours), a second estimate that lifted item cold start (protocol P3) by 2-3%.\n\nExamples:\n  lshrec embed-item --model model/ --genres Comedy,Romance --year 1996\n  lshrec embed-item --model model/ --feature brand=acme --feature category=shoes\n  lshrec embed-item --model model/ --genres Sci-Fi --year 1997 --out new.npy\n  lshrec index append --index model/index --model model/ --vectors new.npy --ids new-ids.txt"
 )]
 pub struct EmbedItemArgs {
     #[command(flatten)]
@@ -121,7 +121,7 @@ pub fn run_embed_item(a: EmbedItemArgs) -> Result<()> {
         let mut s = format!("vector of dimension {d}, norm {norm:.4}");
         if neighbours > 0 {
             s.push_str(&format!(
-                ", half from the {neighbours} trained items most like it by genres and year"
+                ", half from the {neighbours} trained items most like it by genres, attributes and year"
             ));
         }
         if let Some(p) = &a.out {

@@ -922,17 +922,7 @@ fn cold_subset(
         unknown_features += pairs.len() - known.len();
         no_features += known.is_empty() as usize;
         maps.push(model.item_feature_vector(&known, "--cold-items")?);
-        keys.push(found.map(|i| {
-            let info = ds.item_info.as_ref();
-            let tags = info.and_then(|f| f.tags.get(i as usize));
-            (
-                crate::data::features::content_names(
-                    &ds.genres_of(i),
-                    tags.map_or(&[][..], Vec::as_slice),
-                ),
-                info.and_then(|f| f.years[i as usize]),
-            )
-        }));
+        keys.push(found.map(|i| crate::data::features::item_content(ds, i)));
         cols.push(col);
     }
     // Items with the same content and year have the same neighbours: each pair is searched for

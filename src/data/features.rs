@@ -118,6 +118,17 @@ pub fn content_names<S: AsRef<str>>(genres: &[S], tags: &[(String, String)]) -> 
     v
 }
 
+/// What content neighbours compare item `i` of `ds` by: its content names
+/// ([`content_names`]) and its year.
+pub fn item_content(ds: &Dataset, i: u32) -> (Vec<String>, Option<u16>) {
+    let Some(info) = ds.item_info.as_ref() else {
+        return (Vec::new(), None);
+    };
+    let tags = info.tags.get(i as usize).map_or(&[][..], Vec::as_slice);
+    let year = info.years.get(i as usize).copied().flatten();
+    (content_names(&ds.genres_of(i), tags), year)
+}
+
 /// Parses `column=value` (or `column:value`) arguments into attribute pairs.
 pub fn parse_tags(args: &[String], what: &str) -> Result<Vec<(String, String)>> {
     args.iter()

@@ -3,7 +3,7 @@
 //! demographics.
 
 mod common;
-use common::{lshrec, ok, refused};
+use common::{close, lshrec, ok, refused};
 
 use lshrec::data::{features, synth};
 use lshrec::train::{self, coldstart, ModelKind, TrainConfig};
@@ -519,6 +519,57 @@ fn random_order_ndcg(test: &str, n_cold: f64) -> f64 {
         / rel.len() as f64
 }
 
+/// A small synthetic generic dataset in `dir/s` whose items and users are described only by
+/// attribute files, `dir/item_attrs.csv` and `dir/user_attrs.tsv`: each a header and one line
+/// per row of the synthetic items.tsv (item, title, genres, year) or users.tsv (user, age,
+/// gender, occupation, zip), as `items` and `users` write them; and its P3 split in `dir/p3`.
+type RowFn<'a> = &'a dyn Fn(&[&str]) -> String;
+fn attribute_set(dir: &std::path::Path, items: (&str, RowFn), users: (&str, RowFn)) {
+    let p = |s: &str| dir.join(s).to_string_lossy().into_owned();
+    small_synth(&p("s"), "generic");
+    for ((header, row), side, out) in [
+        (items, "s/items.tsv", "item_attrs.csv"),
+        (users, "s/users.tsv", "user_attrs.tsv"),
+    ] {
+        let text = std::fs::read_to_string(p(side)).unwrap();
+        let mut body = format!("{header}\n");
+        for l in text.lines().skip(1) {
+            body += &row(&l.split('\t').collect::<Vec<_>>());
+            body += "\n";
+        }
+        std::fs::write(p(out), body).unwrap();
+        std::fs::remove_file(p(side)).unwrap();
+    }
+    p3_split(&p("s"), &p("p3"));
+}
+
+/// `eval --cold-items` of model `m` on a P3 split with attribute flags `attrs`: the cold-items
+/// note, NDCG@10, and a random order's expected NDCG@10.
+fn eval_cold_items(m: &str, tr: &str, te: &str, cold: &str, attrs: &[&str]) -> (String, f64, f64) {
+    let mut eval = vec![
+        "eval",
+        "--model",
+        m,
+        "--train",
+        tr,
+        "--test",
+        te,
+        "--cold-items",
+        cold,
+        "--json",
+    ];
+    eval.extend(attrs);
+    let out = ok(&eval);
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let note = j["cold_items"].as_str().unwrap().to_string();
+    let n_cold = std::fs::read_to_string(cold).unwrap().lines().count() as f64;
+    (
+        note,
+        j["at"][0]["ndcg"].as_f64().unwrap(),
+        random_order_ndcg(te, n_cold),
+    )
+}
+
 /// Any dataset's own attributes (`--item-features`, `--user-features`) train the feature maps:
 /// a generic dataset whose items are described only by an attribute file, protocol P3 through
 /// it, and `embed-item --feature` / `query --feature` for new items and users.
@@ -526,30 +577,14 @@ fn random_order_ndcg(test: &str, n_cold: f64) -> f64 {
 fn attribute_files_drive_cold_start() {
     let t = tempfile::tempdir().unwrap();
     let p = |s: &str| t.path().join(s).to_string_lossy().into_owned();
-    small_synth(&p("s"), "generic");
-    // Re-express the planted genres as a `style` attribute and the demographics as a `segment`,
-    // then drop the MovieLens-style side files.
-    let side = |f: &str| -> Vec<Vec<String>> {
-        std::fs::read_to_string(p(f))
-            .unwrap()
-            .lines()
-            .skip(1)
-            .map(|l| l.split('\t').map(str::to_string).collect())
-            .collect()
-    };
-    let mut items = String::from("item_id,style,label\n");
-    for r in side("s/items.tsv") {
-        items += &format!("{},{},\"{}\"\n", r[0], r[2], r[1]);
-    }
-    let mut users = String::from("user_id\tsegment\n");
-    for r in side("s/users.tsv") {
-        users += &format!("{}\t{}\n", r[0], r[3]);
-    }
-    std::fs::write(p("item_attrs.csv"), items).unwrap();
-    std::fs::write(p("user_attrs.tsv"), users).unwrap();
-    std::fs::remove_file(p("s/items.tsv")).unwrap();
-    std::fs::remove_file(p("s/users.tsv")).unwrap();
-    p3_split(&p("s"), &p("p3"));
+    // Re-express the planted genres as a `style` attribute and the demographics as a `segment`.
+    attribute_set(
+        t.path(),
+        ("item_id,style,label", &|r| {
+            format!("{},{},\"{}\"", r[0], r[2], r[1])
+        }),
+        ("user_id\tsegment", &|r| format!("{}\t{}", r[0], r[3])),
+    );
     let (tr, te, m, cold) = (
         p("p3/train.tsv"),
         p("p3/test.tsv"),
@@ -571,36 +606,15 @@ fn attribute_files_drive_cold_start() {
     ];
     train.extend(attrs);
     ok(&train);
-    let mut eval = vec![
-        "eval",
-        "--model",
-        &m,
-        "--train",
-        &tr,
-        "--test",
-        &te,
-        "--cold-items",
-        &cold,
-        "--json",
-    ];
-    eval.extend(attrs);
-    let out = ok(&eval);
-    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let note = j["cold_items"].as_str().unwrap();
+    let (note, ndcg, random) = eval_cold_items(&m, &tr, &te, &cold, &attrs);
     assert!(note.contains("0 items without any known feature"), "{note}");
     assert!(
         note.contains("blended with content neighbours") && !note.contains(" 0 of them blended"),
         "cold items find neighbours by their attributes: {note}"
     );
-    let ndcg = j["at"][0]["ndcg"].as_f64().unwrap();
-    let n_cold = std::fs::read_to_string(p("p3/cold_items.txt"))
-        .unwrap()
-        .lines()
-        .count() as f64;
-    let random = random_order_ndcg(&p("p3/test.tsv"), n_cold);
     println!("P3 NDCG@10 from attribute files: {ndcg:.4} (random order: {random:.4})");
     // 40 cold items of a small synthetic set: split seeds 1-4 gave 1.4-2.0× random.
-    assert!(ndcg > 1.3 * random, "{out}");
+    assert!(ndcg > 1.3 * random, "{note}");
 
     let out = ok(&[
         "embed-item",
@@ -682,6 +696,163 @@ fn attribute_files_drive_cold_start() {
     ]);
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(j["recommendations"].as_array().unwrap().len(), 3, "{out}");
+}
+
+/// Numeric attribute columns (`--item-numeric-cols`, `--user-numeric-cols`): each value is
+/// split between the two quantile knots around it, so a value no training row had still has a
+/// vector, and one that is not a number is refused by name.
+#[test]
+fn numeric_attributes_interpolate_between_knots() {
+    let t = tempfile::tempdir().unwrap();
+    let p = |s: &str| t.path().join(s).to_string_lossy().into_owned();
+    // Items: a style and the release year as a number; users: a segment and their age.
+    attribute_set(
+        t.path(),
+        ("item_id,style,released", &|r| {
+            format!("{},{},{}", r[0], r[2], r[3])
+        }),
+        ("user_id\tsegment\tage_years", &|r| {
+            format!("{}\t{}\t{}", r[0], r[3], r[1])
+        }),
+    );
+    let (tr, te, m, cold, ia, ua) = (
+        p("p3/train.tsv"),
+        p("p3/test.tsv"),
+        p("m"),
+        p("p3/cold_items.txt"),
+        p("item_attrs.csv"),
+        p("user_attrs.tsv"),
+    );
+    let attrs = [
+        "--item-features",
+        &ia,
+        "--item-numeric-cols",
+        "released",
+        "--user-features",
+        &ua,
+        "--user-numeric-cols",
+        "age_years",
+    ];
+    let mut train = vec![
+        "train", "--train", &tr, "--test", &te, "--model", "ials", "--dim", "16", "--out", &m,
+    ];
+    train.extend(attrs);
+    let (code, _, err) = lshrec(&train);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("numeric item attribute \"released\": 10 knots")
+            && err.contains("numeric user attribute \"age_years\""),
+        "train names the knots: {err}"
+    );
+    assert!(!err.contains("id-like"), "{err}");
+
+    let model = lshrec::store::Model::open(std::path::Path::new(&m)).unwrap();
+    let knots = model.item_knots();
+    let ks = knots.0["released"].clone();
+    assert_eq!(ks.len(), 10, "{ks:?}");
+    assert!(model.user_knots().is_numeric("age_years"));
+    let names = &model.meta.item_features;
+    let feats = model.item_features.as_ref().unwrap();
+    let d = model.dim();
+    let row = |k: f64| {
+        let f = names
+            .iter()
+            .position(|n| *n == format!("released:~{k}"))
+            .unwrap();
+        feats.as_slice()[f * d..(f + 1) * d].to_vec()
+    };
+    let embed = |value: &str| -> Vec<f32> {
+        let out = ok(&[
+            "embed-item",
+            "--model",
+            &m,
+            "--feature",
+            &format!("released={value}"),
+            "--content-neighbours",
+            "0",
+            "--json",
+        ]);
+        let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+        (j["vector"].as_array().unwrap().iter())
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect()
+    };
+    // A quarter of the way between the fourth and fifth knots: no training item's year.
+    let (a, b) = (ks[3], ks[4]);
+    let x = a + 0.25 * (b - a);
+    let (ra, rb) = (row(a), row(b));
+    let want: Vec<f32> = (0..d).map(|k| 0.75 * ra[k] + 0.25 * rb[k]).collect();
+    close(
+        &embed(&x.to_string()),
+        &want,
+        1e-5,
+        "interpolated between knots",
+    );
+    // Past the last knot: the last knot's vector alone.
+    close(
+        &embed("100000"),
+        &row(ks[9]),
+        1e-6,
+        "clamped to the last knot",
+    );
+    let (code, _, err) = lshrec(&["embed-item", "--model", &m, "--feature", "released=old"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("expected a number"), "{err}");
+    // A new user by a numeric age never seen in training.
+    let out = ok(&[
+        "query",
+        "--model",
+        &m,
+        "--feature",
+        "age_years=33.5",
+        "--k",
+        "3",
+        "--json",
+    ]);
+    assert_eq!(rec_ids(&out).len(), 3, "{out}");
+
+    // P3 through the numeric column: every cold item's year is known to the model.
+    let (note, ndcg, random) = eval_cold_items(&m, &tr, &te, &cold, &attrs);
+    assert!(note.contains("0 feature values unknown"), "{note}");
+    println!("P3 NDCG@10 with a numeric year: {ndcg:.4} (random order: {random:.4})");
+    assert!(ndcg > 1.3 * random, "{note}");
+
+    // Bad numeric columns are refused with the file and line, or the header.
+    let bad = |body: &str, col: &str, want: &str| {
+        std::fs::write(p("bad.csv"), body).unwrap();
+        refused(
+            &[
+                "data",
+                "stats",
+                &tr,
+                "--item-features",
+                &p("bad.csv"),
+                "--item-numeric-cols",
+                col,
+            ],
+            want,
+        );
+    };
+    bad("item,w\n1,3\n2,3|4\n", "w", "bad.csv:3");
+    bad("item,w\n1,heavy\n", "w", "one finite number");
+    bad("item,w\n1,inf\n", "w", "one finite number");
+    bad("item,w\n1,3\n", "weight", "a column named \"weight\"");
+    bad("item,year\n1,1990\n", "year", "rename \"year\"");
+    std::fs::write(p("bad.csv"), "item,w,v\n1,3,a\n").unwrap();
+    refused(
+        &[
+            "data",
+            "stats",
+            &tr,
+            "--item-features",
+            &p("bad.csv"),
+            "--item-feature-cols",
+            "v",
+            "--item-numeric-cols",
+            "w",
+        ],
+        "among the columns used",
+    );
 }
 
 /// The item ids of `query --json` output's recommendations.

@@ -378,6 +378,7 @@ fn attribute_files_become_named_side_features() {
     let attrs = |name: &str, body: &[u8], cols: Option<&[&str]>| AttributeFile {
         path: write(d, name, body),
         columns: cols.map(|c| c.iter().map(|s| s.to_string()).collect()),
+        numeric: Vec::new(),
     };
     let load = |item: Option<AttributeFile>, user: Option<AttributeFile>| {
         data::load(
@@ -399,7 +400,7 @@ fn attribute_files_become_named_side_features() {
     // `z` appears only in the attribute file: it joins the catalogue without interactions.
     assert_eq!(ds.items.ext_ids(), &["a", "b", "c", "z"]);
     let row = |i: &str| {
-        let mut r = features::item_row(&ds, ds.items.get(i).unwrap());
+        let mut r = features::item_row(&ds, ds.items.get(i).unwrap(), &features::Knots::default());
         r.sort_by(|x, y| x.0.cmp(&y.0));
         r
     };

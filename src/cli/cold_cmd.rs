@@ -13,7 +13,7 @@ use crate::train::coldstart::ContentNeighbours;
 /// `lshrec embed-item`
 #[derive(Debug, Args)]
 #[command(
-    after_help = "The vector is the sum of the model's feature vectors (item_features.npy: a map from genres, release decade and --item-features attributes to vectors, fitted to the training interactions), so it scores against users like any trained item. With --genres or --feature, that vector is then averaged half and half with the mean trained vector of the catalogue items most like the new one (the same genres or attribute values, near years: --content-neighbours), a second estimate that lifted item cold start (protocol P3) by 2-3%.\n\nExamples:\n  lshrec embed-item --model model/ --genres Comedy,Romance --year 1996\n  lshrec embed-item --model model/ --feature brand=acme --feature category=shoes\n  lshrec embed-item --model model/ --genres Sci-Fi --year 1997 --out new.npy\n  lshrec index append --index model/index --model model/ --vectors new.npy --ids new-ids.txt"
+    after_help = "The vector is the sum of the model's feature vectors (item_features.npy: a map from genres, release decade and --item-features attributes to vectors, fitted to the training interactions), so it scores against users like any trained item. With --genres or --feature, that vector is then averaged half and half with the mean trained vector of the catalogue items most like the new one (the same genres or attribute values, near years: --content-neighbours), a second estimate that lifted item cold start (protocol P3) by 2-3%.\n\nExamples:\n  lshrec embed-item --model model/ --genres Comedy,Romance --year 1996\n  lshrec embed-item --model model/ --feature brand=acme --feature category=shoes\n  lshrec embed-item --model model/ --feature price=23.50   (a numeric column: split between its knots)\n  lshrec embed-item --model model/ --genres Sci-Fi --year 1997 --out new.npy\n  lshrec index append --index model/index --model model/ --vectors new.npy --ids new-ids.txt"
 )]
 pub struct EmbedItemArgs {
     #[command(flatten)]
@@ -74,7 +74,7 @@ pub fn run_embed_item(a: EmbedItemArgs) -> Result<()> {
         ..Default::default()
     };
     let map = model.item_vector(&genres, a.year, &tags)?;
-    let names = crate::data::features::content_names(&genres, &tags);
+    let names = crate::data::features::content_names(&genres, &tags, &model.item_knots());
     let near = model.content_neighbours(&names, a.year, &cfg);
     let neighbours = near.as_ref().map_or(0, |n| n.1);
     let v = cfg.blend(map, near.as_ref().map(|n| n.0.as_slice()));
@@ -191,6 +191,7 @@ pub(crate) fn eval_cold_users(a: &super::train_cmd::EvalArgs, c: ColdUserCases<'
     let text = crate::data::text::read_text(path)?;
     let mut seen = std::collections::HashSet::new();
     let (mut users, mut unknown_values, mut without_prior) = (Vec::new(), 0usize, 0usize);
+    let user_knots = model.user_knots();
     for (ln, line) in text.lines().enumerate() {
         let id = line.trim();
         if id.is_empty() || id.starts_with('#') {
@@ -227,7 +228,7 @@ pub(crate) fn eval_cold_users(a: &super::train_cmd::EvalArgs, c: ColdUserCases<'
             true => None,
             false => {
                 let pairs = match c.ds.users.get(id) {
-                    Some(u) => crate::data::features::user_row(c.ds, u),
+                    Some(u) => crate::data::features::user_row(c.ds, u, &user_knots),
                     None => Vec::new(),
                 };
                 let (v, unknown) = model.known_demographic_vector(&pairs)?;

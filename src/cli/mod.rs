@@ -213,7 +213,7 @@ pub struct ReadArgs {
     pub timestamp_col: Option<String>,
     /// Item attributes for any dataset: a delimited file with a header, the item id first, then
     /// categorical columns (several values in a cell separated by `|`). Each column:value is a
-    /// side feature, like the genres of MovieLens.
+    /// side feature, like the genres of MovieLens (numbers: see --item-numeric-cols).
     #[arg(long, value_name = "FILE")]
     pub item_features: Option<PathBuf>,
     /// The --item-features columns to use (default: every column but the id).
@@ -224,6 +224,17 @@ pub struct ReadArgs {
         requires = "item_features"
     )]
     pub item_feature_cols: Option<Vec<String>>,
+    /// The --item-features columns that hold numbers (a price, a duration, a year): each cell
+    /// one number or empty. A value is interpolated between the two nearest of up to ten
+    /// quantile knots, so a new item's value that no training item had still has a vector.
+    /// Other columns are categories: each value its own feature.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "COLS",
+        requires = "item_features"
+    )]
+    pub item_numeric_cols: Vec<String>,
     /// User attributes, in the same layout as --item-features (the user id first).
     #[arg(long, value_name = "FILE")]
     pub user_features: Option<PathBuf>,
@@ -235,6 +246,14 @@ pub struct ReadArgs {
         requires = "user_features"
     )]
     pub user_feature_cols: Option<Vec<String>>,
+    /// The --user-features columns that hold numbers (an age, a tenure), as --item-numeric-cols.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "COLS",
+        requires = "user_features"
+    )]
+    pub user_numeric_cols: Vec<String>,
 }
 
 impl ReadArgs {
@@ -249,12 +268,14 @@ impl ReadArgs {
                 )
             })?),
         };
-        let attributes = |path: &Option<PathBuf>, cols: &Option<Vec<String>>| {
-            path.as_ref().map(|p| AttributeFile {
-                path: p.clone(),
-                columns: cols.clone(),
-            })
-        };
+        let attributes =
+            |path: &Option<PathBuf>, cols: &Option<Vec<String>>, numeric: &Vec<String>| {
+                path.as_ref().map(|p| AttributeFile {
+                    path: p.clone(),
+                    columns: cols.clone(),
+                    numeric: numeric.clone(),
+                })
+            };
         Ok(LoadOptions {
             format: self.format,
             generic: GenericOptions {
@@ -264,8 +285,16 @@ impl ReadArgs {
                 rating_col: self.rating_col.clone(),
                 timestamp_col: self.timestamp_col.clone(),
             },
-            item_attributes: attributes(&self.item_features, &self.item_feature_cols),
-            user_attributes: attributes(&self.user_features, &self.user_feature_cols),
+            item_attributes: attributes(
+                &self.item_features,
+                &self.item_feature_cols,
+                &self.item_numeric_cols,
+            ),
+            user_attributes: attributes(
+                &self.user_features,
+                &self.user_feature_cols,
+                &self.user_numeric_cols,
+            ),
         })
     }
 }

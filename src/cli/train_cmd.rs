@@ -16,7 +16,7 @@ use crate::train::{self, coldstart, ModelKind, TrainConfig};
 /// `lshrec train`
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  lshrec train --data data/ml-100k --model ials --min-rating 4 --split per-user:0.2 --eval --out model/\n  lshrec train --train data/ml-100k/u1.base --test data/ml-100k/u1.test --model ials --out model/\n\nWithout --split or --test, the model trains on all the data. Ranking models treat ratings ≥ --min-rating as positives (every rating when it is not given)."
+    after_help = "Examples:\n  lshrec train --data data/ml-100k --model ials --min-rating 4 --split per-user:0.2 --eval --out model/\n  lshrec train --train data/ml-100k/u1.base --test data/ml-100k/u1.test --model ials --out model/\n  lshrec train --data shop/ratings.csv --item-features shop/items.csv --item-numeric-cols price --model ials --out model/\n\nWithout --split or --test, the model trains on all the data. Ranking models treat ratings ≥ --min-rating as positives (every rating when it is not given)."
 )]
 pub struct TrainArgs {
     /// Dataset directory or ratings file (format detected).
@@ -722,18 +722,43 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
         let sides = [
             (
                 "item",
-                train_ds.item_info.as_ref().map(|i| &i.tags),
-                "--item-feature-cols",
+                train_ds.item_info.as_ref().map(|i| (&i.tags, &i.numeric)),
+                "item",
+                data::features::item_knots(&train_ds),
             ),
             (
                 "user",
-                train_ds.user_info.as_ref().map(|i| &i.tags),
-                "--user-feature-cols",
+                train_ds.user_info.as_ref().map(|i| (&i.tags, &i.numeric)),
+                "user",
+                data::features::user_knots(&train_ds),
             ),
         ];
-        for (what, tags, flag) in sides {
-            for (col, v, r) in tags.map_or_else(Vec::new, |t| data::features::id_like_columns(t)) {
-                eprintln!("note: {what} attribute column {col:?} has {v} distinct values over {r} {what}s: an id-like column teaches the cold-start map little and makes it large; choose columns with {flag}");
+        for (what, info, flag, knots) in sides {
+            let Some((tags, numeric)) = info else {
+                continue;
+            };
+            for c in data::features::categorical_columns(tags, numeric) {
+                let (col, v, r) = (&c.name, c.distinct, c.rows);
+                let numeric_hint =
+                    format!("--{flag}-numeric-cols {col} interpolates them between quantile knots");
+                if c.id_like() {
+                    let hint = match c.numbers {
+                        true => format!("; its values are numbers: {numeric_hint}"),
+                        false => format!("; choose columns with --{flag}-feature-cols"),
+                    };
+                    eprintln!("note: {what} attribute column {col:?} has {v} distinct values over {r} {what}s: an id-like column teaches the cold-start map little and makes it large{hint}");
+                } else if c.looks_numeric() {
+                    eprintln!("note: {what} attribute column {col:?} holds {v} distinct numbers, each a category of its own: {numeric_hint}");
+                }
+            }
+            for (col, ks) in &knots.0 {
+                let shown: Vec<String> = ks.iter().map(f64::to_string).collect();
+                eprintln!(
+                    "note: numeric {what} attribute {col:?}: {} knot{} ({}); each value is split between the two nearest",
+                    ks.len(),
+                    if ks.len() == 1 { "" } else { "s" },
+                    shown.join(", ")
+                );
             }
         }
     }
@@ -897,6 +922,8 @@ fn cold_subset(
     let mut items = Vec::new();
     let (mut unknown_features, mut no_features, mut blended) = (0usize, 0usize, 0usize);
     let (mut maps, mut keys) = (Vec::new(), Vec::new());
+    // Numeric attribute values are split on the model's knots, as in its training.
+    let knots = model.item_knots();
     for (ln, line) in text.lines().enumerate() {
         let id = line.trim();
         if id.is_empty() || id.starts_with('#') {
@@ -911,7 +938,7 @@ fn cold_subset(
         })?;
         let found = ds.items.get(id);
         let pairs = match found {
-            Some(i) => crate::data::features::item_row(ds, i),
+            Some(i) => crate::data::features::item_row(ds, i, &knots),
             None => Vec::new(),
         };
         let known: Vec<(String, f32)> = pairs
@@ -922,7 +949,7 @@ fn cold_subset(
         unknown_features += pairs.len() - known.len();
         no_features += known.is_empty() as usize;
         maps.push(model.item_feature_vector(&known, "--cold-items")?);
-        keys.push(found.map(|i| crate::data::features::item_content(ds, i)));
+        keys.push(found.map(|i| crate::data::features::item_content(ds, i, &knots)));
         cols.push(col);
     }
     // Items with the same content and year have the same neighbours: each pair is searched for

@@ -31,6 +31,10 @@ pub struct ItemInfo {
     /// pairs per item; may be shorter than the catalogue (missing entries have none).
     #[serde(default)]
     pub tags: Vec<Vec<(String, String)>>,
+    /// The attribute columns declared numeric (`--item-numeric-cols`), sorted: their values
+    /// are numbers, interpolated between quantile knots ([`crate::data::features::Knots`]).
+    #[serde(default)]
+    pub numeric: Vec<String>,
 }
 
 /// Demographics (one entry per dense user id).
@@ -43,6 +47,9 @@ pub struct UserInfo {
     /// Categorical attributes from an attribute file (`--user-features`), as for items.
     #[serde(default)]
     pub tags: Vec<Vec<(String, String)>>,
+    /// The attribute columns declared numeric (`--user-numeric-cols`), as for items.
+    #[serde(default)]
+    pub numeric: Vec<String>,
 }
 
 /// A loaded dataset: deduplicated interactions, id maps and whatever side information the
@@ -256,6 +263,8 @@ pub struct DatasetBuilder {
     genre_index: HashMap<String, u16>,
     items_raw: HashMap<u32, RawItem>,
     users_raw: HashMap<u32, RawUser>,
+    item_numeric: Vec<String>,
+    user_numeric: Vec<String>,
     sources: Vec<PathBuf>,
 }
 
@@ -341,6 +350,21 @@ impl DatasetBuilder {
         self.users_raw.entry(u).or_default().tags.extend(tags);
     }
 
+    /// Declares attribute columns of the items numeric (their values already checked to be
+    /// numbers).
+    pub fn item_numeric(&mut self, cols: &[String]) {
+        self.item_numeric.extend(cols.iter().cloned());
+        self.item_numeric.sort();
+        self.item_numeric.dedup();
+    }
+
+    /// Declares attribute columns of the users numeric, as [`Self::item_numeric`].
+    pub fn user_numeric(&mut self, cols: &[String]) {
+        self.user_numeric.extend(cols.iter().cloned());
+        self.user_numeric.sort();
+        self.user_numeric.dedup();
+    }
+
     /// Adds a user with demographics.
     pub fn user(
         &mut self,
@@ -398,6 +422,7 @@ impl DatasetBuilder {
                 genres: vec![Vec::new(); n],
                 years: vec![None; n],
                 tags: vec![Vec::new(); n],
+                numeric: std::mem::take(&mut self.item_numeric),
             };
             for (i, raw) in self.items_raw.drain() {
                 info.titles[i as usize] = raw.title;
@@ -415,6 +440,7 @@ impl DatasetBuilder {
                 occupations: vec![None; n],
                 zips: vec![None; n],
                 tags: vec![Vec::new(); n],
+                numeric: std::mem::take(&mut self.user_numeric),
             };
             for (u, raw) in self.users_raw.drain() {
                 info.tags[u as usize] = raw.tags;

@@ -5,14 +5,15 @@
 //! through the functions here, so a feature means the same thing everywhere.
 //!
 //! Attribute files (`--item-features`, `--user-features`) add one feature per column and value,
-//! named `column:value`.
+//! named `column:value`. A numeric column (`--item-numeric-cols`) has one feature per knot
+//! instead, named `column:~knot` ([`Knots`]): a value is split between the two knots around it.
 //!
 //! Weights: the genres of an item share a unit of weight (each 1/√g for g genres, so the
 //! genre part has norm 1 whatever g), the decade weighs 1 and the year [`YEAR_WEIGHT`]; each
 //! user feature weighs 1. The values
 //! of one attribute column share a unit the same way (1/√n for n values).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::stats::age_bucket;
 use super::{Csr, Dataset};
@@ -87,31 +88,169 @@ pub fn user_pairs(
     v
 }
 
+/// Most knots a numeric attribute column gets: with more distinct values than this, the knots
+/// are the values at this many evenly spaced quantiles (the smallest and largest included).
+pub const NUMERIC_KNOTS: usize = 10;
+
+/// The knots of numeric attribute columns: column → its knot values, ascending and distinct.
+///
+/// A numeric value x between knots a < b is the feature pair (`column:~a`, (b − x)/(b − a)) and
+/// (`column:~b`, (x − a)/(b − a)), the column's unit of weight split between them; below the
+/// first knot or above the last it is that knot's alone. The knots travel inside the feature
+/// names, so a model recovers them from its stored names ([`Knots::from_names`]) and a new
+/// item's or user's value is split on the same knots as in training.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Knots(pub BTreeMap<String, Vec<f64>>);
+
+fn knot_name(col: &str, knot: f64) -> String {
+    format!("{col}:~{knot}")
+}
+
+impl Knots {
+    /// Fits the knots of columns `cols` to the values in `tags`: every distinct value when there
+    /// are at most [`NUMERIC_KNOTS`], otherwise the values at that many evenly spaced quantiles
+    /// (each row's value counting once; equal quantiles merged). Values that are not finite
+    /// numbers are ignored (the attribute reader refuses them).
+    pub fn fit(tags: &[Vec<(String, String)>], cols: &[String]) -> Knots {
+        let mut out = BTreeMap::new();
+        for col in cols {
+            let mut v: Vec<f64> = (tags.iter().flatten())
+                .filter(|(c, _)| c == col)
+                .filter_map(|(_, x)| x.parse::<f64>().ok().filter(|x| x.is_finite()))
+                .collect();
+            if v.is_empty() {
+                continue;
+            }
+            v.sort_by(f64::total_cmp);
+            let mut distinct = v.clone();
+            distinct.dedup();
+            let knots = if distinct.len() <= NUMERIC_KNOTS {
+                distinct
+            } else {
+                let n = v.len() - 1;
+                let last = NUMERIC_KNOTS - 1;
+                let mut k: Vec<f64> = (0..NUMERIC_KNOTS)
+                    .map(|q| v[(q * n + last / 2) / last])
+                    .collect();
+                k.dedup();
+                k
+            };
+            out.insert(col.clone(), knots);
+        }
+        Knots(out)
+    }
+
+    /// The knots carried by stored feature names: a column counts as numeric when every one of
+    /// its names is `column:~number`.
+    pub fn from_names(names: &[String]) -> Knots {
+        let mut cols: BTreeMap<&str, Option<Vec<f64>>> = BTreeMap::new();
+        for n in names {
+            let Some((c, v)) = n.split_once(':') else {
+                continue;
+            };
+            let knot = (v.strip_prefix('~'))
+                .and_then(|x| x.parse::<f64>().ok())
+                .filter(|x| x.is_finite());
+            let e = cols.entry(c).or_insert(Some(Vec::new()));
+            match (e.as_mut(), knot) {
+                (Some(ks), Some(k)) => ks.push(k),
+                _ => *e = None,
+            }
+        }
+        Knots(
+            cols.into_iter()
+                .filter_map(|(c, ks)| {
+                    let mut ks = ks?;
+                    ks.sort_by(f64::total_cmp);
+                    ks.dedup();
+                    Some((c.to_string(), ks))
+                })
+                .collect(),
+        )
+    }
+
+    /// Whether `col` is a numeric column.
+    pub fn is_numeric(&self, col: &str) -> bool {
+        self.0.contains_key(col)
+    }
+
+    /// The (knot, share) pieces of `value` in column `col` (shares summing to 1), or `None`
+    /// when `col` is not numeric or `value` is not a finite number.
+    pub fn split(&self, col: &str, value: &str) -> Option<Vec<(f64, f32)>> {
+        let ks = self.0.get(col).filter(|ks| !ks.is_empty())?;
+        let x = value.parse::<f64>().ok().filter(|x| x.is_finite())?;
+        let hi = ks.partition_point(|&k| k <= x);
+        Some(match hi {
+            0 => vec![(ks[0], 1.0)],
+            h if h == ks.len() => vec![(ks[h - 1], 1.0)],
+            h => {
+                let (a, b) = (ks[h - 1], ks[h]);
+                let t = ((x - a) / (b - a)) as f32;
+                [(a, 1.0 - t), (b, t)]
+                    .into_iter()
+                    .filter(|p| p.1 > 0.0)
+                    .collect()
+            }
+        })
+    }
+
+    /// The feature name of the knot nearest to `value` in column `col` (ties to the lower), or
+    /// `None` as [`Knots::split`].
+    fn nearest(&self, col: &str, value: &str) -> Option<String> {
+        let pieces = self.split(col, value)?;
+        let best = (pieces.iter()).fold(pieces[0], |b, &p| if p.1 > b.1 { p } else { b });
+        Some(knot_name(col, best.0))
+    }
+}
+
 /// The (name, weight) pairs of attribute values (column, value): `column:value`, the values of
-/// one column sharing a unit of weight. Repeated pairs count once.
-pub fn tag_pairs(tags: &[(String, String)]) -> Vec<(String, f32)> {
-    let mut names: Vec<(&str, String)> = tags
-        .iter()
-        .map(|(c, v)| (c.as_str(), format!("{c}:{v}")))
+/// one column sharing a unit of weight; a numeric column's value (per `knots`) is split between
+/// its two knots, `column:~knot`. Repeated pairs count once.
+pub fn tag_pairs(tags: &[(String, String)], knots: &Knots) -> Vec<(String, f32)> {
+    let mut values: Vec<(&str, &str)> = (tags.iter())
+        .map(|(c, v)| (c.as_str(), v.as_str()))
         .collect();
-    names.sort();
-    names.dedup();
+    values.sort_unstable();
+    values.dedup();
     let mut per_col: HashMap<&str, usize> = HashMap::new();
-    for (c, _) in &names {
+    for (c, _) in &values {
         *per_col.entry(c).or_default() += 1;
     }
-    names
-        .iter()
-        .map(|(c, n)| (n.clone(), 1.0 / (per_col[c] as f32).sqrt()))
-        .collect()
+    let mut names: Vec<(&str, String, f32)> = Vec::with_capacity(values.len());
+    for &(c, v) in &values {
+        let w = 1.0 / (per_col[c] as f32).sqrt();
+        match knots.split(c, v) {
+            Some(pieces) => {
+                names.extend(pieces.into_iter().map(|(k, s)| (c, knot_name(c, k), w * s)))
+            }
+            None => names.push((c, format!("{c}:{v}"), w)),
+        }
+    }
+    names.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    // Two values of one numeric column may share a knot: one feature, weights summed.
+    let mut out: Vec<(String, f32)> = Vec::with_capacity(names.len());
+    for (_, n, w) in names {
+        match out.last_mut() {
+            Some(last) if last.0 == n => last.1 += w,
+            _ => out.push((n, w)),
+        }
+    }
+    out
 }
 
 /// What content neighbours compare items by: the genres (`genre:Comedy`) and the attribute
-/// values (`column:value`), named as the features are, sorted, each once.
-pub fn content_names<S: AsRef<str>>(genres: &[S], tags: &[(String, String)]) -> Vec<String> {
+/// values (`column:value`; for a numeric column, its knot nearest to the value), named as the
+/// features are, sorted, each once.
+pub fn content_names<S: AsRef<str>>(
+    genres: &[S],
+    tags: &[(String, String)],
+    knots: &Knots,
+) -> Vec<String> {
     let mut v: Vec<String> = (genres.iter())
         .map(|g| format!("genre:{}", g.as_ref()))
-        .chain(tag_pairs(tags).into_iter().map(|p| p.0))
+        .chain(
+            (tags.iter()).map(|(c, x)| knots.nearest(c, x).unwrap_or_else(|| format!("{c}:{x}"))),
+        )
         .collect();
     v.sort_unstable();
     v.dedup();
@@ -119,14 +258,24 @@ pub fn content_names<S: AsRef<str>>(genres: &[S], tags: &[(String, String)]) -> 
 }
 
 /// What content neighbours compare item `i` of `ds` by: its content names
-/// ([`content_names`]) and its year.
-pub fn item_content(ds: &Dataset, i: u32) -> (Vec<String>, Option<u16>) {
+/// ([`content_names`], numeric columns on `knots`) and its year.
+pub fn item_content(ds: &Dataset, i: u32, knots: &Knots) -> (Vec<String>, Option<u16>) {
     let Some(info) = ds.item_info.as_ref() else {
         return (Vec::new(), None);
     };
     let tags = info.tags.get(i as usize).map_or(&[][..], Vec::as_slice);
     let year = info.years.get(i as usize).copied().flatten();
-    (content_names(&ds.genres_of(i), tags), year)
+    (content_names(&ds.genres_of(i), tags, knots), year)
+}
+
+/// The knots of `ds`'s numeric item attribute columns, fitted to its items' values.
+pub fn item_knots(ds: &Dataset) -> Knots {
+    (ds.item_info.as_ref()).map_or_else(Knots::default, |i| Knots::fit(&i.tags, &i.numeric))
+}
+
+/// The knots of `ds`'s numeric user attribute columns, fitted to its users' values.
+pub fn user_knots(ds: &Dataset) -> Knots {
+    (ds.user_info.as_ref()).map_or_else(Knots::default, |i| Knots::fit(&i.tags, &i.numeric))
 }
 
 /// Parses `column=value` (or `column:value`) arguments into attribute pairs.
@@ -147,21 +296,23 @@ pub fn parse_tags(args: &[String], what: &str) -> Result<Vec<(String, String)>> 
         .collect()
 }
 
-/// Every feature pair of item `i` of `ds`: genres, decade and attributes.
-pub fn item_row(ds: &Dataset, i: u32) -> Vec<(String, f32)> {
+/// Every feature pair of item `i` of `ds`: genres, decade and attributes (numeric columns on
+/// `knots`).
+pub fn item_row(ds: &Dataset, i: u32, knots: &Knots) -> Vec<(String, f32)> {
     let Some(info) = ds.item_info.as_ref() else {
         return Vec::new();
     };
     let year = info.years.get(i as usize).copied().flatten();
     let mut v = item_pairs(&ds.genres_of(i), year);
     if let Some(t) = info.tags.get(i as usize) {
-        v.extend(tag_pairs(t));
+        v.extend(tag_pairs(t, knots));
     }
     v
 }
 
-/// Every feature pair of user `u` of `ds`: demographics and attributes.
-pub fn user_row(ds: &Dataset, u: u32) -> Vec<(String, f32)> {
+/// Every feature pair of user `u` of `ds`: demographics and attributes (numeric columns on
+/// `knots`).
+pub fn user_row(ds: &Dataset, u: u32, knots: &Knots) -> Vec<(String, f32)> {
     let Some(info) = ds.user_info.as_ref() else {
         return Vec::new();
     };
@@ -172,7 +323,7 @@ pub fn user_row(ds: &Dataset, u: u32) -> Vec<(String, f32)> {
         info.occupations.get(u).and_then(|o| o.as_deref()),
     );
     if let Some(t) = info.tags.get(u) {
-        v.extend(tag_pairs(t));
+        v.extend(tag_pairs(t, knots));
     }
     v
 }
@@ -197,13 +348,51 @@ pub fn attribute_columns(tags: &[Vec<(String, String)>]) -> Vec<(String, usize, 
         .collect()
 }
 
-/// Attribute columns that look like ids: more than half as many distinct values as the
-/// entities that have the column (and over 50). Returns (column, distinct values, entities).
-/// Such a column teaches the cold-start map little and makes it large.
-pub fn id_like_columns(tags: &[Vec<(String, String)>]) -> Vec<(String, usize, usize)> {
+/// What `train` says about a categorical attribute column.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ColumnSummary {
+    pub name: String,
+    /// Distinct values.
+    pub distinct: usize,
+    /// Entities that have the column.
+    pub rows: usize,
+    /// Whether every value is a finite number.
+    pub numbers: bool,
+}
+
+impl ColumnSummary {
+    /// More than half as many distinct values as the entities that have the column (and over
+    /// 50): such a column teaches the cold-start map little and makes it large.
+    pub fn id_like(&self) -> bool {
+        self.distinct > 50 && 2 * self.distinct > self.rows
+    }
+
+    /// Numbers with more distinct values than a numeric column's knots: likely meant as
+    /// `--item-numeric-cols`.
+    pub fn looks_numeric(&self) -> bool {
+        self.numbers && self.distinct > NUMERIC_KNOTS
+    }
+}
+
+/// The attribute columns of `tags` not declared in `numeric`, by name.
+pub fn categorical_columns(
+    tags: &[Vec<(String, String)>],
+    numeric: &[String],
+) -> Vec<ColumnSummary> {
     attribute_columns(tags)
         .into_iter()
-        .filter(|&(_, v, r)| v > 50 && 2 * v > r)
+        .filter(|(c, _, _)| !numeric.contains(c))
+        .map(|(name, distinct, rows)| {
+            let numbers = (tags.iter().flatten())
+                .filter(|(x, _)| *x == name)
+                .all(|(_, x)| x.parse::<f64>().is_ok_and(f64::is_finite));
+            ColumnSummary {
+                name,
+                distinct,
+                rows,
+                numbers,
+            }
+        })
         .collect()
 }
 
@@ -236,14 +425,24 @@ fn assemble(per_row: Vec<Vec<(String, f32)>>) -> Option<Features> {
 /// none.
 pub fn items(ds: &Dataset) -> Option<Features> {
     ds.item_info.as_ref()?;
-    assemble((0..ds.n_items() as u32).map(|i| item_row(ds, i)).collect())
+    let knots = item_knots(ds);
+    assemble(
+        (0..ds.n_items() as u32)
+            .map(|i| item_row(ds, i, &knots))
+            .collect(),
+    )
 }
 
 /// User features (age bucket, gender, occupation, attributes) of every user, or `None` without
 /// any.
 pub fn users(ds: &Dataset) -> Option<Features> {
     ds.user_info.as_ref()?;
-    assemble((0..ds.n_users() as u32).map(|u| user_row(ds, u)).collect())
+    let knots = user_knots(ds);
+    assemble(
+        (0..ds.n_users() as u32)
+            .map(|u| user_row(ds, u, &knots))
+            .collect(),
+    )
 }
 
 /// Resolves named pairs against a stored feature list, refusing unknown values with the list of
@@ -272,6 +471,18 @@ pub fn resolve(names: &[String], pairs: &[(String, f32)]) -> Result<Vec<(usize, 
                         format!(
                             "the model has no {kind:?} feature (trained without one); its features: {}",
                             if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") }
+                        ),
+                    ));
+                }
+                if known.iter().all(|k| k.starts_with('~')) {
+                    return Err(Error::invalid(
+                        kind.to_string(),
+                        format!(
+                            "{:?}: expected a number ({kind} is a numeric column, its knots {})",
+                            n.split_once(':').map(|x| x.1).unwrap_or(n),
+                            Knots::from_names(names).0.get(kind).map_or_else(String::new, |ks| {
+                                ks.iter().map(f64::to_string).collect::<Vec<_>>().join(", ")
+                            })
                         ),
                     ));
                 }
@@ -323,7 +534,7 @@ mod tests {
         let t = |c: &str, v: &str| (c.to_string(), v.to_string());
         let tags = [t("style", "noir"), t("genre", "Drama"), t("style", "noir")];
         assert_eq!(
-            content_names(&["Drama", "Comedy"], &tags),
+            content_names(&["Drama", "Comedy"], &tags, &Knots::default()),
             ["genre:Comedy", "genre:Drama", "style:noir"]
         );
         let u = user_pairs(Some(23), Some("F"), Some("writer"));
@@ -359,8 +570,142 @@ mod tests {
                 ]
             })
             .collect();
-        assert_eq!(id_like_columns(&tags), vec![("sku".to_string(), 60, 60)]);
+        let cols = categorical_columns(&tags, &[]);
+        let summary = |name: &str, distinct, numbers| ColumnSummary {
+            name: name.to_string(),
+            distinct,
+            rows: 60,
+            numbers,
+        };
+        assert_eq!(
+            cols,
+            [summary("colour", 2, false), summary("sku", 60, false)]
+        );
+        assert_eq!((cols[0].id_like(), cols[1].id_like()), (false, true));
+        assert!(!cols[1].looks_numeric());
+        // Declared numeric, a column is not categorical; all numbers, it looks numeric.
+        assert_eq!(categorical_columns(&tags, &["sku".to_string()]).len(), 1);
+        let years: Vec<Vec<(String, String)>> = (0..60)
+            .map(|k| vec![("era".to_string(), (1950 + k % 20).to_string())])
+            .collect();
+        let era = &categorical_columns(&years, &[])[0];
+        assert!(
+            era.numbers && era.looks_numeric() && !era.id_like(),
+            "{era:?}"
+        );
         let e = resolve(&f.names, &item_pairs(&["Western"], None)).unwrap_err();
         assert!(e.to_string().contains("Comedy, Drama, Romance"), "{e}");
+    }
+
+    fn t(c: &str, v: &str) -> (String, String) {
+        (c.to_string(), v.to_string())
+    }
+
+    #[test]
+    fn numeric_columns_split_between_knots() {
+        // Few distinct values: each is a knot.
+        let rows = |vals: &[&str]| -> Vec<Vec<(String, String)>> {
+            vals.iter()
+                .map(|v| vec![t("price", v), t("brand", "a")])
+                .collect()
+        };
+        let k = Knots::fit(&rows(&["3", "1", "2", "3"]), &["price".to_string()]);
+        assert_eq!(k.0.len(), 1, "only declared columns get knots");
+        assert_eq!(k.0["price"], [1.0, 2.0, 3.0]);
+        // 21 values 0, 5, …, 100: ten quantiles at ranks round(q·20/9).
+        let v: Vec<String> = (0..21).map(|i| (5 * i).to_string()).collect();
+        let v: Vec<&str> = v.iter().map(String::as_str).collect();
+        let k = Knots::fit(&rows(&v), &["price".to_string()]);
+        assert_eq!(
+            k.0["price"],
+            [0.0, 10.0, 20.0, 35.0, 45.0, 55.0, 65.0, 80.0, 90.0, 100.0]
+        );
+        // Repeated quantiles merge.
+        let mut skew = vec!["7"; 30];
+        skew.extend(["1", "2", "3", "4", "5", "6", "8", "9", "10", "11", "12"]);
+        let ks = &Knots::fit(&rows(&skew), &["price".to_string()]).0["price"];
+        assert!(ks.windows(2).all(|w| w[0] < w[1]), "{ks:?}");
+        assert!(ks.len() < NUMERIC_KNOTS && ks[0] == 1.0 && ks[ks.len() - 1] == 12.0);
+
+        // Between two knots by distance, at the ends the end knot's alone.
+        let k = Knots::fit(&rows(&["10", "20", "40"]), &["price".to_string()]);
+        assert_eq!(
+            k.split("price", "25"),
+            Some(vec![(20.0, 0.75), (40.0, 0.25)])
+        );
+        assert_eq!(k.split("price", "20"), Some(vec![(20.0, 1.0)]));
+        assert_eq!(k.split("price", "-3.5"), Some(vec![(10.0, 1.0)]));
+        assert_eq!(k.split("price", "1e9"), Some(vec![(40.0, 1.0)]));
+        assert_eq!(k.split("price", "cheap"), None);
+        assert_eq!(k.split("price", "NaN"), None);
+        assert_eq!(k.split("brand", "25"), None);
+
+        // The pairs: the column's unit split between knots; two values of one column share
+        // the unit (1/√2 each) and a knot they both touch sums its pieces.
+        let p = tag_pairs(&[t("price", "25"), t("brand", "a")], &k);
+        assert_eq!(
+            p,
+            [
+                ("brand:a".to_string(), 1.0),
+                ("price:~20".to_string(), 0.75),
+                ("price:~40".to_string(), 0.25)
+            ]
+        );
+        let p = tag_pairs(&[t("price", "15"), t("price", "30")], &k);
+        let h = std::f32::consts::FRAC_1_SQRT_2;
+        let want = [(10.0, 0.5 * h), (20.0, 0.5 * h + 0.5 * h), (40.0, 0.5 * h)];
+        assert_eq!(p.len(), 3);
+        for ((n, w), (kn, kw)) in p.iter().zip(want) {
+            assert_eq!(n, &knot_name("price", kn));
+            assert!((w - kw).abs() < 1e-6, "{n}: {w} against {kw}");
+        }
+        // A value that is not a number stays a category (which `resolve` then refuses).
+        assert_eq!(
+            tag_pairs(&[t("price", "cheap")], &k),
+            [("price:cheap".to_string(), 1.0)]
+        );
+
+        // The names carry the knots back, exactly (shortest round-trip formatting).
+        let odd = Knots(BTreeMap::from([(
+            "price".to_string(),
+            vec![0.1 + 0.2, 1.0 / 3.0, 1e-7, 12345678.9],
+        )]));
+        let mut names: Vec<String> = ["genre:Drama", "brand:~x", "brand:a"]
+            .map(String::from)
+            .to_vec();
+        names.extend(odd.0["price"].iter().map(|&x| knot_name("price", x)));
+        let back = Knots::from_names(&names);
+        let mut want = odd.0["price"].clone();
+        want.sort_by(f64::total_cmp);
+        assert_eq!(
+            back.0.keys().collect::<Vec<_>>(),
+            ["price"],
+            "brand mixes in a category"
+        );
+        assert_eq!(back.0["price"], want);
+
+        // Content neighbours compare a numeric value by its nearest knot.
+        assert_eq!(
+            content_names::<&str>(&[], &[t("price", "33"), t("brand", "a")], &k),
+            ["brand:a", "price:~40"]
+        );
+        assert_eq!(
+            content_names::<&str>(&[], &[t("price", "30")], &k),
+            ["price:~20"],
+            "halfway goes to the lower knot"
+        );
+
+        // Resolving: a known numeric column refuses a value that is not a number, by name.
+        let names: Vec<String> = tag_pairs(&[t("price", "25")], &k)
+            .into_iter()
+            .map(|p| p.0)
+            .chain(["price:~10".to_string()])
+            .collect();
+        let e = resolve(&names, &tag_pairs(&[t("price", "cheap")], &k)).unwrap_err();
+        let e = e.to_string();
+        assert!(
+            e.contains("expected a number") && e.contains("10, 20, 40"),
+            "{e}"
+        );
     }
 }

@@ -412,7 +412,7 @@ impl Model {
         tags: &[(String, String)],
     ) -> Result<Option<Vec<f32>>> {
         let mut pairs = crate::data::features::user_pairs(age, gender, occupation);
-        pairs.extend(crate::data::features::tag_pairs(tags));
+        pairs.extend(crate::data::features::tag_pairs(tags, &self.user_knots()));
         if pairs.is_empty() {
             return Ok(None);
         }
@@ -469,7 +469,7 @@ impl Model {
                 *name = near.clone();
             }
         }
-        pairs.extend(crate::data::features::tag_pairs(tags));
+        pairs.extend(crate::data::features::tag_pairs(tags, &self.item_knots()));
         if pairs.is_empty() {
             return Err(Error::invalid(
                 "embed-item",
@@ -501,10 +501,11 @@ impl Model {
                     }
                 }
             }
+            let knots = self.item_knots();
             crate::train::coldstart::ContentCatalogue::new(
                 (self.meta.catalogue.iter()).map(|c| {
                     (
-                        crate::data::features::content_names(&c.genres, &c.tags),
+                        crate::data::features::content_names(&c.genres, &c.tags, &knots),
                         c.year,
                     )
                 }),
@@ -512,6 +513,17 @@ impl Model {
             )
         });
         cfg.mean(names, year, cat, self.items.as_slice(), self.dim())
+    }
+
+    /// The knots of the numeric item attribute columns the model was trained with (from its
+    /// item feature names).
+    pub fn item_knots(&self) -> crate::data::features::Knots {
+        crate::data::features::Knots::from_names(&self.meta.item_features)
+    }
+
+    /// The knots of the numeric user attribute columns, as [`Model::item_knots`].
+    pub fn user_knots(&self) -> crate::data::features::Knots {
+        crate::data::features::Knots::from_names(&self.meta.user_features)
     }
 
     /// The decade feature that stands in for `year`'s when the model has no movie from that

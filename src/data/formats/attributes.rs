@@ -8,6 +8,10 @@
 //! cell means no value. An id may appear on several rows (the long `item,tag` layout): its values
 //! accumulate. Each value becomes the feature `column:value`, so a column named `genre` adds to
 //! the genres of the MovieLens formats.
+//!
+//! Columns declared numeric (`--item-numeric-cols price`) hold one finite number per cell (or
+//! none); their values are interpolated between quantile knots instead
+//! ([`crate::data::features::Knots`]), so a value no training row had still has a vector.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -23,6 +27,8 @@ pub struct AttributeFile {
     pub path: PathBuf,
     /// Columns to use as features (by header name); `None` uses every column but the id.
     pub columns: Option<Vec<String>>,
+    /// Columns (by header name, among those used) whose values are numbers.
+    pub numeric: Vec<String>,
 }
 
 /// Which side an attribute file describes.
@@ -70,27 +76,50 @@ fn header(path: &Path) -> Result<(Delimiter, Vec<String>)> {
 pub fn read(file: &AttributeFile, entity: Entity, b: &mut DatasetBuilder) -> Result<()> {
     let path = file.path.as_path();
     let (delim, names) = header(path)?;
+    let position = |c: &String| {
+        names
+            .iter()
+            .skip(1)
+            .position(|n| n == c.trim())
+            .map(|k| k + 1)
+            .ok_or_else(|| Error::Header {
+                path: path.to_path_buf(),
+                expected: format!(
+                    "a column named {c:?} (attribute columns: {})",
+                    names[1..].join(", ")
+                ),
+                found: names.join(","),
+            })
+    };
     let chosen: Vec<usize> = match &file.columns {
         None => (1..names.len()).collect(),
-        Some(cols) => cols
-            .iter()
-            .map(|c| {
-                names
-                    .iter()
-                    .skip(1)
-                    .position(|n| n == c.trim())
-                    .map(|k| k + 1)
-                    .ok_or_else(|| Error::Header {
-                        path: path.to_path_buf(),
-                        expected: format!(
-                            "a column named {c:?} (attribute columns: {})",
-                            names[1..].join(", ")
-                        ),
-                        found: names.join(","),
-                    })
-            })
-            .collect::<Result<_>>()?,
+        Some(cols) => cols.iter().map(position).collect::<Result<_>>()?,
     };
+    let numeric: Vec<usize> = file.numeric.iter().map(position).collect::<Result<_>>()?;
+    // The built-in features' names: `year:1996` beside `year:~1990` would hide the knots.
+    const BUILT_IN: [&str; 6] = ["genre", "decade", "year", "age", "gender", "occupation"];
+    if let Some(&c) = (numeric.iter()).find(|&&c| BUILT_IN.contains(&names[c].as_str())) {
+        return Err(Error::Header {
+            path: path.to_path_buf(),
+            expected: format!(
+                "a numeric column not named like a built-in feature ({}); rename {:?} (say, release_{})",
+                BUILT_IN.join(", "),
+                names[c],
+                names[c]
+            ),
+            found: names.join(","),
+        });
+    }
+    if let Some(&c) = numeric.iter().find(|c| !chosen.contains(c)) {
+        return Err(Error::Header {
+            path: path.to_path_buf(),
+            expected: format!(
+                "numeric column {:?} among the columns used (the feature columns name it too)",
+                names[c]
+            ),
+            found: names.join(","),
+        });
+    }
     if chosen.is_empty() {
         return Err(Error::Header {
             path: path.to_path_buf(),
@@ -119,6 +148,21 @@ pub fn read(file: &AttributeFile, entity: Entity, b: &mut DatasetBuilder) -> Res
         let id = ctx.id(entity.name(), &f[0])?;
         let mut tags = Vec::new();
         for &c in &chosen {
+            if numeric.contains(&c) {
+                let v = f[c].trim();
+                if v.is_empty() {
+                    continue;
+                }
+                if !v.parse::<f64>().is_ok_and(f64::is_finite) {
+                    return Err(ctx.parse_err(
+                        &names[c],
+                        "one finite number (a numeric column), or an empty cell",
+                        v,
+                    ));
+                }
+                tags.push((names[c].clone(), v.to_string()));
+                continue;
+            }
             for v in f[c].split(multi).map(str::trim).filter(|v| !v.is_empty()) {
                 tags.push((names[c].clone(), v.to_string()));
             }
@@ -135,6 +179,11 @@ pub fn read(file: &AttributeFile, entity: Entity, b: &mut DatasetBuilder) -> Res
             path: path.to_path_buf(),
             expected: format!("rows of {} id and attributes", entity.name()),
         });
+    }
+    let numeric: Vec<String> = numeric.iter().map(|&c| names[c].clone()).collect();
+    match entity {
+        Entity::Item => b.item_numeric(&numeric),
+        Entity::User => b.user_numeric(&numeric),
     }
     b.source(path.to_path_buf());
     Ok(())

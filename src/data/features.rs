@@ -185,7 +185,8 @@ impl Knots {
             h if h == ks.len() => vec![(ks[h - 1], 1.0)],
             h => {
                 let (a, b) = (ks[h - 1], ks[h]);
-                let t = ((x - a) / (b - a)) as f32;
+                // In halves, so that knots near ±f64::MAX do not overflow to ∞/∞.
+                let t = ((x / 2.0 - a / 2.0) / (b / 2.0 - a / 2.0)) as f32;
                 [(a, 1.0 - t), (b, t)]
                     .into_iter()
                     .filter(|p| p.1 > 0.0)
@@ -639,6 +640,11 @@ mod tests {
         assert_eq!(k.split("price", "cheap"), None);
         assert_eq!(k.split("price", "NaN"), None);
         assert_eq!(k.split("brand", "25"), None);
+        let wide = Knots(BTreeMap::from([("w".to_string(), vec![-1e308, 1e308])]));
+        assert_eq!(
+            wide.split("w", "0"),
+            Some(vec![(-1e308, 0.5), (1e308, 0.5)])
+        );
 
         // The pairs: the column's unit split between knots; two values of one column share
         // the unit (1/√2 each) and a knot they both touch sums its pieces.

@@ -745,6 +745,13 @@ fn numeric_attributes_interpolate_between_knots() {
         "train names the knots: {err}"
     );
     assert!(!err.contains("id-like"), "{err}");
+    let mut stats = vec!["data", "stats", &tr];
+    stats.extend(attrs);
+    let out = ok(&stats);
+    assert!(
+        out.contains("released (") && out.contains("values, numeric "),
+        "stats show the numeric range: {out}"
+    );
 
     let model = lshrec::store::Model::open(std::path::Path::new(&m)).unwrap();
     let knots = model.item_knots();

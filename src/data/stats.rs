@@ -67,6 +67,17 @@ pub struct DataStats {
     pub item_attributes: Vec<(String, usize)>,
     /// Attribute-file columns of users: (column, distinct values), by column name.
     pub user_attributes: Vec<(String, usize)>,
+    /// Numeric item attribute columns (`--item-numeric-cols`): (column, smallest, largest).
+    pub item_numeric: Vec<(String, f64, f64)>,
+    /// Numeric user attribute columns: (column, smallest, largest).
+    pub user_numeric: Vec<(String, f64, f64)>,
+}
+
+/// (column, smallest, largest) of each numeric column, from its knots (which include both).
+fn numeric_ranges(knots: &super::features::Knots) -> Vec<(String, f64, f64)> {
+    (knots.0.iter())
+        .filter_map(|(c, ks)| Some((c.clone(), *ks.first()?, *ks.last()?)))
+        .collect()
 }
 
 /// (column, distinct values) over attribute pairs.
@@ -186,6 +197,8 @@ pub fn compute(ds: &Dataset) -> DataStats {
             .user_info
             .as_ref()
             .map_or_else(Vec::new, |i| attribute_columns(&i.tags)),
+        item_numeric: numeric_ranges(&super::features::item_knots(ds)),
+        user_numeric: numeric_ranges(&super::features::user_knots(ds)),
     }
 }
 
@@ -248,17 +261,22 @@ impl fmt::Display for DataStats {
             writeln!(f, "age             {}", list(&self.ages, 16))?;
             writeln!(f, "occupation      {}", list(&self.occupations, 8))?;
         }
-        let attrs = |v: &[(String, usize)]| {
+        let attrs = |v: &[(String, usize)], numeric: &[(String, f64, f64)]| {
             v.iter()
-                .map(|(k, c)| format!("{k} ({c} values)"))
+                .map(|(k, c)| match numeric.iter().find(|n| &n.0 == k) {
+                    Some((_, lo, hi)) => format!("{k} ({c} values, numeric {lo} to {hi})"),
+                    None => format!("{k} ({c} values)"),
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         };
         if !self.item_attributes.is_empty() {
-            writeln!(f, "item attributes {}", attrs(&self.item_attributes))?;
+            let a = attrs(&self.item_attributes, &self.item_numeric);
+            writeln!(f, "item attributes {a}")?;
         }
         if !self.user_attributes.is_empty() {
-            writeln!(f, "user attributes {}", attrs(&self.user_attributes))?;
+            let a = attrs(&self.user_attributes, &self.user_numeric);
+            writeln!(f, "user attributes {a}")?;
         }
         Ok(())
     }

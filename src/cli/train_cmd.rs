@@ -723,28 +723,26 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
             (
                 "item",
                 train_ds.item_info.as_ref().map(|i| (&i.tags, &i.numeric)),
-                "item",
                 data::features::item_knots(&train_ds),
             ),
             (
                 "user",
                 train_ds.user_info.as_ref().map(|i| (&i.tags, &i.numeric)),
-                "user",
                 data::features::user_knots(&train_ds),
             ),
         ];
-        for (what, info, flag, knots) in sides {
+        for (what, info, knots) in sides {
             let Some((tags, numeric)) = info else {
                 continue;
             };
             for c in data::features::categorical_columns(tags, numeric) {
                 let (col, v, r) = (&c.name, c.distinct, c.rows);
                 let numeric_hint =
-                    format!("--{flag}-numeric-cols {col} interpolates them between quantile knots");
+                    format!("--{what}-numeric-cols {col} interpolates them between quantile knots");
                 if c.id_like() {
                     let hint = match c.numbers {
                         true => format!("; its values are numbers: {numeric_hint}"),
-                        false => format!("; choose columns with --{flag}-feature-cols"),
+                        false => format!("; choose columns with --{what}-feature-cols"),
                     };
                     eprintln!("note: {what} attribute column {col:?} has {v} distinct values over {r} {what}s: an id-like column teaches the cold-start map little and makes it large{hint}");
                 } else if c.looks_numeric() {

@@ -102,6 +102,11 @@ pub const NUMERIC_KNOTS: usize = 10;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Knots(pub BTreeMap<String, Vec<f64>>);
 
+/// `s` as a finite number, the only values a numeric column holds.
+pub fn finite_number(s: &str) -> Option<f64> {
+    s.parse::<f64>().ok().filter(|x| x.is_finite())
+}
+
 fn knot_name(col: &str, knot: f64) -> String {
     format!("{col}:~{knot}")
 }
@@ -116,16 +121,16 @@ impl Knots {
         for col in cols {
             let mut v: Vec<f64> = (tags.iter().flatten())
                 .filter(|(c, _)| c == col)
-                .filter_map(|(_, x)| x.parse::<f64>().ok().filter(|x| x.is_finite()))
+                .filter_map(|(_, x)| finite_number(x))
                 .collect();
             if v.is_empty() {
                 continue;
             }
             v.sort_by(f64::total_cmp);
-            let mut distinct = v.clone();
-            distinct.dedup();
-            let knots = if distinct.len() <= NUMERIC_KNOTS {
-                distinct
+            let distinct = 1 + v.windows(2).filter(|w| w[0] != w[1]).count();
+            let knots = if distinct <= NUMERIC_KNOTS {
+                v.dedup();
+                v
             } else {
                 let n = v.len() - 1;
                 let last = NUMERIC_KNOTS - 1;
@@ -148,9 +153,7 @@ impl Knots {
             let Some((c, v)) = n.split_once(':') else {
                 continue;
             };
-            let knot = (v.strip_prefix('~'))
-                .and_then(|x| x.parse::<f64>().ok())
-                .filter(|x| x.is_finite());
+            let knot = v.strip_prefix('~').and_then(finite_number);
             let e = cols.entry(c).or_insert(Some(Vec::new()));
             match (e.as_mut(), knot) {
                 (Some(ks), Some(k)) => ks.push(k),
@@ -178,7 +181,7 @@ impl Knots {
     /// when `col` is not numeric or `value` is not a finite number.
     pub fn split(&self, col: &str, value: &str) -> Option<Vec<(f64, f32)>> {
         let ks = self.0.get(col).filter(|ks| !ks.is_empty())?;
-        let x = value.parse::<f64>().ok().filter(|x| x.is_finite())?;
+        let x = finite_number(value)?;
         let hi = ks.partition_point(|&k| k <= x);
         Some(match hi {
             0 => vec![(ks[0], 1.0)],
@@ -256,7 +259,7 @@ pub fn content_names<S: AsRef<str>>(
 }
 
 /// What content neighbours compare item `i` of `ds` by: its content names
-/// ([`content_names`], numeric columns on `knots`) and its year.
+/// ([`content_names`], without the numeric columns of `knots`) and its year.
 pub fn item_content(ds: &Dataset, i: u32, knots: &Knots) -> (Vec<String>, Option<u16>) {
     let Some(info) = ds.item_info.as_ref() else {
         return (Vec::new(), None);
@@ -383,7 +386,7 @@ pub fn categorical_columns(
         .map(|(name, distinct, rows)| {
             let numbers = (tags.iter().flatten())
                 .filter(|(x, _)| *x == name)
-                .all(|(_, x)| x.parse::<f64>().is_ok_and(f64::is_finite));
+                .all(|(_, x)| finite_number(x).is_some());
             ColumnSummary {
                 name,
                 distinct,

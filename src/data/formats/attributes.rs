@@ -153,7 +153,7 @@ pub fn read(file: &AttributeFile, entity: Entity, b: &mut DatasetBuilder) -> Res
                 if v.is_empty() {
                     continue;
                 }
-                if !v.parse::<f64>().is_ok_and(f64::is_finite) {
+                if crate::data::features::finite_number(v).is_none() {
                     return Err(ctx.parse_err(
                         &names[c],
                         "one finite number (a numeric column), or an empty cell",

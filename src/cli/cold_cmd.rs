@@ -74,7 +74,7 @@ pub fn run_embed_item(a: EmbedItemArgs) -> Result<()> {
         ..Default::default()
     };
     let map = model.item_vector(&genres, a.year, &tags)?;
-    let names = crate::data::features::content_names(&genres, &tags, &model.item_knots());
+    let names = crate::data::features::content_names(&genres, &tags, model.item_knots());
     let near = model.content_neighbours(&names, a.year, &cfg);
     let neighbours = near.as_ref().map_or(0, |n| n.1);
     let v = cfg.blend(map, near.as_ref().map(|n| n.0.as_slice()));
@@ -228,7 +228,7 @@ pub(crate) fn eval_cold_users(a: &super::train_cmd::EvalArgs, c: ColdUserCases<'
             true => None,
             false => {
                 let pairs = match c.ds.users.get(id) {
-                    Some(u) => crate::data::features::user_row(c.ds, u, &user_knots),
+                    Some(u) => crate::data::features::user_row(c.ds, u, user_knots),
                     None => Vec::new(),
                 };
                 let (v, unknown) = model.known_demographic_vector(&pairs)?;

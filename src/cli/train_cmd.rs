@@ -936,7 +936,7 @@ fn cold_subset(
         })?;
         let found = ds.items.get(id);
         let pairs = match found {
-            Some(i) => crate::data::features::item_row(ds, i, &knots),
+            Some(i) => crate::data::features::item_row(ds, i, knots),
             None => Vec::new(),
         };
         let known: Vec<(String, f32)> = pairs
@@ -947,7 +947,7 @@ fn cold_subset(
         unknown_features += pairs.len() - known.len();
         no_features += known.is_empty() as usize;
         maps.push(model.item_feature_vector(&known, "--cold-items")?);
-        keys.push(found.map(|i| crate::data::features::item_content(ds, i, &knots)));
+        keys.push(found.map(|i| crate::data::features::item_content(ds, i, knots)));
         cols.push(col);
     }
     // Items with the same content and year have the same neighbours: each pair is searched for

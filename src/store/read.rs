@@ -28,6 +28,9 @@ pub struct Model {
     /// The catalogue's content names, years and trained items, built by
     /// [`Model::content_neighbours`].
     content: std::sync::OnceLock<crate::train::coldstart::ContentCatalogue>,
+    /// The knots of the numeric item and user attribute columns, parsed once from the feature
+    /// names by [`Model::item_knots`] / [`Model::user_knots`].
+    knots: [std::sync::OnceLock<crate::data::features::Knots>; 2],
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>> {
@@ -262,6 +265,7 @@ impl Model {
             user_index,
             item_index: Default::default(),
             content: Default::default(),
+            knots: Default::default(),
         }
     }
 
@@ -412,7 +416,7 @@ impl Model {
         tags: &[(String, String)],
     ) -> Result<Option<Vec<f32>>> {
         let mut pairs = crate::data::features::user_pairs(age, gender, occupation);
-        pairs.extend(crate::data::features::tag_pairs(tags, &self.user_knots()));
+        pairs.extend(crate::data::features::tag_pairs(tags, self.user_knots()));
         if pairs.is_empty() {
             return Ok(None);
         }
@@ -469,7 +473,7 @@ impl Model {
                 *name = near.clone();
             }
         }
-        pairs.extend(crate::data::features::tag_pairs(tags, &self.item_knots()));
+        pairs.extend(crate::data::features::tag_pairs(tags, self.item_knots()));
         if pairs.is_empty() {
             return Err(Error::invalid(
                 "embed-item",
@@ -505,7 +509,7 @@ impl Model {
             crate::train::coldstart::ContentCatalogue::new(
                 (self.meta.catalogue.iter()).map(|c| {
                     (
-                        crate::data::features::content_names(&c.genres, &c.tags, &knots),
+                        crate::data::features::content_names(&c.genres, &c.tags, knots),
                         c.year,
                     )
                 }),
@@ -517,13 +521,15 @@ impl Model {
 
     /// The knots of the numeric item attribute columns the model was trained with (from its
     /// item feature names).
-    pub fn item_knots(&self) -> crate::data::features::Knots {
-        crate::data::features::Knots::from_names(&self.meta.item_features)
+    pub fn item_knots(&self) -> &crate::data::features::Knots {
+        self.knots[0]
+            .get_or_init(|| crate::data::features::Knots::from_names(&self.meta.item_features))
     }
 
     /// The knots of the numeric user attribute columns, as [`Model::item_knots`].
-    pub fn user_knots(&self) -> crate::data::features::Knots {
-        crate::data::features::Knots::from_names(&self.meta.user_features)
+    pub fn user_knots(&self) -> &crate::data::features::Knots {
+        self.knots[1]
+            .get_or_init(|| crate::data::features::Knots::from_names(&self.meta.user_features))
     }
 
     /// The decade feature that stands in for `year`'s when the model has no movie from that

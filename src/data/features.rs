@@ -28,6 +28,11 @@ pub struct Features {
     pub rows: Csr,
 }
 
+/// The kinds of the built-in feature names (`kind:value`) that MovieLens side files give: an
+/// attribute file's column may not take one of these names as a numeric column, whose knots
+/// (`year:~1990`) would then sit beside the built-in values (`year:1996`).
+pub const BUILT_IN_KINDS: [&str; 6] = ["genre", "decade", "year", "age", "gender", "occupation"];
+
 fn decade(year: u16) -> String {
     format!("decade:{}", year / 10 * 10)
 }
@@ -543,6 +548,11 @@ mod tests {
             u.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
             ["age:18-24", "gender:F", "occupation:writer"]
         );
+        // Every built-in name's kind is listed, so an attribute file cannot shadow it.
+        let kinds: std::collections::BTreeSet<_> = (p.iter().chain(&u))
+            .map(|(n, _)| n.split(':').next().unwrap())
+            .collect();
+        assert_eq!(kinds, BUILT_IN_KINDS.into_iter().collect());
         let f = assemble(vec![p.clone(), vec![], item_pairs(&["Drama"], None)]).unwrap();
         assert_eq!(
             f.names,

@@ -97,7 +97,7 @@ pub fn read(file: &AttributeFile, entity: Entity, b: &mut DatasetBuilder) -> Res
     };
     let numeric: Vec<usize> = file.numeric.iter().map(position).collect::<Result<_>>()?;
     // The built-in features' names: `year:1996` beside `year:~1990` would hide the knots.
-    const BUILT_IN: [&str; 6] = ["genre", "decade", "year", "age", "gender", "occupation"];
+    use crate::data::features::BUILT_IN_KINDS as BUILT_IN;
     if let Some(&c) = (numeric.iter()).find(|&&c| BUILT_IN.contains(&names[c].as_str())) {
         return Err(Error::Header {
             path: path.to_path_buf(),

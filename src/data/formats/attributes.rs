@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use super::common::for_each_record;
 use crate::data::dataset::DatasetBuilder;
+use crate::data::features::BUILT_IN_KINDS;
 use crate::data::text::{Delimiter, LineReader};
 use crate::error::{Error, Result};
 
@@ -97,13 +98,12 @@ pub fn read(file: &AttributeFile, entity: Entity, b: &mut DatasetBuilder) -> Res
     };
     let numeric: Vec<usize> = file.numeric.iter().map(position).collect::<Result<_>>()?;
     // The built-in features' names: `year:1996` beside `year:~1990` would hide the knots.
-    use crate::data::features::BUILT_IN_KINDS as BUILT_IN;
-    if let Some(&c) = (numeric.iter()).find(|&&c| BUILT_IN.contains(&names[c].as_str())) {
+    if let Some(&c) = (numeric.iter()).find(|&&c| BUILT_IN_KINDS.contains(&names[c].as_str())) {
         return Err(Error::Header {
             path: path.to_path_buf(),
             expected: format!(
                 "a numeric column not named like a built-in feature ({}); rename {:?} (say, release_{})",
-                BUILT_IN.join(", "),
+                BUILT_IN_KINDS.join(", "),
                 names[c],
                 names[c]
             ),

@@ -1092,6 +1092,92 @@ fn cold_users_split_and_eval() {
     ];
     let head = ["eval", "--model", &model, "--train", &train];
     refused(&[&head[..], &untimed_args].concat(), "no timestamp column");
+
+    // The first-ratings map (the training file has times): each reveal reports it beside the
+    // fold-in, over the same users.
+    for r in t1["reveals"].as_array().unwrap() {
+        assert_eq!(r["first_ratings"]["users"], r["model"]["users"], "{r}");
+        assert!(ndcg(r, "first_ratings") > 0.0);
+    }
+    // `query --first-ratings`: the vector is the map's constant row plus the rows of the liked
+    // items and of the user's features (times their weights), ranked exactly, liked excluded.
+    let m = lshrec::store::Model::open(std::path::Path::new(&model)).unwrap();
+    let (d, ni) = (m.dim(), m.n_items());
+    let map = m
+        .first_ratings
+        .as_ref()
+        .expect("a first-ratings map")
+        .as_slice();
+    let nf = m.meta.user_features.len();
+    assert_eq!(map.len(), (ni + nf + 1) * d);
+    let liked: Vec<&str> = (m.meta.item_ids.iter().take(3))
+        .map(|s| s.as_str())
+        .collect();
+    let gender = m.meta.user_features.iter().position(|f| f == "gender:F");
+    let gender = gender.expect("a gender feature");
+    let mut v = map[(ni + nf) * d..].to_vec();
+    for k in [0, 1, 2, ni + gender] {
+        for (a, b) in v.iter_mut().zip(&map[k * d..(k + 1) * d]) {
+            *a += b;
+        }
+    }
+    let score = |i: usize| -> f32 {
+        let row = &m.items.as_slice()[i * d..(i + 1) * d];
+        row.iter().zip(&v).map(|(a, b)| a * b).sum()
+    };
+    let mut want: Vec<usize> = (3..ni).collect();
+    want.sort_by(|&a, &b| score(b).total_cmp(&score(a)));
+    let want: Vec<String> = (want[..5].iter())
+        .map(|&i| m.meta.item_ids[i].clone())
+        .collect();
+    let q = [
+        "query",
+        "--model",
+        &model,
+        "--liked",
+        &liked.join(","),
+        "--first-ratings",
+        "--gender",
+        "F",
+        "--k",
+        "5",
+        "--json",
+    ];
+    assert_eq!(rec_ids(&ok(&q)), want);
+    // Refused: with --disliked or --prior-weight (the fold-in's), or on a model without the map.
+    refused(
+        &[&q[..], &["--disliked", "9"]].concat(),
+        "cannot be used with",
+    );
+    refused(
+        &[&q[..], &["--prior-weight", "1"]].concat(),
+        "cannot be used with",
+    );
+    let train_args = [
+        "train",
+        "--train",
+        &train,
+        "--test",
+        &test,
+        "--model",
+        "ials",
+        "--min-rating",
+        "4",
+        "--dim",
+        "16",
+        "--out",
+        &p("m_plain"),
+        "--no-first-ratings",
+        "-q",
+    ];
+    ok(&train_args);
+    let plain_model = p("m_plain");
+    assert!(!std::path::Path::new(&plain_model)
+        .join("first_ratings.npy")
+        .exists());
+    let mut q_plain = q.to_vec();
+    q_plain[2] = &plain_model;
+    refused(&q_plain, "this model has no first-ratings map");
     // A user with training data is not cold; a cold-users split is not a `train --split`.
     let warm = ids("cu/train.tsv")[0].0.clone();
     std::fs::write(p("warm.txt"), format!("{warm}\n")).unwrap();

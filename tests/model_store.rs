@@ -51,9 +51,17 @@ fn tiny_model(dir: &Path) {
             seen: Some(&csr),
             item_feature_map: Some(&vec![0.25; 2 * t.dim]),
             user_feature_map: None,
+            first_ratings: Some(&first_ratings_map(ds.n_items(), t.dim)),
         },
     )
     .unwrap();
+}
+
+/// A first-ratings map whose row r holds r + 0.5 (items, no user features, the constant).
+fn first_ratings_map(n_items: usize, d: usize) -> Vec<f32> {
+    (0..(n_items + 1) * d)
+        .map(|k| (k / d) as f32 + 0.5)
+        .collect()
 }
 
 #[test]
@@ -73,6 +81,17 @@ fn round_trip() {
     assert!(m.title(0).starts_with("Synthetic Movie 1 ("));
     assert_eq!(m.item_features.as_ref().unwrap().row(1), &[0.25; 8]);
     assert!(m.user_features.is_none());
+    assert_eq!(
+        m.first_ratings.as_ref().unwrap().as_slice(),
+        &first_ratings_map(90, 8)[..]
+    );
+    // A new user's vector: the constant row (90.5) plus each liked item's row.
+    let v = m.first_ratings_vector(&[2, 5], &[]).unwrap();
+    assert_eq!(v, vec![90.5 + 2.5 + 5.5; 8]);
+    assert!(
+        m.first_ratings_vector(&[90], &[]).is_err(),
+        "item row out of range"
+    );
     // No temporary files are left behind.
     for e in std::fs::read_dir(t.path()).unwrap() {
         let n = e.unwrap().file_name().to_string_lossy().into_owned();
@@ -102,6 +121,7 @@ fn corrupted_files_are_refused() {
         ("seen.bin", "flipped data byte"),
         ("user_bias.npy", "flipped data byte"),
         ("item_features.npy", "flipped data byte"),
+        ("first_ratings.npy", "flipped data byte"),
         ("model.bin", "flipped metadata byte"),
     ] {
         let e = corrupt(file, last);
@@ -113,6 +133,7 @@ fn corrupted_files_are_refused() {
         "seen.bin",
         "model.bin",
         "item_features.npy",
+        "first_ratings.npy",
     ] {
         let e = corrupt(file, |b| b.truncate(b.len() - 5));
         assert!(matches!(e, Error::Corrupt { .. }), "{file} truncated: {e}");

@@ -224,8 +224,8 @@ pub(crate) fn eval_cold_users(a: &super::train_cmd::EvalArgs, c: ColdUserCases<'
         if !seen.insert(row) {
             return Err(parse("each user once"));
         }
-        let prior = match a.no_demographics {
-            true => None,
+        let (prior, features) = match a.no_demographics {
+            true => (None, Vec::new()),
             false => {
                 let pairs = match c.ds.users.get(id) {
                     Some(u) => crate::data::features::user_row(c.ds, u, user_knots),
@@ -233,7 +233,11 @@ pub(crate) fn eval_cold_users(a: &super::train_cmd::EvalArgs, c: ColdUserCases<'
                 };
                 let (v, unknown) = model.known_demographic_vector(&pairs)?;
                 unknown_values += unknown;
-                v
+                let names = &model.meta.user_features;
+                let known: Vec<(String, f32)> = (pairs.into_iter())
+                    .filter(|(n, _)| names.contains(n))
+                    .collect();
+                (v, crate::data::features::resolve(names, &known)?)
             }
         };
         without_prior += prior.is_none() as usize;
@@ -251,6 +255,7 @@ pub(crate) fn eval_cold_users(a: &super::train_cmd::EvalArgs, c: ColdUserCases<'
             positives,
             times,
             prior,
+            features,
         });
     }
     if users.is_empty() {
@@ -302,6 +307,7 @@ pub(crate) fn eval_cold_users(a: &super::train_cmd::EvalArgs, c: ColdUserCases<'
     let solver = crate::train::coldstart::FoldInSolver::new(c.items, d, fold);
     let reports = evaluate(
         &solver,
+        model.first_ratings_map(),
         &popularity,
         &users,
         &reveal,
@@ -338,15 +344,24 @@ pub(crate) fn eval_cold_users(a: &super::train_cmd::EvalArgs, c: ColdUserCases<'
             RevealOrder::Random => format!("revealed in a random order, seed {}", a.seed),
             RevealOrder::Time => format!("their first N by time, ties by seed {}", a.seed),
         };
+        let has_map = reports.iter().any(|r| r.first_ratings.is_some());
         let mut s = format!(
-            "user cold start: {} users of {}, folded in from N of their positives ({order}) {demographics}; ranking over all items, the revealed excluded, against the rest\n   N  users   K      P      R   NDCG    MRR     HR | most popular: NDCG     HR\n",
+            "user cold start: {} users of {}, folded in from N of their positives ({order}) {demographics}; ranking over all items, the revealed excluded, against the rest{}\n   N  users   K      P      R   NDCG    MRR     HR | most popular: NDCG     HR{}\n",
             users.len(),
             path.display(),
+            match has_map {
+                true => "; beside them the vectors of the model's first-ratings map (query --first-ratings)",
+                false => "",
+            },
+            match has_map {
+                true => " | first ratings: NDCG     HR",
+                false => "",
+            },
         );
         for r in &reports {
-            for (m, p) in r.model.at.iter().zip(&r.most_popular.at) {
+            for (j, (m, p)) in r.model.at.iter().zip(&r.most_popular.at).enumerate() {
                 s.push_str(&format!(
-                    "{:>4} {:>6} {:>3} {:.4} {:.4} {:.4} {:.4} {:.4} |               {:.4} {:.4}\n",
+                    "{:>4} {:>6} {:>3} {:.4} {:.4} {:.4} {:.4} {:.4} |               {:.4} {:.4}",
                     r.revealed,
                     r.model.users,
                     m.k,
@@ -358,6 +373,13 @@ pub(crate) fn eval_cold_users(a: &super::train_cmd::EvalArgs, c: ColdUserCases<'
                     p.ndcg,
                     p.hit_rate
                 ));
+                if let Some(f) = r.first_ratings.as_ref().and_then(|f| f.at.get(j)) {
+                    s.push_str(&format!(
+                        " |                {:.4} {:.4}",
+                        f.ndcg, f.hit_rate
+                    ));
+                }
+                s.push('\n');
             }
             if r.users_left_out > 0 {
                 let why = match r.revealed {

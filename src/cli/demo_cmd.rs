@@ -101,6 +101,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         json: false,
         map_ridge: crate::train::coldstart::MAP_RIDGE,
         map_unobserved_weight: None,
+        no_first_ratings: false,
         features: None,
         patience: None,
         low_ratings: None,

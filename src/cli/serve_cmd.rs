@@ -364,6 +364,13 @@ pub struct QueryArgs {
     /// the new user toward (0: ignore them; 1: the full vector).
     #[arg(long, default_value_t = crate::train::coldstart::PRIOR_WEIGHT, conflicts_with = "user")]
     pub prior_weight: f32,
+    /// The --liked items are the new user's first ratings, as at sign-up: take the vector from
+    /// the model's first-ratings map, learned from how the training users' first ratings
+    /// relate to their later ones, instead of the fold-in, which reads liked items as a random
+    /// sample of the user's taste. (First ratings are mostly popular movies: folded in, they
+    /// rank below the most popular movies; see the README's "User cold start".)
+    #[arg(long, conflicts_with_all = ["user", "disliked", "prior_weight"])]
+    pub first_ratings: bool,
     #[arg(long, default_value_t = 10)]
     pub k: usize,
     /// Score exactly even when an index is given.
@@ -495,23 +502,36 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
                 ));
             }
             let tags = crate::data::features::parse_tags(&a.feature, "--feature")?;
-            let prior = model.demographic_vector(
-                a.age,
-                a.gender.as_deref(),
-                a.occupation.as_deref(),
-                &tags,
-            )?;
-            let q = crate::train::coldstart::fold_in(
-                model.items.as_slice(),
-                model.dim(),
-                &liked,
-                &disliked,
-                prior.as_deref(),
-                crate::train::coldstart::FoldIn {
-                    prior_weight: check_prior_weight(a.prior_weight)?,
-                    ..model.fold_in_config()
-                },
-            )?;
+            let q = match a.first_ratings {
+                true => {
+                    let mut pairs = crate::data::features::user_pairs(
+                        a.age,
+                        a.gender.as_deref(),
+                        a.occupation.as_deref(),
+                    );
+                    pairs.extend(crate::data::features::tag_pairs(&tags, model.user_knots()));
+                    model.first_ratings_vector(&liked, &pairs)?
+                }
+                false => {
+                    let prior = model.demographic_vector(
+                        a.age,
+                        a.gender.as_deref(),
+                        a.occupation.as_deref(),
+                        &tags,
+                    )?;
+                    crate::train::coldstart::fold_in(
+                        model.items.as_slice(),
+                        model.dim(),
+                        &liked,
+                        &disliked,
+                        prior.as_deref(),
+                        crate::train::coldstart::FoldIn {
+                            prior_weight: check_prior_weight(a.prior_weight)?,
+                            ..model.fold_in_config()
+                        },
+                    )?
+                }
+            };
             let history: Vec<Scored> = liked
                 .iter()
                 .map(|&i| Scored {
@@ -525,7 +545,11 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
             let recs = crate::recommend::recommend_vector(&model, &q, exclude, a.k, method)?;
             let excluded = exclude.len();
             (
-                "a new user (folded in)".to_string(),
+                match a.first_ratings {
+                    true => "a new user (first-ratings map)",
+                    false => "a new user (folded in)",
+                }
+                .to_string(),
                 recs,
                 history,
                 excluded,

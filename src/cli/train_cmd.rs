@@ -151,6 +151,11 @@ pub struct TrainArgs {
     /// map keeps the model's).
     #[arg(long, value_name = "W")]
     pub map_unobserved_weight: Option<f32>,
+    /// Skip the first-ratings map (first_ratings.npy: a new user's vector from their first
+    /// ratings, for `query --first-ratings`), which is fitted when the training file has
+    /// timestamps.
+    #[arg(long)]
+    pub no_first_ratings: bool,
     /// Where to train: `auto` uses a GPU when one is usable and says so when it falls back.
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: train::backend::BackendChoice,
@@ -799,6 +804,35 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
         )?),
         None => None,
     };
+    // The first-ratings map, from the training users' positives in the order they gave them.
+    let timed = train_ds.interactions.iter().any(|x| x.timestamp != 0);
+    let first_ratings = match (timed, a.no_first_ratings) {
+        (true, false) => {
+            let mut given: Vec<(u32, u32, i64)> = (train_ds.interactions.iter())
+                .map(|x| (x.user, x.item, x.timestamp))
+                .collect();
+            given.sort_unstable();
+            let time = |u: u32, i: u32| {
+                let k = given.partition_point(|x| (x.0, x.1) < (u, i));
+                given
+                    .get(k)
+                    .filter(|x| (x.0, x.1) == (u, i))
+                    .map_or(0, |x| x.2)
+            };
+            let histories = train::first_ratings::histories(&pos_csr, time, cfg.seed);
+            Some(train::first_ratings::fit(
+                &histories,
+                user_feats.as_ref().map(|f| &f.rows),
+                &trained.items,
+                trained.dim,
+            )?)
+        }
+        (false, false) if !progress::is_quiet() => {
+            eprintln!("note: no first-ratings map (query --first-ratings): the training file has no timestamps");
+            None
+        }
+        _ => None,
+    };
     let meta = ModelMeta {
         item_features: item_feats.map(|f| f.names).unwrap_or_default(),
         user_features: user_feats.map(|f| f.names).unwrap_or_default(),
@@ -827,6 +861,7 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
             seen: Some(&seen_with_ratings(&train_csr, &raw)),
             item_feature_map: item_map.as_deref(),
             user_feature_map: user_map.as_deref(),
+            first_ratings: first_ratings.as_deref(),
         },
     )?;
     let summary = TrainSummary {

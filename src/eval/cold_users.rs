@@ -18,14 +18,17 @@ use crate::data::Csr;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::train::coldstart::FoldInSolver;
+use crate::train::first_ratings::FirstRatingsMap;
 
 /// One held-out user: their positives (item rows), when each was given (seconds; empty when
-/// the data has no times), and their demographic prior, if any.
+/// the data has no times), their demographic prior, if any, and their user features (rows of
+/// the model's user features and weights) for the first-ratings map.
 #[derive(Clone, Debug)]
 pub struct ColdUser {
     pub positives: Vec<u32>,
     pub times: Vec<i64>,
     pub prior: Option<Vec<f32>>,
+    pub features: Vec<(usize, f32)>,
 }
 
 /// The order in which a cold user's positives are revealed.
@@ -66,13 +69,17 @@ pub struct RevealReport {
     pub model: RankingReport,
     /// The most popular items, the same exclusions.
     pub most_popular: RankingReport,
+    /// The first-ratings map's vectors, the same exclusions, when the model has the map.
+    pub first_ratings: Option<RankingReport>,
 }
 
-/// Evaluates fold-in by `solver` (over the `n` items) for `users` at each count in `reveal`.
-/// `popularity` holds one score per item (training positives). The reveals follow `order`,
-/// shuffled (or ties shuffled) from `seed`.
+/// Evaluates fold-in by `solver` (over the `n` items) for `users` at each count in `reveal`,
+/// and the first-ratings map `map` when given. `popularity` holds one score per item
+/// (training positives). The reveals follow `order`, shuffled (or ties shuffled) from `seed`.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     solver: &FoldInSolver<'_>,
+    map: Option<FirstRatingsMap<'_>>,
     popularity: &[f32],
     users: &[ColdUser],
     reveal: &[usize],
@@ -94,7 +101,7 @@ pub fn evaluate(
         .collect();
     let mut out = Vec::with_capacity(reveal.len());
     for &r in reveal {
-        let mut vectors = Vec::new();
+        let (mut vectors, mut mapped) = (Vec::new(), Vec::new());
         let (mut shown, mut rest) = (Vec::new(), Vec::new());
         let mut left_out = 0;
         for (u, order) in users.iter().zip(&orders) {
@@ -105,6 +112,9 @@ pub fn evaluate(
             }
             let liked = &order[..r];
             vectors.extend(solver.solve(liked, &[], u.prior.as_deref())?);
+            if let Some(m) = &map {
+                mapped.extend(m.vector(liked, &u.features)?);
+            }
             let k = vectors.len() / d - 1;
             shown.extend(liked.iter().map(|&i| (k as u32, i, 1.0)));
             rest.extend(order[r..].iter().map(|&i| (k as u32, i, 1.0)));
@@ -115,11 +125,16 @@ pub fn evaluate(
         let model = ranking(&vectors, items, d, &train, &test, ks)?;
         let ones = vec![1f32; rows];
         let most_popular = ranking(&ones, popularity, 1, &train, &test, ks)?;
+        let first_ratings = match map {
+            Some(_) => Some(ranking(&mapped, items, d, &train, &test, ks)?),
+            None => None,
+        };
         out.push(RevealReport {
             revealed: r,
             users_left_out: left_out,
             model,
             most_popular,
+            first_ratings,
         });
     }
     Ok(out)
@@ -150,6 +165,7 @@ mod tests {
                     positives: order[..30].to_vec(),
                     times: Vec::new(),
                     prior: None,
+                    features: Vec::new(),
                 }
             })
             .collect();
@@ -158,6 +174,7 @@ mod tests {
         let solver = FoldInSolver::new(&items, d, FoldIn::default());
         let rep = evaluate(
             &solver,
+            None,
             &pop,
             &users,
             &[1, 5, 20],
@@ -181,6 +198,7 @@ mod tests {
         // Same seed, same report; 30 positives with 30 revealed leave everyone out.
         let again = evaluate(
             &solver,
+            None,
             &pop,
             &users,
             &[5],
@@ -192,6 +210,7 @@ mod tests {
         assert_eq!(ndcg(&again[0].model), ndcg(&rep[1].model));
         let all = evaluate(
             &solver,
+            None,
             &pop,
             &users,
             &[30],
@@ -212,6 +231,7 @@ mod tests {
             positives: vec![10, 11, 12, 13, 14, 11],
             times: vec![50, 40, 30, 30, 10, 5],
             prior: None,
+            features: Vec::new(),
         };
         let by_time = reveal_order(&u, RevealOrder::Time, 3, 0);
         assert_eq!(by_time[0], 11, "{by_time:?}");
@@ -245,10 +265,12 @@ mod tests {
             positives: vec![1, 2, 3],
             times: Vec::new(),
             prior: None,
+            features: Vec::new(),
         };
         let solver = FoldInSolver::new(&items, d, FoldIn::default());
         let rep = evaluate(
             &solver,
+            None,
             &pop,
             &[u.clone()],
             &[0, 1],
@@ -282,7 +304,17 @@ mod tests {
                 s(a).total_cmp(&s(b)).then(b.cmp(&a))
             })
             .unwrap();
-        let rep = evaluate(&solver, &pop, &[u], &[0], &[1], RevealOrder::Random, 1).unwrap();
+        let rep = evaluate(
+            &solver,
+            None,
+            &pop,
+            &[u],
+            &[0],
+            &[1],
+            RevealOrder::Random,
+            1,
+        )
+        .unwrap();
         let want = if top == 7 || top == 8 { 1.0 } else { 0.0 };
         assert_eq!(rep[0].model.get(1).unwrap().hit_rate, want);
     }

@@ -6,6 +6,11 @@
 //!   items.npy      n_items × dim f32 serving vectors; score(u, i) = users[u] · items[i]
 //!   user_bias.npy  n_users f32 (rating models only: r̂ = μ + b_u + users[u]·items[i])
 //!   seen.bin       the training interactions (CSR by user, with ratings), excluded at serving
+//!   item_features.npy, user_features.npy
+//!                  cold-start maps: one vector per item / user feature (rows named in model.bin)
+//!   first_ratings.npy
+//!                  (n_items + n_user_features + 1) × dim: a new user's vector from their first
+//!                  ratings (`train::first_ratings`), when the training data had times
 //!   model.bin      header: magic, version, payload length, payload checksum, then the bincode
 //!                  ModelMeta (kind, dims, id maps, catalogue, config, seed, metrics and the
 //!                  length and xxh3 checksum of every file above)
@@ -37,6 +42,9 @@ pub const META_FILE: &str = "model.bin";
 pub const ITEM_FEATURES_FILE: &str = "item_features.npy";
 /// Cold-start map from user features to serving vectors (features × dim).
 pub const USER_FEATURES_FILE: &str = "user_features.npy";
+/// The first-ratings map (`train::first_ratings`): one row per item, per user feature, and a
+/// constant row. Optional: older models and training data without times have none.
+pub const FIRST_RATINGS_FILE: &str = "first_ratings.npy";
 
 /// Length and checksum of one file of the model directory.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

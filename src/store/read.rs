@@ -8,6 +8,7 @@ use super::model::*;
 use super::npy::{self, Matrix};
 use crate::data::{self, Csr};
 use crate::error::{Error, Result};
+use crate::train::first_ratings::FirstRatingsMap;
 
 /// An opened, verified model.
 #[derive(Debug)]
@@ -22,6 +23,8 @@ pub struct Model {
     /// `meta.user_features`).
     pub item_features: Option<Matrix>,
     pub user_features: Option<Matrix>,
+    /// The first-ratings map (`crate::train::first_ratings`), when the model has one.
+    pub first_ratings: Option<Matrix>,
     user_index: HashMap<String, u32>,
     /// External item id → dense id, built by [`Model::item_index`].
     item_index: std::sync::OnceLock<HashMap<String, u32>>,
@@ -233,9 +236,17 @@ impl Model {
         };
         let item_features = feature_map(&meta.item_features, ITEM_FEATURES_FILE)?;
         let user_features = feature_map(&meta.user_features, USER_FEATURES_FILE)?;
+        let first_ratings = match meta.file(FIRST_RATINGS_FILE) {
+            Some(_) => {
+                let rows = FirstRatingsMap::rows(ni, meta.user_features.len());
+                Some(open_npy(dir, &meta, FIRST_RATINGS_FILE, rows, d)?)
+            }
+            None => None,
+        };
         let mut m = Model::assemble(Some(dir.to_path_buf()), meta, users, items, user_bias, seen);
         m.item_features = item_features;
         m.user_features = user_features;
+        m.first_ratings = first_ratings;
         Ok(m)
     }
 
@@ -262,6 +273,7 @@ impl Model {
             seen,
             item_features: None,
             user_features: None,
+            first_ratings: None,
             user_index,
             item_index: Default::default(),
             content: Default::default(),
@@ -404,6 +416,36 @@ impl Model {
             Some(cfg) if self.meta.kind == "ials" => cfg.fold_in(),
             _ => crate::train::coldstart::FoldIn::default(),
         }
+    }
+
+    /// The first-ratings map, when the model has one.
+    pub fn first_ratings_map(&self) -> Option<FirstRatingsMap<'_>> {
+        self.first_ratings.as_ref().map(|m| FirstRatingsMap {
+            map: m.as_slice(),
+            n_items: self.n_items(),
+            n_features: self.meta.user_features.len(),
+            d: self.dim(),
+        })
+    }
+
+    /// The vector of a new user whose first positives are `liked` (item rows), with the
+    /// feature `pairs` ([`crate::data::features::user_pairs`], `tag_pairs`), from the
+    /// first-ratings map; an unknown feature value is refused with the known ones.
+    pub fn first_ratings_vector(&self, liked: &[u32], pairs: &[(String, f32)]) -> Result<Vec<f32>> {
+        let map = self.first_ratings_map().ok_or_else(|| {
+            Error::invalid(
+                "--first-ratings",
+                "this model has no first-ratings map: `lshrec train` fits one when the training file has timestamps",
+            )
+        })?;
+        let features = match pairs.is_empty() {
+            true => Vec::new(),
+            false if self.meta.user_features.is_empty() => {
+                return Err(Error::invalid("demographics", NO_USER_MAP))
+            }
+            false => crate::data::features::resolve(&self.meta.user_features, pairs)?,
+        };
+        map.vector(liked, &features)
     }
 
     /// The cold-start vector of a user with demographics `age`, `gender`, `occupation` (the

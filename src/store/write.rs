@@ -23,6 +23,8 @@ pub struct ModelParts<'a> {
     /// Cold-start maps (`meta.item_features.len() × dim`, `meta.user_features.len() × dim`).
     pub item_feature_map: Option<&'a [f32]>,
     pub user_feature_map: Option<&'a [f32]>,
+    /// The first-ratings map (`(n_items + meta.user_features.len() + 1) × dim`).
+    pub first_ratings: Option<&'a [f32]>,
 }
 
 /// Serialises the seen-items CSR.
@@ -127,6 +129,18 @@ pub fn save(dir: &Path, parts: ModelParts<'_>) -> Result<()> {
                 })
             }
         }
+    }
+    if let Some(m) = parts.first_ratings {
+        let rows = crate::train::first_ratings::FirstRatingsMap::rows(ni, meta.user_features.len());
+        if m.len() != rows * d {
+            return Err(Error::Mismatch {
+                what: format!("{FIRST_RATINGS_FILE} shape"),
+                expected: format!("{rows} rows × {d}"),
+                found: format!("{} values", m.len()),
+            });
+        }
+        let e = npy_entry(dir, FIRST_RATINGS_FILE, &[rows, d], m)?;
+        meta.files.push(e);
     }
     if let Some(seen) = parts.seen {
         meta.files

@@ -7,6 +7,7 @@
 pub mod backend;
 pub mod bpr;
 pub mod coldstart;
+pub mod first_ratings;
 pub mod graph;
 pub mod ials;
 pub mod mf;

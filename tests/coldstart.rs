@@ -938,23 +938,27 @@ fn cold_users_split_and_eval() {
     split(&p("cu2"), "2");
     assert_ne!(read("cu2/cold_users.txt"), read("cu/cold_users.txt"));
 
-    ok(&[
-        "train",
-        "--train",
-        &p("cu/train.tsv"),
-        "--test",
-        &p("cu/test.tsv"),
-        "--model",
-        "ials",
-        "--min-rating",
-        "4",
-        "--dim",
-        "16",
-        "--out",
-        &p("m"),
-        "-q",
-    ]);
     let (model, train, test) = (p("m"), p("cu/train.tsv"), p("cu/test.tsv"));
+    let train_model = |out: &str, extra: &[&str]| {
+        let args = [
+            "train",
+            "--train",
+            &train,
+            "--test",
+            &test,
+            "--model",
+            "ials",
+            "--min-rating",
+            "4",
+            "--dim",
+            "16",
+            "--out",
+            out,
+            "-q",
+        ];
+        ok(&[&args[..], extra].concat());
+    };
+    train_model(&model, &[]);
     let eval = |extra: &[&str]| -> serde_json::Value {
         let mut args = vec![
             "eval", "--model", &model, "--train", &train, "--test", &test, "--k", "10", "--json",
@@ -1153,24 +1157,7 @@ fn cold_users_split_and_eval() {
         &[&q[..], &["--prior-weight", "1"]].concat(),
         "cannot be used with",
     );
-    let train_args = [
-        "train",
-        "--train",
-        &train,
-        "--test",
-        &test,
-        "--model",
-        "ials",
-        "--min-rating",
-        "4",
-        "--dim",
-        "16",
-        "--out",
-        &p("m_plain"),
-        "--no-first-ratings",
-        "-q",
-    ];
-    ok(&train_args);
+    train_model(&p("m_plain"), &["--no-first-ratings"]);
     let plain_model = p("m_plain");
     assert!(!std::path::Path::new(&plain_model)
         .join("first_ratings.npy")

@@ -233,11 +233,7 @@ pub(crate) fn eval_cold_users(a: &super::train_cmd::EvalArgs, c: ColdUserCases<'
                 };
                 let (v, unknown) = model.known_demographic_vector(&pairs)?;
                 unknown_values += unknown;
-                let names = &model.meta.user_features;
-                let known: Vec<(String, f32)> = (pairs.into_iter())
-                    .filter(|(n, _)| names.contains(n))
-                    .collect();
-                (v, crate::data::features::resolve(names, &known)?)
+                (v, model.known_user_features(&pairs)?.0)
             }
         };
         without_prior += prior.is_none() as usize;

@@ -481,23 +481,31 @@ impl Model {
         &self,
         pairs: &[(String, f32)],
     ) -> Result<(Option<Vec<f32>>, usize)> {
+        let (known, unknown) = self.known_user_features(pairs)?;
+        let v = match (&self.user_features, known.is_empty()) {
+            (Some(m), false) => Some(crate::train::coldstart::embed(
+                &known,
+                m.as_slice(),
+                m.cols(),
+            )),
+            _ => None,
+        };
+        Ok((v, unknown))
+    }
+
+    /// Feature `pairs` resolved against the model's user features (rows and weights), the
+    /// values it does not know left out, and how many were.
+    pub fn known_user_features(
+        &self,
+        pairs: &[(String, f32)],
+    ) -> Result<(Vec<(usize, f32)>, usize)> {
         let names = &self.meta.user_features;
         let known: Vec<(String, f32)> = (pairs.iter())
             .filter(|(n, _)| names.contains(n))
             .cloned()
             .collect();
         let unknown = pairs.len() - known.len();
-        if self.user_features.is_none() || known.is_empty() {
-            return Ok((None, unknown));
-        }
-        let v = embed_named(
-            names,
-            self.user_features.as_ref(),
-            &known,
-            "demographics",
-            "",
-        )?;
-        Ok((Some(v), unknown))
+        Ok((crate::data::features::resolve(names, &known)?, unknown))
     }
 
     /// The cold-start vector of a new item with `genres`, `year` and attribute values `tags`.

@@ -52,6 +52,10 @@ pub const DEMOGRAPHIC_WEIGHT: f32 = 0.5;
 /// is .1 at 1e-2 and 7.7 at 1e-6).
 pub const GRAM_RIDGE: f64 = 1e-2;
 
+/// Samples per block of the products: their intermediates (samples × d, f64) stay at 32 MiB
+/// at 128 dimensions.
+const SAMPLE_BLOCK: usize = 1 << 15;
+
 const CG_TOL: f64 = 1e-6;
 const CG_MAX_ITERS: usize = 500;
 
@@ -139,6 +143,17 @@ pub fn fit(
     items: &[f32],
     d: usize,
 ) -> Result<Vec<f32>> {
+    fit_in_blocks(histories, features, items, d, SAMPLE_BLOCK)
+}
+
+/// [`fit`] with the products over blocks of `block` samples.
+fn fit_in_blocks(
+    histories: &[Vec<u32>],
+    features: Option<&Csr>,
+    items: &[f32],
+    d: usize,
+    block: usize,
+) -> Result<Vec<f32>> {
     let n_items = items.len().checked_div(d).unwrap_or(0);
     let n_features = features.map_or(0, |f| f.cols);
     if let Some(f) = features {
@@ -179,34 +194,51 @@ pub fn fit(
     if m == 0 {
         return Ok(map);
     }
-    let x = Csr::from_triples(m, k, &triples);
-    let xt = x.transpose();
-    // Y V: each sample's later items' vectors summed.
-    let yv: Vec<f64> = samples
-        .par_iter()
-        .flat_map_iter(|&(u, p)| {
-            let mut s = vec![0f64; d];
-            for &i in &histories[u][p..] {
-                let v = &items[i as usize * d..(i as usize + 1) * d];
-                for (a, &b) in s.iter_mut().zip(v) {
-                    *a += b as f64;
+    // The products run over blocks of samples, so that their intermediates (samples × d) stay
+    // small; each output row sums its terms in sample order whatever the blocks and threads.
+    let mut diag = vec![RIDGE; k];
+    for &(_, c, w) in &triples {
+        diag[c as usize] += (w as f64) * (w as f64);
+    }
+    let blocks: Vec<(usize, Csr, Csr)> = (0..m)
+        .step_by(block.max(1))
+        .map(|s| {
+            let e = (s + block.max(1)).min(m);
+            let (a, b) = (
+                triples.partition_point(|t| (t.0 as usize) < s),
+                triples.partition_point(|t| (t.0 as usize) < e),
+            );
+            let local: Vec<(u32, u32, f32)> = (triples[a..b].iter())
+                .map(|&(r, c, w)| (r - s as u32, c, w))
+                .collect();
+            let x = Csr::from_triples(e - s, k, &local);
+            let xt = x.transpose();
+            (s, x, xt)
+        })
+        .collect();
+    drop(triples);
+    // Xᵀ Y V: each sample's later items' vectors summed, block by block.
+    let mut rhs = vec![0f64; k * d];
+    for (s, x, xt) in &blocks {
+        let yv: Vec<f64> = samples[*s..*s + x.rows]
+            .par_iter()
+            .flat_map_iter(|&(u, p)| {
+                let mut sum = vec![0f64; d];
+                for &i in &histories[u][p..] {
+                    let v = &items[i as usize * d..(i as usize + 1) * d];
+                    for (a, &b) in sum.iter_mut().zip(v) {
+                        *a += b as f64;
+                    }
                 }
-            }
-            s
-        })
-        .collect();
-    let rhs = xt_times(&xt, &yv, d);
-    let diag: Vec<f64> = (0..k)
-        .map(|c| {
-            let w = xt.row_values(c);
-            w.iter().map(|&w| (w as f64) * (w as f64)).sum::<f64>() + RIDGE
-        })
-        .collect();
+                sum
+            })
+            .collect();
+        add_xt_times(xt, &yv, d, &mut rhs);
+    }
     let apply = |p: &[f64]| -> Vec<f64> {
-        let xp = x_times(&x, p, d);
-        let mut out = xt_times(&xt, &xp, d);
-        for (o, &q) in out.iter_mut().zip(p) {
-            *o += RIDGE * q;
+        let mut out: Vec<f64> = p.iter().map(|&q| RIDGE * q).collect();
+        for (_, x, xt) in &blocks {
+            add_xt_times(xt, &x_times(x, p, d), d, &mut out);
         }
         out
     };
@@ -265,9 +297,16 @@ fn x_times(x: &Csr, p: &[f64], d: usize) -> Vec<f64> {
         .collect()
 }
 
-/// `Xᵀ Q` for `Q` (`x.rows × d`) through the transpose `xt`, one writer per row.
-fn xt_times(xt: &Csr, q: &[f64], d: usize) -> Vec<f64> {
-    x_times(xt, q, d)
+/// `out += Xᵀ Q` for `Q` (`x.rows × d`) through the transpose `xt`, one writer per row of
+/// `out`, each summing in `Q`'s row order.
+fn add_xt_times(xt: &Csr, q: &[f64], d: usize, out: &mut [f64]) {
+    out.par_chunks_mut(d).enumerate().for_each(|(c, o)| {
+        for (&r, &w) in xt.row(c).iter().zip(xt.row_values(c)) {
+            for (a, &b) in o.iter_mut().zip(&q[r as usize * d..(r as usize + 1) * d]) {
+                *a += w as f64 * b;
+            }
+        }
+    });
 }
 
 /// Solves `A Z = B` column by column (`B`: `k × d`, row-major; `A` symmetric positive definite,
@@ -416,8 +455,20 @@ mod tests {
                 );
             }
         }
-        // The same inputs give the same map.
+        // The same inputs give the same map, bit for bit, whatever the blocks of samples.
         assert_eq!(map, fit(&hist, Some(&feats), &items, d).unwrap());
+        for block in [1, 7, 64] {
+            let blocked = fit_in_blocks(&hist, Some(&feats), &items, d, block).unwrap();
+            assert_eq!(map, blocked, "blocks of {block}");
+        }
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let again = pool.install(|| fit(&hist, Some(&feats), &items, d).unwrap());
+            assert_eq!(map, again, "{threads} threads");
+        }
     }
 
     /// Two kinds of users sign up by rating the same popular item 0 and then one of two

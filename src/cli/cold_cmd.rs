@@ -231,9 +231,9 @@ pub(crate) fn eval_cold_users(a: &super::train_cmd::EvalArgs, c: ColdUserCases<'
                     Some(u) => crate::data::features::user_row(c.ds, u, user_knots),
                     None => Vec::new(),
                 };
-                let (v, unknown) = model.known_demographic_vector(&pairs)?;
+                let (features, unknown) = model.known_user_features(&pairs)?;
                 unknown_values += unknown;
-                (v, model.known_user_features(&pairs)?.0)
+                (model.user_feature_vector(&features), features)
             }
         };
         without_prior += prior.is_none() as usize;

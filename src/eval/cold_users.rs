@@ -16,7 +16,6 @@ use serde::Serialize;
 use super::{ranking, RankingReport};
 use crate::data::Csr;
 use crate::error::{Error, Result};
-use crate::rng::Rng;
 use crate::train::coldstart::FoldInSolver;
 use crate::train::first_ratings::FirstRatingsMap;
 
@@ -45,16 +44,10 @@ pub enum RevealOrder {
 /// `user`'s distinct positives in reveal `order` (the shuffle from `seed` and the user's index
 /// `j`; a positive listed twice keeps its earliest time).
 fn reveal_order(user: &ColdUser, order: RevealOrder, seed: u64, j: usize) -> Vec<u32> {
-    let mut p: Vec<(u32, i64)> = (user.positives.iter().enumerate())
+    let p: Vec<(u32, i64)> = (user.positives.iter().enumerate())
         .map(|(k, &i)| (i, user.times.get(k).copied().unwrap_or(0)))
         .collect();
-    p.sort_unstable();
-    p.dedup_by_key(|x| x.0);
-    Rng::stream(seed, j as u64).shuffle(&mut p);
-    if order == RevealOrder::Time {
-        p.sort_by_key(|x| x.1);
-    }
-    p.into_iter().map(|x| x.0).collect()
+    crate::train::first_ratings::given_order(p, order == RevealOrder::Time, seed, j as u64)
 }
 
 /// The metrics at one number of revealed positives.
@@ -143,6 +136,7 @@ pub fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rng::Rng;
     use crate::train::coldstart::FoldIn;
 
     /// Users planted in a random item space: their positives are their planted top items. One

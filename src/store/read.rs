@@ -472,29 +472,11 @@ impl Model {
         .map(Some)
     }
 
-    /// The demographic prior of a user described by feature `pairs` (as
-    /// [`crate::data::features::user_pairs`] and `tag_pairs` make them), from the values the
-    /// model knows, and how many it did not know. `None` when the model has no user map or
-    /// knows none of the values. For evaluations, where a held-out user's occupation the
-    /// training users never had must not stop the run; `query` refuses unknown values instead.
-    pub fn known_demographic_vector(
-        &self,
-        pairs: &[(String, f32)],
-    ) -> Result<(Option<Vec<f32>>, usize)> {
-        let (known, unknown) = self.known_user_features(pairs)?;
-        let v = match (&self.user_features, known.is_empty()) {
-            (Some(m), false) => Some(crate::train::coldstart::embed(
-                &known,
-                m.as_slice(),
-                m.cols(),
-            )),
-            _ => None,
-        };
-        Ok((v, unknown))
-    }
-
-    /// Feature `pairs` resolved against the model's user features (rows and weights), the
-    /// values it does not know left out, and how many were.
+    /// Feature `pairs` of a user (as [`crate::data::features::user_pairs`] and `tag_pairs`
+    /// make them) resolved against the model's user features (rows and weights), the values
+    /// it does not know left out, and how many it did not know. For evaluations, where a
+    /// held-out user's occupation the training users never had must not stop the run; `query`
+    /// refuses unknown values instead.
     pub fn known_user_features(
         &self,
         pairs: &[(String, f32)],
@@ -506,6 +488,20 @@ impl Model {
             .collect();
         let unknown = pairs.len() - known.len();
         Ok((crate::data::features::resolve(names, &known)?, unknown))
+    }
+
+    /// The demographic prior of a user with resolved `features` ([`Model::known_user_features`]):
+    /// the sum of their vectors in the user map. `None` when the model has no user map or
+    /// there are no features.
+    pub fn user_feature_vector(&self, features: &[(usize, f32)]) -> Option<Vec<f32>> {
+        match (&self.user_features, features.is_empty()) {
+            (Some(m), false) => Some(crate::train::coldstart::embed(
+                features,
+                m.as_slice(),
+                m.cols(),
+            )),
+            _ => None,
+        }
     }
 
     /// The cold-start vector of a new item with `genres`, `year` and attribute values `tags`.

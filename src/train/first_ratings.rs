@@ -59,9 +59,22 @@ const SAMPLE_BLOCK: usize = 1 << 15;
 const CG_TOL: f64 = 1e-6;
 const CG_MAX_ITERS: usize = 500;
 
-/// Each user's distinct positives (the columns of `positives`) in the order they gave them:
-/// by `time(user, item)`, ties in a seeded shuffle (`seed`, the user's row), as
-/// `eval --cold-users --reveal-order time` orders a held-out user's.
+/// Distinct items of `(item, time)` pairs in the order they were given: each at its earliest
+/// time, ties (and everything, without `by_time`) in a seeded shuffle (`seed`, `stream`). The
+/// order of a training user's history here and of a cold user's reveals in
+/// `eval --cold-users`.
+pub fn given_order(mut given: Vec<(u32, i64)>, by_time: bool, seed: u64, stream: u64) -> Vec<u32> {
+    given.sort_unstable();
+    given.dedup_by_key(|x| x.0);
+    Rng::stream(seed, stream).shuffle(&mut given);
+    if by_time {
+        given.sort_by_key(|x| x.1);
+    }
+    given.into_iter().map(|x| x.0).collect()
+}
+
+/// Each user's distinct positives (the columns of `positives`) in the order they gave them,
+/// by `time(user, item)` ([`given_order`], the user's row as the stream).
 pub fn histories(
     positives: &Csr,
     time: impl Fn(u32, u32) -> i64 + Sync,
@@ -70,14 +83,10 @@ pub fn histories(
     (0..positives.rows)
         .into_par_iter()
         .map(|u| {
-            let mut h: Vec<(u32, i64)> = (positives.row(u).iter())
+            let given = (positives.row(u).iter())
                 .map(|&i| (i, time(u as u32, i)))
                 .collect();
-            h.sort_unstable();
-            h.dedup_by_key(|x| x.0);
-            Rng::stream(seed, u as u64).shuffle(&mut h);
-            h.sort_by_key(|x| x.1);
-            h.into_iter().map(|x| x.0).collect()
+            given_order(given, true, seed, u as u64)
         })
         .collect()
 }

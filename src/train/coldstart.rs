@@ -352,7 +352,7 @@ pub fn fit_map_cg(
     let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
     let mut u_groups = vec![0f64; groups.len() * d];
     let mut t_groups = vec![0f64; groups.len() * d];
-    let mut apply = |v: &[f64], out: &mut [f64]| {
+    let apply = |v: &[f64], out: &mut [f64]| {
         u_groups
             .par_chunks_mut(d)
             .zip(t_groups.par_chunks_mut(d))
@@ -414,33 +414,7 @@ pub fn fit_map_cg(
             },
         );
     };
-    let mut x = vec![0f64; n];
-    let mut res = rhs.clone();
-    let mut z: Vec<f64> = res.iter().zip(&diag).map(|(r, m)| r / m).collect();
-    let mut p = z.clone();
-    let mut ap = vec![0f64; n];
-    let mut rz = dot(&res, &z);
-    let stop = MAP_CG_TOL * dot(&rhs, &rhs).sqrt();
-    for _ in 0..MAP_CG_MAX_ITERS {
-        if dot(&res, &res).sqrt() <= stop {
-            break;
-        }
-        apply(&p, &mut ap);
-        let alpha = rz / dot(&p, &ap);
-        for k in 0..n {
-            x[k] += alpha * p[k];
-            res[k] -= alpha * ap[k];
-        }
-        for k in 0..n {
-            z[k] = res[k] / diag[k];
-        }
-        let rz_new = dot(&res, &z);
-        let beta = rz_new / rz;
-        for k in 0..n {
-            p[k] = z[k] + beta * p[k];
-        }
-        rz = rz_new;
-    }
+    let x = super::cg::solve_columns(apply, &rhs, &diag, 1, MAP_CG_TOL, MAP_CG_MAX_ITERS);
     x.iter().map(|&v| v as f32).collect()
 }
 
@@ -978,6 +952,14 @@ mod tests {
         };
         let cg_at = |budget: usize| fit_map_cg(feats, inter, other, d, c, reg, budget);
         let dense = fit_map_implicit(feats, inter, other, d, c, reg).unwrap();
+        for b in [0, usize::MAX] {
+            let v = cg_at(b);
+            let bits: Vec<u32> = v.iter().map(|x| x.to_bits()).collect();
+            println!(
+                "TEMPHASH {b} {}",
+                xxhash_rust::xxh3::xxh3_64(bytemuck::cast_slice(&bits))
+            );
+        }
         let groups = group_rows(feats, inter);
         let big = groups
             .iter()

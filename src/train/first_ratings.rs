@@ -244,14 +244,15 @@ fn fit_in_blocks(
             .collect();
         add_xt_times(xt, &yv, d, &mut rhs);
     }
-    let apply = |p: &[f64]| -> Vec<f64> {
-        let mut out: Vec<f64> = p.iter().map(|&q| RIDGE * q).collect();
-        for (_, x, xt) in &blocks {
-            add_xt_times(xt, &x_times(x, p, d), d, &mut out);
+    let apply = |p: &[f64], out: &mut [f64]| {
+        for (o, &q) in out.iter_mut().zip(p) {
+            *o = RIDGE * q;
         }
-        out
+        for (_, x, xt) in &blocks {
+            add_xt_times(xt, &x_times(x, p, d), d, out);
+        }
     };
-    let z = block_cg(apply, &rhs, &diag, d);
+    let z = super::cg::solve_columns(apply, &rhs, &diag, d, CG_TOL, CG_MAX_ITERS);
     // W = Z (VᵀV + εI)⁻¹. Trained item vectors leave directions almost unused (iALS on ML-100K:
     // Gram eigenvalues down to 1e-10 of the largest); ε keeps the user vectors out of them, so
     // that their length and their LSH hash bits come from the directions the items use.
@@ -316,73 +317,6 @@ fn add_xt_times(xt: &Csr, q: &[f64], d: usize, out: &mut [f64]) {
             }
         }
     });
-}
-
-/// Solves `A Z = B` column by column (`B`: `k × d`, row-major; `A` symmetric positive definite,
-/// given by `apply`) by conjugate gradients preconditioned by `A`'s diagonal `diag`. Each
-/// column stops at a relative residual of [`CG_TOL`]; the dot products run in row order.
-fn block_cg(apply: impl Fn(&[f64]) -> Vec<f64>, b: &[f64], diag: &[f64], d: usize) -> Vec<f64> {
-    let k = diag.len();
-    let col_dot = |a: &[f64], b: &[f64]| {
-        let mut s = vec![0f64; d];
-        for (ra, rb) in a.chunks_exact(d).zip(b.chunks_exact(d)) {
-            for j in 0..d {
-                s[j] += ra[j] * rb[j];
-            }
-        }
-        s
-    };
-    let mut z = vec![0f64; k * d];
-    let mut r = b.to_vec();
-    let precond = |r: &[f64]| -> Vec<f64> {
-        r.chunks_exact(d)
-            .zip(diag)
-            .flat_map(|(row, &g)| row.iter().map(move |&v| v / g))
-            .collect()
-    };
-    let mut s = precond(&r);
-    let mut p = s.clone();
-    let mut rs = col_dot(&r, &s);
-    let b_norm: Vec<f64> = col_dot(b, b).into_iter().map(f64::sqrt).collect();
-    let mut done: Vec<bool> = b_norm.iter().map(|&n| n == 0.0).collect();
-    for _ in 0..CG_MAX_ITERS {
-        if done.iter().all(|&x| x) {
-            break;
-        }
-        let ap = apply(&p);
-        let pap = col_dot(&p, &ap);
-        let alpha: Vec<f64> = (0..d)
-            .map(|j| match done[j] || pap[j] <= 0.0 {
-                true => 0.0,
-                false => rs[j] / pap[j],
-            })
-            .collect();
-        for ((zr, rr), (pr, apr)) in (z.chunks_exact_mut(d).zip(r.chunks_exact_mut(d)))
-            .zip(p.chunks_exact(d).zip(ap.chunks_exact(d)))
-        {
-            for j in 0..d {
-                zr[j] += alpha[j] * pr[j];
-                rr[j] -= alpha[j] * apr[j];
-            }
-        }
-        let r_norm = col_dot(&r, &r);
-        for j in 0..d {
-            done[j] |= r_norm[j].sqrt() <= CG_TOL * b_norm[j];
-        }
-        s = precond(&r);
-        let rs_new = col_dot(&r, &s);
-        for (pr, sr) in p.chunks_exact_mut(d).zip(s.chunks_exact(d)) {
-            for j in 0..d {
-                let beta = match rs[j] > 0.0 {
-                    true => rs_new[j] / rs[j],
-                    false => 0.0,
-                };
-                pr[j] = sr[j] + beta * pr[j];
-            }
-        }
-        rs = rs_new;
-    }
-    z
 }
 
 #[cfg(test)]

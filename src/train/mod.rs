@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod bpr;
+mod cg;
 pub mod coldstart;
 pub mod first_ratings;
 pub mod graph;

@@ -86,10 +86,13 @@ fn round_trip() {
         &first_ratings_map(90, 8)[..]
     );
     // A new user's vector: the constant row (90.5) plus each liked item's row.
-    let v = m.first_ratings_vector(&[2, 5], &[]).unwrap();
+    let v = m
+        .first_ratings_vector(&[2, 5], None, None, None, &[])
+        .unwrap();
     assert_eq!(v, vec![90.5 + 2.5 + 5.5; 8]);
     assert!(
-        m.first_ratings_vector(&[90], &[]).is_err(),
+        m.first_ratings_vector(&[90], None, None, None, &[])
+            .is_err(),
         "item row out of range"
     );
     // No temporary files are left behind.

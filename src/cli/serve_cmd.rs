@@ -503,15 +503,13 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
             }
             let tags = crate::data::features::parse_tags(&a.feature, "--feature")?;
             let q = match a.first_ratings {
-                true => {
-                    let mut pairs = crate::data::features::user_pairs(
-                        a.age,
-                        a.gender.as_deref(),
-                        a.occupation.as_deref(),
-                    );
-                    pairs.extend(crate::data::features::tag_pairs(&tags, model.user_knots()));
-                    model.first_ratings_vector(&liked, &pairs)?
-                }
+                true => model.first_ratings_vector(
+                    &liked,
+                    a.age,
+                    a.gender.as_deref(),
+                    a.occupation.as_deref(),
+                    &tags,
+                )?,
                 false => {
                     let prior = model.demographic_vector(
                         a.age,

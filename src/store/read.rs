@@ -428,10 +428,32 @@ impl Model {
         })
     }
 
-    /// The vector of a new user whose first positives are `liked` (item rows), with the
-    /// feature `pairs` ([`crate::data::features::user_pairs`], `tag_pairs`), from the
+    /// The feature pairs of a user with demographics `age`, `gender`, `occupation` and
+    /// attribute values `tags`.
+    fn user_feature_pairs(
+        &self,
+        age: Option<u16>,
+        gender: Option<&str>,
+        occupation: Option<&str>,
+        tags: &[(String, String)],
+    ) -> Vec<(String, f32)> {
+        let mut pairs = crate::data::features::user_pairs(age, gender, occupation);
+        pairs.extend(crate::data::features::tag_pairs(tags, self.user_knots()));
+        pairs
+    }
+
+    /// The vector of a new user whose first positives are `liked` (item rows), with
+    /// demographics `age`, `gender`, `occupation` and attribute values `tags`, from the
     /// first-ratings map; an unknown feature value is refused with the known ones.
-    pub fn first_ratings_vector(&self, liked: &[u32], pairs: &[(String, f32)]) -> Result<Vec<f32>> {
+    pub fn first_ratings_vector(
+        &self,
+        liked: &[u32],
+        age: Option<u16>,
+        gender: Option<&str>,
+        occupation: Option<&str>,
+        tags: &[(String, String)],
+    ) -> Result<Vec<f32>> {
+        let pairs = self.user_feature_pairs(age, gender, occupation, tags);
         let map = self.first_ratings_map().ok_or_else(|| {
             Error::invalid(
                 "--first-ratings",
@@ -443,7 +465,7 @@ impl Model {
             false if self.meta.user_features.is_empty() => {
                 return Err(Error::invalid("demographics", NO_USER_MAP))
             }
-            false => crate::data::features::resolve(&self.meta.user_features, pairs)?,
+            false => crate::data::features::resolve(&self.meta.user_features, &pairs)?,
         };
         map.vector(liked, &features)
     }
@@ -457,8 +479,7 @@ impl Model {
         occupation: Option<&str>,
         tags: &[(String, String)],
     ) -> Result<Option<Vec<f32>>> {
-        let mut pairs = crate::data::features::user_pairs(age, gender, occupation);
-        pairs.extend(crate::data::features::tag_pairs(tags, self.user_knots()));
+        let pairs = self.user_feature_pairs(age, gender, occupation, tags);
         if pairs.is_empty() {
             return Ok(None);
         }

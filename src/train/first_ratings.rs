@@ -226,30 +226,23 @@ fn fit_in_blocks(
         })
         .collect();
     drop(triples);
-    // Xᵀ Y V: each sample's later items' vectors summed, block by block.
+    // Xᵀ Y V: each sample's later items' vectors summed, block by block, in one buffer that
+    // X P reuses for every block and step below.
     let mut rhs = vec![0f64; k * d];
+    let mut xp = vec![0f64; block.max(1).min(m) * d];
     for (s, x, xt) in &blocks {
-        let yv: Vec<f64> = samples[*s..*s + x.rows]
-            .par_iter()
-            .flat_map_iter(|&(u, p)| {
-                let mut sum = vec![0f64; d];
-                for &i in &histories[u][p..] {
-                    let v = &items[i as usize * d..(i as usize + 1) * d];
-                    for (a, &b) in sum.iter_mut().zip(v) {
-                        *a += b as f64;
-                    }
-                }
-                sum
-            })
-            .collect();
-        add_xt_times(xt, &yv, d, &mut rhs);
+        let yv = &mut xp[..x.rows * d];
+        later_sums(&samples[*s..*s + x.rows], histories, items, d, yv);
+        add_xt_times(xt, yv, d, &mut rhs);
     }
     let apply = |p: &[f64], out: &mut [f64]| {
         for (o, &q) in out.iter_mut().zip(p) {
             *o = RIDGE * q;
         }
         for (_, x, xt) in &blocks {
-            add_xt_times(xt, &x_times(x, p, d), d, out);
+            let xp = &mut xp[..x.rows * d];
+            x_times(x, p, d, xp);
+            add_xt_times(xt, xp, d, out);
         }
     };
     let z = super::cg::solve_columns(apply, &rhs, &diag, d, CG_TOL, CG_MAX_ITERS);
@@ -291,20 +284,56 @@ fn fit_in_blocks(
     Ok(map)
 }
 
-/// `X P` for `P` (`x.cols × d`), one writer per row.
-fn x_times(x: &Csr, p: &[f64], d: usize) -> Vec<f64> {
-    (0..x.rows)
-        .into_par_iter()
-        .flat_map_iter(|r| {
-            let mut s = vec![0f64; d];
-            for (&c, &w) in x.row(r).iter().zip(x.row_values(r)) {
-                for (a, &b) in s.iter_mut().zip(&p[c as usize * d..(c as usize + 1) * d]) {
-                    *a += w as f64 * b;
+/// Into `out` (`samples.len() × d`), each sample's sum of the vectors of the items after its
+/// prefix in its user's history. A user's samples are consecutive, prefixes ascending, so one
+/// backward pass over the history gives all of them; each sum runs from the history's end.
+fn later_sums(
+    samples: &[(usize, usize)],
+    histories: &[Vec<u32>],
+    items: &[f32],
+    d: usize,
+    out: &mut [f64],
+) {
+    // Each user's run of samples, and its rows of `out`.
+    let (mut runs, mut outs) = (Vec::new(), Vec::new());
+    let mut rest = out;
+    let mut at = 0;
+    while at < samples.len() {
+        let u = samples[at].0;
+        let n = samples[at..].iter().take_while(|x| x.0 == u).count();
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(n * d);
+        runs.push(&samples[at..at + n]);
+        outs.push(head);
+        rest = tail;
+        at += n;
+    }
+    runs.into_par_iter().zip(outs).for_each(|(run, out)| {
+        let h = &histories[run[0].0];
+        let mut sum = vec![0f64; d];
+        let mut end = h.len();
+        for (&(_, p), o) in run.iter().zip(out.chunks_exact_mut(d)).rev() {
+            for &i in h[p..end].iter().rev() {
+                let v = &items[i as usize * d..(i as usize + 1) * d];
+                for (a, &b) in sum.iter_mut().zip(v) {
+                    *a += b as f64;
                 }
             }
-            s
-        })
-        .collect()
+            end = p;
+            o.copy_from_slice(&sum);
+        }
+    });
+}
+
+/// `out = X P` for `P` (`x.cols × d`; `out`: `x.rows × d`), one writer per row.
+fn x_times(x: &Csr, p: &[f64], d: usize, out: &mut [f64]) {
+    out.par_chunks_mut(d).enumerate().for_each(|(r, s)| {
+        s.fill(0.0);
+        for (&c, &w) in x.row(r).iter().zip(x.row_values(r)) {
+            for (a, &b) in s.iter_mut().zip(&p[c as usize * d..(c as usize + 1) * d]) {
+                *a += w as f64 * b;
+            }
+        }
+    });
 }
 
 /// `out += Xᵀ Q` for `Q` (`x.rows × d`) through the transpose `xt`, one writer per row of

@@ -640,3 +640,68 @@ fn a_min_rating_above_every_rating_is_refused() {
         "mf predicts every rating",
     );
 }
+
+/// The main job, end to end on a small MovieLens-shaped set (the scale benchmark skipped): every
+/// step runs and leaves what it says, the top-10 file has ten rows per user, and the new user
+/// known by their first ratings gets ten recommendations, none of them a liked movie.
+#[test]
+fn demo_runs_end_to_end() {
+    let t = tempfile::tempdir().unwrap();
+    let p = |n: &str| t.path().join(n).to_str().unwrap().to_string();
+    synth(&p("d"), 120, 300, 6000, &["--to", "ml-100k"]);
+    let out = ok(&[
+        "-q",
+        "demo",
+        "--data",
+        &p("d"),
+        "--out",
+        &p("o"),
+        "--scale-items",
+        "0",
+    ]);
+    for step in [
+        "== train",
+        "== build the LSH index",
+        "== benchmark",
+        "== top-10",
+        "== a new user",
+    ] {
+        assert!(out.contains(step), "{step} missing:\n{out}");
+    }
+    let top = std::fs::read_to_string(p("o/top10.tsv")).unwrap();
+    assert_eq!(top.lines().count(), 1 + 120 * 10, "{top}");
+    let new_user = &out[out.find("== a new user").unwrap()..];
+    let ranked: Vec<&str> = new_user
+        .lines()
+        .filter(|l| {
+            l.trim_start()
+                .split('.')
+                .next()
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+        })
+        .collect();
+    assert_eq!(ranked.len(), 10, "{new_user}");
+    let liked: Vec<&str> = new_user[new_user.find("liked:").unwrap()..]
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(liked.len(), 3, "{new_user}");
+    for l in liked {
+        let title = l.trim().split("  [").next().unwrap();
+        assert!(
+            !ranked.iter().any(|r| r.contains(title)),
+            "{title} is liked and recommended"
+        );
+    }
+    // The model it leaves serves queries.
+    ok(&[
+        "query",
+        "--model",
+        &p("o/model"),
+        "--index",
+        &p("o/model/index"),
+        "--user",
+        "1",
+    ]);
+}

@@ -16,7 +16,7 @@ use crate::train::ModelKind;
 /// `lshrec demo`
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Fetches MovieLens-100K into --data if it is missing (a built-in copy of data/fetch-movielens.sh: GroupLens, then the recbole wheel), from any directory, trains LightGCN (with the iALS objective) on the P2 protocol (ratings ≥ 4, per-user 80/20 split), evaluates it with full ranking, builds the LSH index, benchmarks exact against LSH on ML-100K and on a 1M-item synthetic set, and writes every user's top-10 with titles."
+    after_help = "Fetches MovieLens-100K into --data if it is missing (a built-in copy of data/fetch-movielens.sh: GroupLens, then the recbole wheel), from any directory, trains LightGCN (with the iALS objective) on the P2 protocol (ratings ≥ 4, per-user 80/20 split), evaluates it with full ranking, builds the LSH index, benchmarks exact against LSH on ML-100K and on a 1M-item synthetic set, writes every user's top-10 with titles, and recommends for a new user known by their first three ratings and demographics."
 )]
 pub struct DemoArgs {
     /// MovieLens-100K directory.
@@ -200,6 +200,41 @@ pub fn run(a: DemoArgs) -> Result<()> {
             "for one user, try: lshrec query --model {} --user {u}",
             model_dir.display()
         );
+    }
+
+    let liked = ["50", "258", "100"];
+    if liked.iter().any(|id| model.item(id).is_err()) {
+        println!("\n(no new-user example: it needs MovieLens-100K's movies {liked:?})");
+    } else {
+        section("a new user, known only by their first three ratings (Star Wars, Contact, Fargo) and as a 25-year-old woman: the first-ratings map's vector, served through the index");
+        println!(
+        "(the same as: lshrec query --model {0} --index {0}/index --liked 50,258,100 --first-ratings --age 25 --gender F)",
+        model_dir.display()
+    );
+        serve_cmd::run_query(serve_cmd::QueryArgs {
+            model: ModelArgs {
+                model: Some(model_dir.clone()),
+                users: None,
+                items: None,
+                item_bias: None,
+                seen: None,
+            },
+            index: Some(model_dir.join("index")),
+            user: None,
+            liked: liked.map(String::from).to_vec(),
+            disliked: Vec::new(),
+            age: Some(25),
+            gender: Some("F".into()),
+            occupation: None,
+            feature: Vec::new(),
+            prior_weight: crate::train::coldstart::PRIOR_WEIGHT,
+            first_ratings: true,
+            k: 10,
+            exact: false,
+            keep_seen: false,
+            search,
+            json: false,
+        })?;
     }
     println!(
         "\ndemo finished in {:.1} s; model, index, plot and top-10 in {}",

@@ -208,9 +208,10 @@ pub fn run(a: DemoArgs) -> Result<()> {
     } else {
         section("a new user, known only by their first three ratings (Star Wars, Contact, Fargo) and as a 25-year-old woman: the first-ratings map's vector, served through the index");
         println!(
-        "(the same as: lshrec query --model {0} --index {0}/index --liked 50,258,100 --first-ratings --age 25 --gender F)",
-        model_dir.display()
-    );
+            "(the same as: lshrec query --model {0} --index {0}/index --liked {1} --first-ratings --age 25 --gender F)",
+            model_dir.display(),
+            liked.join(",")
+        );
         serve_cmd::run_query(serve_cmd::QueryArgs {
             model: ModelArgs {
                 model: Some(model_dir.clone()),

@@ -135,13 +135,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
     };
     let bench_args =
         |model: Option<PathBuf>, synthetic: Option<String>, queries: Option<usize>| BenchArgs {
-            model: ModelArgs {
-                model,
-                users: None,
-                items: None,
-                item_bias: None,
-                seen: None,
-            },
+            model: ModelArgs::dir(model),
             synthetic,
             index: None,
             k: 10,
@@ -213,13 +207,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
             liked.join(",")
         );
         serve_cmd::run_query(serve_cmd::QueryArgs {
-            model: ModelArgs {
-                model: Some(model_dir.clone()),
-                users: None,
-                items: None,
-                item_bias: None,
-                seen: None,
-            },
+            model: ModelArgs::dir(Some(model_dir.clone())),
             index: Some(model_dir.join("index")),
             user: None,
             liked: liked.map(String::from).to_vec(),

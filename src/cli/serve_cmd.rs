@@ -36,6 +36,17 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
+    /// A model directory (`--model DIR`), or none.
+    pub fn dir(model: Option<PathBuf>) -> ModelArgs {
+        ModelArgs {
+            model,
+            users: None,
+            items: None,
+            item_bias: None,
+            seen: None,
+        }
+    }
+
     /// Opens and verifies the model.
     pub fn open(&self) -> Result<Model> {
         match (&self.model, &self.users, &self.items) {

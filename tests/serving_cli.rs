@@ -261,6 +261,11 @@ fn serving_commands_and_their_errors() {
     lshrec::store::npy::write_f32(&u, &[2, 3], &[1.0, 0.0, 0.0, 0.0, 1.0, 0.0]).unwrap();
     lshrec::store::npy::write_f32(&i, &[2, 4], &[1.0; 8]).unwrap();
     bad(&external, "same number of columns: expected 4 columns");
+    lshrec::store::npy::write_f32(&i, &[6], &[1.0; 6]).unwrap();
+    bad(
+        &external,
+        "expected 1 column, as in the items' file (a 1-D array is one column)",
+    );
     lshrec::store::npy::write_f32(&i, &[0, 3], &[]).unwrap();
     bad(
         &external,

@@ -310,7 +310,10 @@ impl Model {
                     users.display(),
                     items.display()
                 ),
-                expected: format!("{} columns, as in the items' file", it.cols()),
+                expected: match it.cols() {
+                    1 => "1 column, as in the items' file (a 1-D array is one column)".into(),
+                    n => format!("{n} columns, as in the items' file"),
+                },
                 found: format!("{} in the users' file", u.cols()),
             });
         }

@@ -281,6 +281,51 @@ fn train_then_eval_for_rating_and_ranking_models() {
         lshrec(&[&eval_ials[..], &["--train", &tr, "--test", &p("leaky.tsv")]].concat());
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("note: 3 of the "), "{err}");
+    // The model's own training data is checked too (its seen.bin), whatever --train says:
+    // those three were fitted, so the metrics are optimistic; --quiet does not hide it.
+    assert!(
+        err.contains("warning: 3 of the ") && err.contains("training interactions of this model"),
+        "{err}"
+    );
+    let (code, out, err) =
+        lshrec(&[&eval_ials[..], &["--train", &tr, "--test", &te, "--json"]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("warning"), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["test_interactions_in_model_training"], 0, "{v}");
+    // Another split of the same data: a consistent train/test pair, but its test part holds
+    // many of the pairs the model was trained on; the count is exact.
+    ok(&[
+        "data",
+        "split",
+        &p("d"),
+        "--method",
+        "random:0.2",
+        "--seed",
+        "7",
+        "--out",
+        &p("s7"),
+    ]);
+    let pairs = |path: &str| -> std::collections::HashSet<(String, String)> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .filter(positive)
+            .map(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                (f[0].to_string(), f[1].to_string())
+            })
+            .collect()
+    };
+    let want = pairs(&p("s7/test.tsv")).intersection(&pairs(&tr)).count();
+    assert!(want > 0);
+    let s7 = ["--train", &p("s7/train.tsv"), "--test", &p("s7/test.tsv")];
+    let (code, out, err) = lshrec(&[&eval_ials[..], &s7, &["--json", "-q"]].concat());
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["test_interactions_in_model_training"], want, "{v}");
+    assert!(err.contains(&format!("warning: {want} of the ")), "{err}");
 }
 
 /// Positive weights: iALS on every rating weighs each positive by its rating by default (and

@@ -1052,19 +1052,24 @@ fn cold_subset(
 /// stderr with the count. Also says how many evaluated users have no training positives
 /// (held-out users of a cold-users split, say; `untrained_note`): their vectors are zero or
 /// untrained, so their lists mean little.
+/// How many of `test`'s (row, column) pairs are also in `train` (rows beyond either are empty).
+fn overlap(train: &Csr, test: &Csr) -> usize {
+    (0..test.rows.min(train.rows))
+        .map(|u| {
+            let seen = train.row(u);
+            // Rows are sorted by column.
+            (test.row(u).iter())
+                .filter(|i| seen.binary_search(i).is_ok())
+                .count()
+        })
+        .sum()
+}
+
 fn check_test_against_train(train: &Csr, test: &Csr, untrained_note: bool) -> Result<()> {
-    let mut overlap = 0usize;
-    let mut untrained = 0usize;
-    for u in (0..test.rows).filter(|&u| test.degree(u) > 0) {
-        let seen = if u < train.rows { train.row(u) } else { &[] };
-        if seen.is_empty() {
-            untrained += 1;
-        }
-        // Rows are sorted by column.
-        overlap += (test.row(u).iter())
-            .filter(|i| seen.binary_search(i).is_ok())
-            .count();
-    }
+    let overlap = overlap(train, test);
+    let untrained = (0..test.rows)
+        .filter(|&u| test.degree(u) > 0 && (u >= train.rows || train.degree(u) == 0))
+        .count();
     let n = test.nnz();
     if n > 0 && overlap == n {
         return Err(Error::InvalidArgument {
@@ -1263,6 +1268,18 @@ pub fn run_eval(a: EvalArgs) -> Result<()> {
     let cols = items.len() / d;
     let train_csr = pad(&train_csr, rows, cols);
     let test_csr = pad(&test_csr, rows, cols);
+    let leaked = model
+        .seen
+        .as_ref()
+        .map_or(0, |seen| overlap(seen, &test_csr));
+    // A warning, not a note: --quiet does not hide it.
+    if leaked > 0 {
+        eprintln!(
+            "warning: {leaked} of the {} test interactions were training interactions of this model ({}), so it has fit them and every metric is optimistic; evaluate on a test file held out from the data the model was trained on",
+            test_csr.nnz(),
+            a.model.join(store::model::SEEN_FILE).display()
+        );
+    }
     if let Some(path) = &a.cold_users {
         let cases = super::cold_cmd::ColdUserCases {
             model: &model,
@@ -1343,6 +1360,9 @@ pub fn run_eval(a: EvalArgs) -> Result<()> {
             model: &'a Path,
             users_unknown_to_model: usize,
             items_unknown_to_model: usize,
+            /// Test interactions the model was trained on (its seen.bin): above 0, the
+            /// metrics are optimistic.
+            test_interactions_in_model_training: usize,
             #[serde(skip_serializing_if = "Option::is_none")]
             cold_items: Option<&'a str>,
             #[serde(flatten)]
@@ -1355,6 +1375,7 @@ pub fn run_eval(a: EvalArgs) -> Result<()> {
                 model: &a.model,
                 users_unknown_to_model: new_users.len(),
                 items_unknown_to_model: new_items.len(),
+                test_interactions_in_model_training: leaked,
                 cold_items: cold_note.as_deref(),
                 report: &report
             })

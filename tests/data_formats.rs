@@ -367,6 +367,86 @@ fn generic_files_with_and_without_headers() {
     assert_eq!(data::load(&p, &named).unwrap().interactions.len(), 3);
 }
 
+/// The semicolon CSV of spreadsheets in decimal-comma locales and of Book-Crossing: sniffed,
+/// quoted like CSV, ratings with a decimal comma; header names match whatever their case and
+/// punctuation (`User-ID` is `user_id`); and a header column left unread while the rating or
+/// timestamp role has none is noted, never dropped without a word.
+#[test]
+fn semicolon_files_punctuated_headers_and_unread_columns() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let p = write(
+        d,
+        "excel.csv",
+        b"User-ID;Item ID;Rating;Time_Stamp\n1;\"Heat; Ice\";4,5;10\n2;7;3;11\n2;8;\"2,5\";12\n",
+    );
+    let ds = data::load(&p, &LoadOptions::default()).unwrap();
+    let got: BTreeSet<Row> = rows(&ds);
+    let want: BTreeSet<Row> = [
+        ("1", "Heat; Ice", "4.5", 10),
+        ("2", "7", "3", 11),
+        ("2", "8", "2.5", 12),
+    ]
+    .iter()
+    .map(|(u, i, r, t)| (u.to_string(), i.to_string(), r.to_string(), *t))
+    .collect();
+    assert_eq!(got, want);
+    assert!(ds.notes.is_empty(), "{:?}", ds.notes);
+    // A rating that is no number is refused as written, decimal comma or not.
+    let p = write(d, "bad.csv", b"user;item;rating\n1;2;4,x\n");
+    let e = data::load(&p, &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("bad.csv:2") && e.contains("\"4,x\""), "{e}");
+
+    // Book-Crossing's layout: quoted, semicolon-separated, ISBN items. The item must be named;
+    // the rating column the loader does not know is noted as unread (so the rows are implicit)
+    // until it is named too.
+    let p = write(
+        d,
+        "BX-Book-Ratings.csv",
+        b"\"User-ID\";\"ISBN\";\"Book-Rating\"\n\"276725\";\"034545104X\";\"0\"\n\"276726\";\"0155061224\";\"5\"\n",
+    );
+    let named = |rating: Option<&str>| LoadOptions {
+        generic: data::GenericOptions {
+            item_col: Some("ISBN".into()),
+            rating_col: rating.map(Into::into),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let ds = data::load(&p, &named(None)).unwrap();
+    assert!(!ds.has_ratings);
+    assert_eq!(ds.notes.len(), 1, "{:?}", ds.notes);
+    let note = &ds.notes[0];
+    assert!(
+        note.contains("BX-Book-Ratings.csv: column \"Book-Rating\" not read")
+            && note.contains("--rating-col"),
+        "{note}"
+    );
+    let ds = data::load(&p, &named(Some("book_rating"))).unwrap();
+    assert!(ds.has_ratings);
+    assert_eq!(ds.users.ext_ids(), &["276725", "276726"]);
+    // Every column is read now: no note, though there is no timestamp (no column holds one).
+    assert_eq!(ds.notes.len(), 0, "{:?}", ds.notes);
+    // Extra columns beside all four roles are only extra: no note.
+    let p = write(
+        d,
+        "extra.csv",
+        b"user,item,rating,timestamp,session\n1,2,3,4,5\n",
+    );
+    assert!(data::load(&p, &LoadOptions::default())
+        .unwrap()
+        .notes
+        .is_empty());
+    let p = write(d, "when.csv", b"user,item,rating,when\n1,2,3,4\n");
+    let notes = data::load(&p, &LoadOptions::default()).unwrap().notes;
+    assert!(
+        notes.len() == 1 && notes[0].contains("\"when\" not read: no timestamp column"),
+        "{notes:?}"
+    );
+}
+
 /// Attribute files: chosen columns, multi-valued cells, the long `id,tag` layout, ids only in
 /// the attribute file, and every malformed case refused with the file and line.
 #[test]

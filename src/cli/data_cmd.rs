@@ -35,6 +35,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             json,
         } => {
             let ds = load(&input, min_rating)?;
+            super::note_reading(&ds);
             let s = stats::compute(&ds);
             let mut out = std::io::stdout().lock();
             let res = if json {
@@ -60,7 +61,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             let min_rating = check_min_rating(min_rating)?;
             let raw = load(&input, None)?;
             super::check_min_rating_reached(&raw, min_rating, &input.path)?;
-            super::note_duplicates(&raw);
+            super::note_dataset(&raw);
             // Protocol P3 holds out a fraction of the movies, every rated one a candidate, so
             // the cold set is drawn before --min-rating keeps the positives.
             let cold = match method {
@@ -210,7 +211,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
         DataCommand::Convert { input, to, out } => {
             let opts = input.load_options()?;
             let ds = data::load(&input.path, &opts)?;
-            super::note_duplicates(&ds);
+            super::note_dataset(&ds);
             data::write(&ds, &out, to)?;
             attributes_note(&input);
             eprintln!(

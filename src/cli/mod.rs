@@ -196,7 +196,8 @@ pub struct ReadArgs {
     /// Override format detection.
     #[arg(long, value_enum)]
     pub format: Option<Format>,
-    /// Generic files: the delimiter (tab, comma, pipe, ::, space).
+    /// Generic files: the delimiter (tab, comma, semicolon, pipe, ::, space); sniffed from the
+    /// first line when not given.
     #[arg(long)]
     pub delimiter: Option<String>,
     /// Generic files: the user column's header name.
@@ -264,7 +265,7 @@ impl ReadArgs {
             Some(d) => Some(crate::data::text::Delimiter::parse(d).ok_or_else(|| {
                 Error::invalid(
                     "--delimiter",
-                    format!("{d:?}: expected tab, comma, pipe, :: or space"),
+                    format!("{d:?}: expected tab, comma, semicolon, pipe, :: or space"),
                 )
             })?),
         };
@@ -380,9 +381,21 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Says on stderr how many rows of `ds`'s files the duplicate rule dropped, so that no row
-/// vanishes silently (`data stats` reports the same count on stdout).
-pub(crate) fn note_duplicates(ds: &Dataset) {
+/// Says on stderr what the readers noted about `ds`'s files ([`Dataset::notes`]: a header
+/// column left unread, say).
+pub(crate) fn note_reading(ds: &Dataset) {
+    if crate::progress::is_quiet() {
+        return;
+    }
+    for n in &ds.notes {
+        eprintln!("note: {n}");
+    }
+}
+
+/// [`note_reading`], then how many rows the duplicate rule dropped, so that no column or row
+/// vanishes silently (`data stats` reports the duplicates on stdout).
+pub(crate) fn note_dataset(ds: &Dataset) {
+    note_reading(ds);
     if ds.duplicates == 0 || crate::progress::is_quiet() {
         return;
     }

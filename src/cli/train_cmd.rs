@@ -542,8 +542,8 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
     let (train_ds, test_ds, raw) = match (&a.data, &a.train, &a.test) {
         (_, Some(train_path), Some(te)) => {
             let (tr, te) = data::load_pair(train_path, te, &opts)?;
-            super::note_duplicates(&tr);
-            super::note_duplicates(&te);
+            super::note_dataset(&tr);
+            super::note_dataset(&te);
             super::check_min_rating_reached(&tr, min_rating, train_path)?;
             weighted = rating_weights(&a, min_rating, negatives, tr.has_ratings)?;
             let raw = tr.csr();
@@ -551,7 +551,7 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
         }
         (Some(d), _, _) => {
             let ds = data::load(d, &opts)?;
-            super::note_duplicates(&ds);
+            super::note_dataset(&ds);
             super::check_min_rating_reached(&ds, min_rating, d)?;
             let raw = ds.csr();
             // P3's cold movies are drawn among all rated ones, before --min-rating.
@@ -1203,8 +1203,8 @@ pub fn run_eval(a: EvalArgs) -> Result<()> {
     let model = store::Model::open(&a.model)?;
     let opts = a.read.load_options()?;
     let (tr, te) = data::load_pair(&a.train, &a.test, &opts)?;
-    super::note_duplicates(&tr);
-    super::note_duplicates(&te);
+    super::note_dataset(&tr);
+    super::note_dataset(&te);
     if let Some(mu) = model.meta.global_mean {
         if a.cold_items.is_some() || a.cold_users.is_some() {
             return Err(Error::invalid(

@@ -73,6 +73,9 @@ pub struct Dataset {
     pub user_info: Option<UserInfo>,
     /// Rows dropped by the duplicate rule.
     pub duplicates: usize,
+    /// What the readers want the user told about how they read the files (a header column left
+    /// unread, say), one line each; the CLI prints them as notes.
+    pub notes: Vec<String>,
 }
 
 impl Dataset {
@@ -202,6 +205,7 @@ impl Dataset {
             item_info: self.item_info.clone(),
             user_info: self.user_info.clone(),
             duplicates: 0,
+            notes: self.notes.clone(),
         }
     }
 
@@ -266,6 +270,7 @@ pub struct DatasetBuilder {
     item_numeric: Vec<String>,
     user_numeric: Vec<String>,
     sources: Vec<PathBuf>,
+    notes: Vec<String>,
 }
 
 impl DatasetBuilder {
@@ -289,6 +294,11 @@ impl DatasetBuilder {
     /// Records that `path` was read.
     pub fn source(&mut self, path: PathBuf) {
         self.sources.push(path);
+    }
+
+    /// Records a note for the user about how a file was read ([`Dataset::notes`]).
+    pub fn note(&mut self, note: String) {
+        self.notes.push(note);
     }
 
     /// Adds one interaction by external ids.
@@ -463,6 +473,7 @@ impl DatasetBuilder {
             item_info,
             user_info,
             duplicates,
+            notes: self.notes,
         }
     }
 }

@@ -274,6 +274,7 @@ pub fn generate(cfg: &SynthConfig) -> Result<(Dataset, Planted)> {
         item_info: Some(item_info),
         user_info: Some(info),
         duplicates: 0,
+        notes: Vec::new(),
     };
     Ok((
         ds,

@@ -205,6 +205,10 @@ pub enum Delimiter {
     DoubleColon,
     /// RFC 4180 comma-separated values, with quoted fields.
     Comma,
+    /// Semicolon-separated values with RFC 4180 quoting: the CSV that spreadsheets write in
+    /// locales whose decimal mark is a comma (and Book-Crossing's `BX-Book-Ratings.csv`). A
+    /// rating may use a decimal comma there (`4,5`).
+    Semicolon,
     /// One or more spaces or tabs.
     Whitespace,
 }
@@ -217,6 +221,7 @@ impl Delimiter {
             Delimiter::Pipe => "|",
             Delimiter::DoubleColon => "::",
             Delimiter::Comma => ",",
+            Delimiter::Semicolon => ";",
             Delimiter::Whitespace => "whitespace",
         }
     }
@@ -228,18 +233,32 @@ impl Delimiter {
             "|" | "pipe" => Delimiter::Pipe,
             "::" => Delimiter::DoubleColon,
             "," | "comma" | "csv" => Delimiter::Comma,
+            ";" | "semicolon" => Delimiter::Semicolon,
             " " | "space" | "whitespace" => Delimiter::Whitespace,
             _ => return None,
         })
     }
 
-    /// Guesses the delimiter of a data line.
+    /// Guesses the delimiter of a data line. Between comma and semicolon, the one that occurs
+    /// more often outside double quotes wins (`u1;i1;4,5` is semicolon-separated with a decimal
+    /// comma; `1,"Heat; Ice",5` is comma-separated), ties going to the comma.
     pub fn sniff(line: &str) -> Option<Self> {
+        let (mut commas, mut semicolons, mut quoted) = (0usize, 0usize, false);
+        for b in line.bytes() {
+            match b {
+                b'"' => quoted = !quoted,
+                b',' if !quoted => commas += 1,
+                b';' if !quoted => semicolons += 1,
+                _ => {}
+            }
+        }
         if line.contains('\t') {
             Some(Delimiter::Tab)
         } else if line.contains("::") {
             Some(Delimiter::DoubleColon)
-        } else if line.contains(',') {
+        } else if semicolons > commas {
+            Some(Delimiter::Semicolon)
+        } else if commas > 0 {
             Some(Delimiter::Comma)
         } else if line.contains('|') {
             Some(Delimiter::Pipe)
@@ -258,14 +277,29 @@ impl Delimiter {
             Delimiter::Pipe => out.extend(line.split('|').map(Cow::Borrowed)),
             Delimiter::DoubleColon => out.extend(line.split("::").map(Cow::Borrowed)),
             Delimiter::Whitespace => out.extend(line.split_whitespace().map(Cow::Borrowed)),
-            Delimiter::Comma => return split_csv(line, out),
+            Delimiter::Comma => return split_csv(line, b',', out),
+            Delimiter::Semicolon => return split_csv(line, b';', out),
         }
         Ok(())
     }
+
+    /// A number field as Rust parses it: with the semicolon dialect a number with a lone decimal
+    /// comma (`4,5`, no point) gets a point instead. Anything else is kept as it is.
+    pub fn decimal(self, field: &str) -> Cow<'_, str> {
+        if self == Delimiter::Semicolon && field.matches(',').count() == 1 && !field.contains('.') {
+            let point = field.replace(',', ".");
+            // Only a number is rewritten: an error then quotes the field as written.
+            if point.trim().parse::<f64>().is_ok() {
+                return Cow::Owned(point);
+            }
+        }
+        Cow::Borrowed(field)
+    }
 }
 
-/// Splits one CSV record (RFC 4180 quoting, no embedded newlines).
-fn split_csv<'a>(line: &'a str, out: &mut Vec<Cow<'a, str>>) -> Result<(), String> {
+/// Splits one CSV record on `sep` (RFC 4180 quoting, no embedded newlines).
+fn split_csv<'a>(line: &'a str, sep: u8, out: &mut Vec<Cow<'a, str>>) -> Result<(), String> {
+    let sep_char = sep as char;
     let bytes = line.as_bytes();
     let mut i = 0;
     loop {
@@ -291,12 +325,12 @@ fn split_csv<'a>(line: &'a str, out: &mut Vec<Cow<'a, str>>) -> Result<(), Strin
             if j == bytes.len() {
                 return Ok(());
             }
-            if bytes[j] != b',' {
+            if bytes[j] != sep {
                 return Err("text after a closing quote".into());
             }
             i = j + 1;
         } else {
-            match line[i..].find(',') {
+            match line[i..].find(sep_char) {
                 Some(c) => {
                     out.push(Cow::Borrowed(&line[i..i + c]));
                     i += c + 1;
@@ -388,5 +422,39 @@ mod tests {
         assert_eq!(Delimiter::sniff("1::2::3"), Some(Delimiter::DoubleColon));
         assert_eq!(Delimiter::sniff("1\t2"), Some(Delimiter::Tab));
         assert_eq!(Delimiter::sniff("12"), None);
+        assert_eq!(Delimiter::sniff("1,2,5"), Some(Delimiter::Comma));
+        assert_eq!(
+            Delimiter::sniff(r#""User-ID";"ISBN";"Book-Rating""#),
+            Some(Delimiter::Semicolon)
+        );
+        assert_eq!(Delimiter::sniff("u1;i1;4,5"), Some(Delimiter::Semicolon));
+        // Separators inside quotes do not count.
+        assert_eq!(
+            Delimiter::sniff(r#"1,"Heat; Ice; Fire",5"#),
+            Some(Delimiter::Comma)
+        );
+        assert_eq!(Delimiter::sniff("a;b,c"), Some(Delimiter::Comma));
+    }
+
+    #[test]
+    fn the_semicolon_dialect_quotes_like_csv_and_reads_decimal_commas() {
+        let mut v = Vec::new();
+        Delimiter::Semicolon
+            .split(r#""276725";"034545104X";"0""#, &mut v)
+            .unwrap();
+        assert_eq!(v, vec!["276725", "034545104X", "0"]);
+        Delimiter::Semicolon
+            .split(r#"7;"Heat; Ice, ""Fire""";4,5"#, &mut v)
+            .unwrap();
+        assert_eq!(v, vec!["7", r#"Heat; Ice, "Fire""#, "4,5"]);
+        assert!(Delimiter::Semicolon.split(r#"1;"a"b;2"#, &mut v).is_err());
+        assert_eq!(Delimiter::Semicolon.decimal("4,5"), "4.5");
+        assert_eq!(Delimiter::Semicolon.decimal("4"), "4");
+        assert_eq!(Delimiter::Semicolon.decimal("x,y"), "x,y");
+        // A thousands separator, or a comma beside a point, is not a decimal comma.
+        assert_eq!(Delimiter::Semicolon.decimal("1,000.5"), "1,000.5");
+        assert_eq!(Delimiter::Semicolon.decimal("1,000,5"), "1,000,5");
+        assert_eq!(Delimiter::Comma.decimal("4,5"), "4,5");
+        assert_eq!(Delimiter::parse("semicolon"), Some(Delimiter::Semicolon));
     }
 }

@@ -1,8 +1,8 @@
 //! Attribute files: categorical side features for any dataset (`--item-features FILE`,
 //! `--user-features FILE`).
 //!
-//! A delimited file with a header row (the delimiter is sniffed from it: tab, `::`, comma, `|` or
-//! spaces). The first column is the item (or user) id, as in the interaction file; every other
+//! A delimited file with a header row (the delimiter is sniffed from it: tab, `::`, comma or
+//! semicolon, `|` or spaces). The first column is the item (or user) id, as in the interaction file; every other
 //! column, or the ones named with `--item-feature-cols`, is a categorical attribute. A cell may
 //! hold several values, separated by `|` (by `;` when the file itself is `|`-delimited); an empty
 //! cell means no value. An id may appear on several rows (the long `item,tag` layout): its values
@@ -63,7 +63,7 @@ fn header(path: &Path) -> Result<(Delimiter, Vec<String>)> {
     };
     let delim = Delimiter::sniff(line).ok_or_else(|| Error::Header {
         path: path.to_path_buf(),
-        expected: "an id column and at least one attribute column, delimited by tab, ::, comma, | or spaces".into(),
+        expected: "an id column and at least one attribute column, delimited by tab, ::, comma, semicolon, | or spaces".into(),
         found: line.trim().to_string(),
     })?;
     let mut fields: Vec<Cow<'_, str>> = Vec::new();
@@ -149,7 +149,8 @@ pub fn read(file: &AttributeFile, entity: Entity, b: &mut DatasetBuilder) -> Res
         let mut tags = Vec::new();
         for &c in &chosen {
             if numeric.contains(&c) {
-                let v = f[c].trim();
+                let v = delim.decimal(f[c].trim());
+                let v = v.as_ref();
                 if v.is_empty() {
                     continue;
                 }

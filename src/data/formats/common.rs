@@ -60,12 +60,12 @@ impl Columns {
                 } else {
                     f
                 };
-                f.to_ascii_lowercase()
+                header_key(f)
             })
             .collect();
         let find = |opts: &[&str]| {
             opts.iter()
-                .find_map(|o| names.iter().position(|n| n == &o.to_ascii_lowercase()))
+                .find_map(|o| names.iter().position(|n| *n == header_key(o)))
         };
         let header_err = || Error::Header {
             path: path.to_path_buf(),
@@ -117,6 +117,15 @@ impl Columns {
             timestamp,
         })
     }
+}
+
+/// A header name as matched against a role's names: case, `-`, `_`, `.` and spaces do not
+/// count, so `User-ID`, `user_id` and `userId` are one name.
+fn header_key(name: &str) -> String {
+    name.chars()
+        .filter(|c| !matches!(c, '-' | '_' | '.' | ' '))
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
 }
 
 /// Accepted header names for each column role.
@@ -189,7 +198,10 @@ pub fn read_interactions(path: &Path, spec: &InterSpec<'_>, b: &mut DatasetBuild
         let user = ctx.id("user", &fields[cols.user])?;
         let item = ctx.id("item", &fields[cols.item])?;
         let rating = match cols.rating {
-            Some(c) => ctx.number("rating", &fields[c], spec.rating_range)? as f32,
+            Some(c) => {
+                let r = spec.delim.decimal(&fields[c]);
+                ctx.number("rating", &r, spec.rating_range)? as f32
+            }
             None => 1.0,
         };
         let ts = match cols.timestamp {

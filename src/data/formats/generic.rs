@@ -1,7 +1,8 @@
 //! A generic delimited interaction file with named (or positional) columns, plus optional
 //! `items.tsv` / `users.tsv` side files next to it.
 //!
-//! - The delimiter is sniffed from the first line (tab, `::`, comma, `|`, spaces) unless given.
+//! - The delimiter is sniffed from the first line (tab, `::`, comma or semicolon, `|`, spaces)
+//!   unless given.
 //! - The first line is a header when one of its fields is a known column name (`user`, `user_id`,
 //!   `userId`, `item`, `item_id`, `movieId`, …), when column names were passed explicitly, or
 //!   when its third field (the rating's place) is not a number, or when its first two fields
@@ -10,6 +11,7 @@
 //! - Without a header the columns are positional: user, item, then optional rating and timestamp.
 //! - Without a rating column every row is a positive with weight 1. Ids can be any strings.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use super::common::{
@@ -82,7 +84,7 @@ pub fn sniff(path: &Path, opts: &GenericOptions) -> Result<Sniffed> {
                 line: rdr.line_no(),
                 expected: 2,
                 found: 1,
-                delimiter: "tab, ::, comma, | or spaces".into(),
+                delimiter: "tab, ::, comma, semicolon, | or spaces".into(),
             })
         }
     };
@@ -173,6 +175,9 @@ pub fn read_ratings(
             .split(&line, &mut hf)
             .map_err(|e| rdr.ctx().parse_err("header", "well-formed CSV", &e))?;
         let c = Columns::from_header(path, &hf, &names, false).map_err(name_hint)?;
+        if let Some(n) = unread_columns(path, &hf, &c) {
+            b.note(n);
+        }
         (c.rating.is_some(), c.timestamp.is_some())
     } else {
         (positional.rating.is_some(), positional.timestamp.is_some())
@@ -186,6 +191,34 @@ pub fn read_ratings(
     };
     read_interactions(path, &spec, b).map_err(name_hint)?;
     Ok((has_r, has_t))
+}
+
+/// A note when the header has columns that no role took while the rating or the timestamp role
+/// went without one: `Book-Rating` left unread would make every row an implicit positive
+/// without a word. Extra columns beside all four roles are only extra.
+fn unread_columns(path: &Path, header: &[Cow<'_, str>], c: &Columns) -> Option<String> {
+    let taken = [Some(c.user), Some(c.item), c.rating, c.timestamp];
+    let unread: Vec<String> = (header.iter().enumerate())
+        .filter(|(k, _)| !taken.contains(&Some(*k)))
+        .map(|(_, f)| format!("{:?}", f.trim()))
+        .collect();
+    let mut missing = Vec::new();
+    if c.rating.is_none() {
+        missing.push("no rating column, so every row is an implicit positive of weight 1 (--rating-col names one)");
+    }
+    if c.timestamp.is_none() {
+        missing.push("no timestamp column, so nothing has a time order (leave-last splits, the first-ratings map; --timestamp-col names one)");
+    }
+    if unread.is_empty() || missing.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{}: column{} {} not read: {}",
+        path.display(),
+        if unread.len() == 1 { "" } else { "s" },
+        unread.join(", "),
+        missing.join("; ")
+    ))
 }
 
 /// Adds to a header error how to name the columns by hand.

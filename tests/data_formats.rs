@@ -447,6 +447,46 @@ fn semicolon_files_punctuated_headers_and_unread_columns() {
     );
 }
 
+/// The headers of well-known public rating files load without naming a column, and ISO 8601
+/// dates are timestamps (Unix seconds, UTC unless an offset says otherwise).
+#[test]
+fn public_dataset_headers_and_iso_dates_load() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let ok = |name: &str, body: &[u8]| -> Dataset {
+        let ds = data::load(&write(d, name, body), &LoadOptions::default()).unwrap();
+        assert!(ds.notes.is_empty(), "{name}: {:?}", ds.notes);
+        ds
+    };
+    // Amazon reviews, Last.fm, Goodreads-style, MovieLens CSV with dates.
+    let ds = ok(
+        "amazon.tsv",
+        b"reviewerID\tasin\toverall\tunixReviewTime\nA1\tB0001\t5\t1400000000\n",
+    );
+    assert!(ds.has_ratings && ds.has_timestamps);
+    assert_eq!(ds.interactions[0].timestamp, 1_400_000_000);
+    let ds = ok("lastfm.dat", b"userID\tartistID\tweight\n2\t51\t13883\n");
+    assert_eq!(ds.interactions[0].rating, 13883.0);
+    ok("books.csv", b"user_id,book_id,rating\n1,258,5\n");
+    let ds = ok(
+        "dated.csv",
+        b"userId,movieId,rating,date\n1,2,3,2024-03-01\n1,3,4,1997-09-20T10:00:00Z\n1,4,4,2024-03-01T14:30:00+02:00\n",
+    );
+    let when: Vec<i64> = ds.interactions.iter().map(|x| x.timestamp).collect();
+    // Sorted by time within the user.
+    assert_eq!(when, vec![874_749_600, 1_709_251_200, 1_709_296_200]);
+    // A date that does not exist is refused with its line.
+    let p = write(
+        d,
+        "feb30.csv",
+        b"user,item,rating,timestamp\n1,2,3,2023-02-29\n",
+    );
+    let e = data::load(&p, &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("feb30.csv:2") && e.contains("ISO 8601"), "{e}");
+}
+
 /// Attribute files: chosen columns, multi-valued cells, the long `id,tag` layout, ids only in
 /// the attribute file, and every malformed case refused with the file and line.
 #[test]

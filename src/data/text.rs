@@ -185,7 +185,13 @@ impl Ctx<'_> {
         }
         match t.parse::<f64>() {
             Ok(v) if v.is_finite() && v.fract() == 0.0 && v.abs() < 9.0e15 => Ok(v as i64),
-            _ => Err(self.parse_err(field, "an integer timestamp", s)),
+            _ => iso_8601_seconds(t).ok_or_else(|| {
+                self.parse_err(
+                    field,
+                    "an integer timestamp (Unix seconds) or an ISO 8601 date and time (2024-03-01, 2024-03-01 12:30:00, 2024-03-01T12:30:00+02:00)",
+                    s,
+                )
+            }),
         }
     }
 
@@ -194,6 +200,105 @@ impl Ctx<'_> {
         s.trim()
             .parse::<u16>()
             .map_err(|_| self.parse_err(field, "an integer between 0 and 65535", s))
+    }
+}
+
+/// Unix seconds of an ISO 8601 calendar date with an optional time of day: `YYYY-MM-DD`, then
+/// `T` or a space and `HH:MM[:SS[.fraction]]`, then `Z` or `±HH:MM` (or `±HHMM`). Without an
+/// offset the time is read as UTC. A fraction of a second is dropped. `None` for anything else,
+/// an impossible date (February 30) included.
+pub fn iso_8601_seconds(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let d = b.get(r)?;
+        if d.is_empty() || !d.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(d).ok()?.parse().ok()
+    };
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&m) || d < 1 || d > month_days[m as usize - 1] {
+        return None;
+    }
+    // Days from 1970-01-01 (Howard Hinnant's days_from_civil).
+    let (yy, mm) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let doy = (153 * mm + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let mut secs = days * 86_400;
+    let mut i = 10;
+    if i == b.len() {
+        return Some(secs);
+    }
+    if b[i] != b'T' && b[i] != b' ' {
+        return None;
+    }
+    if b.get(i + 3) != Some(&b':') {
+        return None;
+    }
+    let (h, mi) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
+    let mut sec = 0;
+    i += 6;
+    if b.get(i) == Some(&b':') {
+        sec = num(i + 1..i + 3)?;
+        i += 3;
+        if b.get(i) == Some(&b'.') || b.get(i) == Some(&b',') {
+            i += 1;
+            let start = i;
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            if i == start {
+                return None;
+            }
+        }
+    }
+    if h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    secs += h * 3600 + mi * 60 + sec;
+    match b.get(i) {
+        None => Some(secs),
+        Some(b'Z') if i + 1 == b.len() => Some(secs),
+        Some(&sign @ (b'+' | b'-')) => {
+            let (oh, om) = match b.len() - i - 1 {
+                5 if b[i + 3] == b':' => (num(i + 1..i + 3)?, num(i + 4..i + 6)?),
+                4 => (num(i + 1..i + 3)?, num(i + 3..i + 5)?),
+                2 => (num(i + 1..i + 3)?, 0),
+                _ => return None,
+            };
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let offset = oh * 3600 + om * 60;
+            // 12:00+02:00 is 10:00 UTC.
+            Some(if sign == b'+' {
+                secs - offset
+            } else {
+                secs + offset
+            })
+        }
+        _ => None,
     }
 }
 
@@ -409,6 +514,62 @@ mod tests {
         assert_eq!(read_text(&p).unwrap(), "user,item\r\n\u{feff}1,2\r\n");
         std::fs::write(&p, b"caf\xE9\n").unwrap();
         assert_eq!(read_text(&p).unwrap(), "caf\u{e9}\n");
+    }
+
+    #[test]
+    fn iso_8601_dates_become_unix_seconds() {
+        // Reference values: `date -u -d '…' +%s`.
+        for (text, want) in [
+            ("1970-01-01", 0),
+            ("1997-09-20", 874_713_600),
+            ("2000-02-29", 951_782_400),
+            ("1969-12-31", -86_400),
+            ("2024-03-01 12:30:00", 1_709_296_200),
+            ("2024-03-01T12:30:00Z", 1_709_296_200),
+            ("2024-03-01T12:30", 1_709_296_200),
+            ("2024-03-01T12:30:00.250Z", 1_709_296_200),
+            ("2024-03-01T14:30:00+02:00", 1_709_296_200),
+            ("2024-03-01T14:30:00+0200", 1_709_296_200),
+            ("2024-03-01T07:30:00-05", 1_709_296_200),
+        ] {
+            assert_eq!(iso_8601_seconds(text), Some(want), "{text}");
+        }
+        for bad in [
+            "2023-02-29",
+            "2024-13-01",
+            "2024-00-10",
+            "2024-04-31",
+            "2024-3-1",
+            "2024-03-01T25:00",
+            "2024-03-01T12:60",
+            "2024-03-01T12",
+            "2024-03-01X12:00",
+            "2024-03-01T12:00:00.",
+            "2024-03-01T12:00:00+2",
+            "2024-03-01T12:00:00Zx",
+            "24-03-01",
+            "yesterday",
+            "",
+        ] {
+            assert_eq!(iso_8601_seconds(bad), None, "{bad}");
+        }
+        let ctx = Ctx {
+            path: Path::new("r.csv"),
+            line: 3,
+        };
+        assert_eq!(
+            ctx.timestamp("timestamp", " 1997-09-20 ").unwrap(),
+            874_713_600
+        );
+        assert_eq!(
+            ctx.timestamp("timestamp", "874713600").unwrap(),
+            874_713_600
+        );
+        let e = ctx
+            .timestamp("timestamp", "2023-02-29")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("r.csv:3") && e.contains("ISO 8601"), "{e}");
     }
 
     #[test]

@@ -121,7 +121,7 @@ impl Columns {
 
 /// A header name as matched against a role's names: case, `-`, `_`, `.` and spaces do not
 /// count, so `User-ID`, `user_id` and `userId` are one name.
-fn header_key(name: &str) -> String {
+pub fn header_key(name: &str) -> String {
     name.chars()
         .filter(|c| !matches!(c, '-' | '_' | '.' | ' '))
         .map(|c| c.to_ascii_lowercase())

@@ -15,8 +15,8 @@ use std::borrow::Cow;
 use std::path::Path;
 
 use super::common::{
-    fmt_rating, for_each_record, non_empty, opt, read_interactions, write_text, ColumnNames,
-    Columns, InterSpec,
+    fmt_rating, for_each_record, header_key, non_empty, opt, read_interactions, write_text,
+    ColumnNames, Columns, InterSpec,
 };
 use crate::data::dataset::{Dataset, DatasetBuilder};
 use crate::data::text::{Delimiter, LineReader};
@@ -32,27 +32,49 @@ pub struct GenericOptions {
     pub timestamp_col: Option<String>,
 }
 
+// Matched whatever their case and punctuation ([`header_key`]): `userId`, `User-ID` and
+// `user_id` are one name. The order is the preference when a header has several.
 const USER: &[&str] = &[
     "user",
     "user_id",
-    "userid",
     "uid",
     "customer_id",
-    "visitorid",
+    "visitor_id",
+    "reviewer_id",
+    "member_id",
+    "account_id",
 ];
 const ITEM: &[&str] = &[
     "item",
     "item_id",
-    "itemid",
     "iid",
     "movie",
     "movie_id",
-    "movieid",
     "product_id",
     "track_id",
+    "song_id",
+    "artist_id",
+    "book_id",
+    "isbn",
+    "asin",
+    "anime_id",
+    "business_id",
+    "recipe_id",
+    "video_id",
+    "article_id",
 ];
-const RATING: &[&str] = &["rating", "score", "weight", "value", "count", "plays"];
-const TIMESTAMP: &[&str] = &["timestamp", "ts", "time", "datetime"];
+const RATING: &[&str] = &[
+    "rating", "score", "stars", "overall", "weight", "value", "count", "plays",
+];
+const TIMESTAMP: &[&str] = &[
+    "timestamp",
+    "ts",
+    "time",
+    "datetime",
+    "date",
+    "created_at",
+    "unix_review_time",
+];
 
 /// What the first line of a generic file says about its layout.
 pub struct Sniffed {
@@ -94,8 +116,8 @@ pub fn sniff(path: &Path, opts: &GenericOptions) -> Result<Sniffed> {
         .map_err(|e| rdr.ctx().parse_err("header", "well-formed CSV", &e))?;
     let named = opts.user_col.is_some() || opts.item_col.is_some();
     let known = fields.iter().any(|f| {
-        let f = f.trim().to_ascii_lowercase();
-        USER.contains(&f.as_str()) || ITEM.contains(&f.as_str())
+        let f = header_key(f.trim());
+        (USER.iter().chain(ITEM)).any(|n| header_key(n) == f)
     });
     // "u,i,r": no known name, but a rating column that holds no number is a header, not a row
     // whose rating is bad.

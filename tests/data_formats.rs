@@ -445,6 +445,27 @@ fn semicolon_files_punctuated_headers_and_unread_columns() {
         notes.len() == 1 && notes[0].contains("\"when\" not read: no timestamp column"),
         "{notes:?}"
     );
+    // A semicolon attribute file's numeric column may use decimal commas too; a cell that is
+    // no number is still refused with its line.
+    let ratings = write(d, "r.csv", b"user,item\nu1,a\nu2,b\n");
+    let with_prices = |body: &[u8]| {
+        let item = data::AttributeFile {
+            path: write(d, "prices.csv", body),
+            columns: None,
+            numeric: vec!["price".into()],
+        };
+        let opts = LoadOptions {
+            item_attributes: Some(item),
+            ..Default::default()
+        };
+        data::load(&ratings, &opts)
+    };
+    let ds = with_prices(b"item;brand;price\na;acme;9,99\nb;\"x; y\";12\n").unwrap();
+    assert_eq!(ds.n_items(), 2);
+    let e = with_prices(b"item;brand;price\na;acme;9,x\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("prices.csv:2") && e.contains("\"9,x\""), "{e}");
 }
 
 /// The headers of well-known public rating files load without naming a column, and ISO 8601

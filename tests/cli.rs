@@ -153,15 +153,16 @@ fn train_then_eval_for_rating_and_ranking_models() {
     let t = tempfile::tempdir().unwrap();
     let p = |n: &str| t.path().join(n).to_str().unwrap().to_string();
     synth(&p("d"), 80, 100, 3000, &["--to", "ml-100k"]);
-    ok(&[
-        "data",
-        "split",
-        &p("d"),
-        "--method",
-        "random:0.2",
-        "--out",
-        &p("s"),
-    ]);
+    let split = |seed: &str, out: &str| {
+        let method = ["--method", "random:0.2", "--seed", seed];
+        ok(&[
+            &["data", "split", &p("d")],
+            &method[..],
+            &["--out", &p(out)],
+        ]
+        .concat());
+    };
+    split("42", "s");
     let (tr, te) = (p("s/train.tsv"), p("s/test.tsv"));
     let out = ok(&[
         "train",
@@ -295,17 +296,7 @@ fn train_then_eval_for_rating_and_ranking_models() {
     assert_eq!(v["test_interactions_in_model_training"], 0, "{v}");
     // Another split of the same data: a consistent train/test pair, but its test part holds
     // many of the pairs the model was trained on; the count is exact.
-    ok(&[
-        "data",
-        "split",
-        &p("d"),
-        "--method",
-        "random:0.2",
-        "--seed",
-        "7",
-        "--out",
-        &p("s7"),
-    ]);
+    split("7", "s7");
     let pairs = |path: &str| -> std::collections::HashSet<(String, String)> {
         std::fs::read_to_string(path)
             .unwrap()

@@ -189,6 +189,22 @@ fn bad_input_is_refused_with_file_line_and_field() {
         e => panic!("missing column: {e}"),
     }
 
+    // A quoted CSV id holding a tab would split into two fields in every file written from it
+    // (a split's train.tsv, recommendations): refused at the line.
+    let p = write(d, "tab.csv", b"user,item,rating\nu1,i1,5\nu2,\"i\t2\",4\n");
+    match load_err(&p) {
+        Error::Parse {
+            line,
+            field,
+            expected,
+            ..
+        } => assert!(
+            line == 3 && field == "item" && expected.contains("without a tab"),
+            "{line} {field} {expected}"
+        ),
+        e => panic!("an id with a tab: {e}"),
+    }
+
     // A truncated last line (no newline, cut mid-record).
     let p = write(d, "u2.base", b"1\t2\t3\t100\n4\t5\t3");
     match load_err(&p) {

@@ -288,6 +288,20 @@ fn serving_commands_and_their_errors() {
     ]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["recommendations"][0]["item"], "1");
+    // Seen pairs are row numbers: one beyond the arrays is refused at its line (the loader
+    // sorts rows, so the line is looked up again), header and blank lines counted.
+    let seen = t.path().join("seen.tsv");
+    std::fs::write(&seen, "user\titem\n0\t1\n\n1\t0\n0\t5\n").unwrap();
+    let with_seen = [&external[..], &["--seen", seen.to_str().unwrap()]].concat();
+    bad(
+        &with_seen,
+        "seen.tsv:5: field `item`: expected a row number below 2, found \"5\"",
+    );
+    std::fs::write(&seen, "0,1\n7,0\n").unwrap();
+    bad(
+        &with_seen,
+        "seen.tsv:2: field `user`: expected a row number below 2",
+    );
 }
 
 #[test]

@@ -148,6 +148,16 @@ impl Ctx<'_> {
         if t.is_empty() {
             return Err(self.parse_err(field, "a non-empty id", s));
         }
+        // Only a quoted CSV field can hold a tab, and every file lshrec writes (splits, models'
+        // id lists, recommendations) is tab-separated: such an id would come back as two
+        // fields, shifting the columns after it.
+        if t.contains('\t') {
+            return Err(self.parse_err(
+                field,
+                "an id without a tab (lshrec writes tab-separated files)",
+                s,
+            ));
+        }
         Ok(t)
     }
 

@@ -652,13 +652,13 @@ fn read_seen_pairs(path: &Path, nu: usize, ni: usize) -> Result<Csr> {
         ..Default::default()
     };
     let ds = data::load(path, &opts)?;
-    let parse = |s: &str, n: usize, what: &str| -> Result<u32> {
+    let parse = |s: &str, n: usize, column: usize| -> Result<u32> {
         match s.parse::<usize>() {
             Ok(v) if v < n => Ok(v as u32),
             _ => Err(Error::Parse {
                 path: path.to_path_buf(),
-                line: 0,
-                field: what.into(),
+                line: first_line_with(path, column, s)?,
+                field: ["user", "item"][column].into(),
                 expected: format!("a row number below {n}"),
                 found: s.to_string(),
             }),
@@ -666,9 +666,32 @@ fn read_seen_pairs(path: &Path, nu: usize, ni: usize) -> Result<Csr> {
     };
     let mut triples = Vec::with_capacity(ds.interactions.len());
     for x in &ds.interactions {
-        let u = parse(ds.users.ext(x.user), nu, "user")?;
-        let i = parse(ds.items.ext(x.item), ni, "item")?;
+        let u = parse(ds.users.ext(x.user), nu, 0)?;
+        let i = parse(ds.items.ext(x.item), ni, 1)?;
         triples.push((u, i, x.rating));
     }
     Ok(Csr::from_triples(nu, ni, &triples))
+}
+
+/// The number of the first line of `path` whose field `column` is `value` (the loader sorts
+/// rows, so an error found after loading looks its line up again); 0 if none is.
+fn first_line_with(path: &Path, column: usize, value: &str) -> Result<usize> {
+    let mut rdr = data::text::LineReader::open(path)?;
+    let mut delim = None;
+    while let Some((no, line)) = rdr.next_line()? {
+        let d = match delim {
+            Some(d) => d,
+            None => match data::text::Delimiter::sniff(line) {
+                Some(d) => *delim.insert(d),
+                None => continue,
+            },
+        };
+        let mut fields = Vec::new();
+        let found = d.split(line, &mut fields).is_ok()
+            && fields.get(column).is_some_and(|f| f.trim() == value);
+        if found {
+            return Ok(no);
+        }
+    }
+    Ok(0)
 }

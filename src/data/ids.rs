@@ -88,7 +88,12 @@ impl IdMap {
         let mut order: Vec<u32> = (0..n as u32).collect();
         let numeric: Option<Vec<i128>> = self.ext.iter().map(|s| s.parse::<i128>().ok()).collect();
         match numeric {
-            Some(nums) => order.sort_by_key(|&i| nums[i as usize]),
+            // `7`, `07` and `007` are three ids of one value: the text breaks the tie, so the
+            // order never depends on which came first in the file.
+            Some(nums) => order.sort_by(|&a, &b| {
+                let (a, b) = (a as usize, b as usize);
+                (nums[a], &self.ext[a]).cmp(&(nums[b], &self.ext[b]))
+            }),
             None => order.sort_by(|&a, &b| self.ext[a as usize].cmp(&self.ext[b as usize])),
         }
         let mut perm = vec![0u32; n];
@@ -128,5 +133,14 @@ mod tests {
         s.sort_natural();
         assert_eq!(s.ext_ids(), &["10", "a", "b"]);
         assert!(IdMap::from_ids(vec!["a".into(), "a".into()]).is_err());
+        // Ids of one numeric value sort by their text, whatever the order they came in.
+        for order in [["7", "007", "07", "-1"], ["07", "-1", "7", "007"]] {
+            let mut z = IdMap::new();
+            for x in order {
+                z.intern(x);
+            }
+            z.sort_natural();
+            assert_eq!(z.ext_ids(), &["-1", "007", "07", "7"]);
+        }
     }
 }

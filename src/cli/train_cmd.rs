@@ -1046,12 +1046,6 @@ fn cold_subset(
     })
 }
 
-/// Checks a test set against the training positives before ranking. Test pairs that are also
-/// training positives of the same user are excluded from the ranking and can never be hit: all
-/// of them overlapping (the test file is part of the training file) is refused, some is said on
-/// stderr with the count. Also says how many evaluated users have no training positives
-/// (held-out users of a cold-users split, say; `untrained_note`): their vectors are zero or
-/// untrained, so their lists mean little.
 /// How many of `test`'s (row, column) pairs are also in `train` (rows beyond either are empty).
 fn overlap(train: &Csr, test: &Csr) -> usize {
     (0..test.rows.min(train.rows))
@@ -1065,6 +1059,12 @@ fn overlap(train: &Csr, test: &Csr) -> usize {
         .sum()
 }
 
+/// Checks a test set against the training positives before ranking. Test pairs that are also
+/// training positives of the same user are excluded from the ranking and can never be hit: all
+/// of them overlapping (the test file is part of the training file) is refused, some is said on
+/// stderr with the count. Also says how many evaluated users have no training positives
+/// (held-out users of a cold-users split, say; `untrained_note`): their vectors are zero or
+/// untrained, so their lists mean little.
 fn check_test_against_train(train: &Csr, test: &Csr, untrained_note: bool) -> Result<()> {
     let overlap = overlap(train, test);
     let untrained = (0..test.rows)

@@ -2,12 +2,12 @@
 //! `--user-features FILE`).
 //!
 //! A delimited file with a header row (the delimiter is sniffed from it: tab, `::`, comma or
-//! semicolon, `|` or spaces). The first column is the item (or user) id, as in the interaction file; every other
-//! column, or the ones named with `--item-feature-cols`, is a categorical attribute. A cell may
-//! hold several values, separated by `|` (by `;` when the file itself is `|`-delimited); an empty
-//! cell means no value. An id may appear on several rows (the long `item,tag` layout): its values
-//! accumulate. Each value becomes the feature `column:value`, so a column named `genre` adds to
-//! the genres of the MovieLens formats.
+//! semicolon, `|` or spaces). The first column is the item (or user) id, as in the interaction
+//! file; every other column, or the ones named with `--item-feature-cols`, is a categorical
+//! attribute. A cell may hold several values, separated by `|` (by `;` when the file itself is
+//! `|`-delimited); an empty cell means no value. An id may appear on several rows (the long
+//! `item,tag` layout): its values accumulate. Each value becomes the feature `column:value`, so a
+//! column named `genre` adds to the genres of the MovieLens formats.
 //!
 //! Columns declared numeric (`--item-numeric-cols price`) hold one finite number per cell (or
 //! none); their values are interpolated between quantile knots instead

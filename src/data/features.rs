@@ -112,9 +112,20 @@ pub fn finite_number(s: &str) -> Option<f64> {
     s.parse::<f64>().ok().filter(|x| x.is_finite())
 }
 
+/// `col:~knot`, the knot written as plain decimals (`1990`, `0.25`), or in exponent form when
+/// those run past [`KNOT_DIGITS`] characters (`1e300` rather than 301 digits). Both forms read
+/// back to the same `f64`.
 fn knot_name(col: &str, knot: f64) -> String {
-    format!("{col}:~{knot}")
+    let plain = knot.to_string();
+    if plain.len() <= KNOT_DIGITS {
+        format!("{col}:~{plain}")
+    } else {
+        format!("{col}:~{knot:e}")
+    }
 }
+
+/// The longest knot written as plain decimals in a feature name.
+const KNOT_DIGITS: usize = 24;
 
 impl Knots {
     /// Fits the knots of columns `cols` to the values in `tags`: every distinct value when there
@@ -684,8 +695,21 @@ mod tests {
         // The names carry the knots back, exactly (shortest round-trip formatting).
         let odd = Knots(BTreeMap::from([(
             "price".to_string(),
-            vec![0.1 + 0.2, 1.0 / 3.0, 1e-7, 12345678.9],
+            vec![
+                0.1 + 0.2,
+                1.0 / 3.0,
+                1e-7,
+                12345678.9,
+                1e300,
+                -2.5e-300,
+                f64::MAX,
+            ],
         )]));
+        // Extreme knots take the exponent form, not hundreds of digits; plain ones stay plain.
+        assert_eq!(knot_name("p", 1e300), "p:~1e300");
+        assert_eq!(knot_name("p", -2.5e-300), "p:~-2.5e-300");
+        assert_eq!(knot_name("p", 1990.0), "p:~1990");
+        assert_eq!(knot_name("p", 1e-7), "p:~0.0000001");
         let mut names: Vec<String> = ["genre:Drama", "brand:~x", "brand:a"]
             .map(String::from)
             .to_vec();

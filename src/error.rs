@@ -55,11 +55,12 @@ pub enum Error {
     EmptyFile { path: PathBuf, expected: String },
 
     /// A header line that does not name the columns the format needs.
-    #[error("{path}:1: header mismatch: expected {expected}, found {found:?}")]
+    #[error("{path}:1: header mismatch: expected {expected}, found the columns {found:?}")]
     Header {
         path: PathBuf,
         expected: String,
-        found: String,
+        /// The header's column names, as written (whatever the delimiter).
+        found: Vec<String>,
     },
 
     /// A directory or file whose format could not be recognised.

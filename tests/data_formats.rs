@@ -238,7 +238,7 @@ fn bad_input_is_refused_with_file_line_and_field() {
             expected, found, ..
         } => {
             assert!(expected.contains("userId"), "{expected}");
-            assert_eq!(found, "user,movie,stars");
+            assert_eq!(found, ["user", "movie", "stars"]);
         }
         e => panic!("header mismatch: {e}"),
     }
@@ -415,9 +415,8 @@ fn semicolon_files_punctuated_headers_and_unread_columns() {
         .to_string();
     assert!(e.contains("bad.csv:2") && e.contains("\"4,x\""), "{e}");
 
-    // Book-Crossing's layout: quoted, semicolon-separated, ISBN items. The item must be named;
-    // the rating column the loader does not know is noted as unread (so the rows are implicit)
-    // until it is named too.
+    // Book-Crossing's layout: quoted, semicolon-separated, ISBN items. The rating column the
+    // loader does not know is noted as unread (so the rows are implicit) until it is named.
     let p = write(
         d,
         "BX-Book-Ratings.csv",
@@ -431,6 +430,13 @@ fn semicolon_files_punctuated_headers_and_unread_columns() {
         },
         ..Default::default()
     };
+    // Columns named like no role: the error lists the header's columns as written, not
+    // joined by a delimiter the file does not use.
+    let q = write(d, "unknown.csv", b"\"who\";\"what\"\n1;2\n");
+    let e = data::load(&q, &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(r#"found the columns ["who", "what"]"#), "{e}");
     let ds = data::load(&p, &named(None)).unwrap();
     assert!(!ds.has_ratings);
     assert_eq!(ds.notes.len(), 1, "{:?}", ds.notes);

@@ -57,7 +57,7 @@ fn check_typed(path: &Path, header: &[String]) -> Result<()> {
         return Err(Error::Header {
             path: path.to_path_buf(),
             expected: "typed RecBole columns such as user_id:token".into(),
-            found: header.join("\t"),
+            found: header.to_vec(),
         });
     }
     Ok(())
@@ -99,7 +99,7 @@ pub fn read_side(inter: &Path, b: &mut DatasetBuilder) -> Result<()> {
         let id_c = col(&header, "item_id").ok_or_else(|| Error::Header {
             path: ipath.clone(),
             expected: "an item_id:token column".into(),
-            found: header.join("\t"),
+            found: header.to_vec(),
         })?;
         let (title_c, year_c, class_c) = (
             col(&header, "movie_title"),
@@ -124,7 +124,7 @@ pub fn read_side(inter: &Path, b: &mut DatasetBuilder) -> Result<()> {
         let id_c = col(&header, "user_id").ok_or_else(|| Error::Header {
             path: upath.clone(),
             expected: "a user_id:token column".into(),
-            found: header.join("\t"),
+            found: header.to_vec(),
         })?;
         let cols = ["age", "gender", "occupation", "zip_code"].map(|n| col(&header, n));
         for_each_record(&upath, Delimiter::Tab, true, |ctx, f| {

@@ -64,7 +64,7 @@ fn header(path: &Path) -> Result<(Delimiter, Vec<String>)> {
     let delim = Delimiter::sniff(line).ok_or_else(|| Error::Header {
         path: path.to_path_buf(),
         expected: "an id column and at least one attribute column, delimited by tab, ::, comma, semicolon, | or spaces".into(),
-        found: line.trim().to_string(),
+        found: vec![line.trim().to_string()],
     })?;
     let mut fields: Vec<Cow<'_, str>> = Vec::new();
     delim
@@ -89,7 +89,7 @@ pub fn read(file: &AttributeFile, entity: Entity, b: &mut DatasetBuilder) -> Res
                     "a column named {c:?} (attribute columns: {})",
                     names[1..].join(", ")
                 ),
-                found: names.join(","),
+                found: names.clone(),
             })
     };
     let chosen: Vec<usize> = match &file.columns {
@@ -107,7 +107,7 @@ pub fn read(file: &AttributeFile, entity: Entity, b: &mut DatasetBuilder) -> Res
                 names[c],
                 names[c]
             ),
-            found: names.join(","),
+            found: names.clone(),
         });
     }
     if let Some(&c) = numeric.iter().find(|c| !chosen.contains(c)) {
@@ -117,7 +117,7 @@ pub fn read(file: &AttributeFile, entity: Entity, b: &mut DatasetBuilder) -> Res
                 "numeric column {:?} among the columns used (the feature columns name it too)",
                 names[c]
             ),
-            found: names.join(","),
+            found: names.clone(),
         });
     }
     if chosen.is_empty() {
@@ -127,7 +127,7 @@ pub fn read(file: &AttributeFile, entity: Entity, b: &mut DatasetBuilder) -> Res
                 "an {} id column followed by at least one attribute column",
                 entity.name()
             ),
-            found: names.join(","),
+            found: names.clone(),
         });
     }
     let multi = if delim == Delimiter::Pipe { ';' } else { '|' };

@@ -74,7 +74,7 @@ impl Columns {
                 roles.user.join("|"),
                 roles.item.join("|")
             ),
-            found: fields.join(","),
+            found: fields.iter().map(|f| f.trim().to_string()).collect(),
         };
         let user = find(roles.user).ok_or_else(header_err)?;
         let item = find(roles.item).ok_or_else(header_err)?;
@@ -84,7 +84,7 @@ impl Columns {
             return Err(Error::Header {
                 path: path.to_path_buf(),
                 expected: format!("a rating column ({})", roles.rating.join("|")),
-                found: fields.join(","),
+                found: fields.iter().map(|f| f.trim().to_string()).collect(),
             });
         }
         // One column, one role: `--user-col item --item-col item` would pair each item with

@@ -49,7 +49,7 @@ pub fn read_side(dir: &Path, b: &mut DatasetBuilder) -> Result<()> {
             return Err(Error::Header {
                 path: mpath,
                 expected: "movieId,title,genres".into(),
-                found: header.join(","),
+                found: header.iter().map(|h| h.trim().to_string()).collect(),
             });
         }
         b.source(mpath);

@@ -302,6 +302,12 @@ fn serving_commands_and_their_errors() {
         &with_seen,
         "seen.tsv:2: field `user`: expected a row number below 2",
     );
+    // A header may name the columns in either order: the line is looked up in the item column.
+    std::fs::write(&seen, "item\tuser\n1\t0\n5\t1\n0\t5\n").unwrap();
+    bad(
+        &with_seen,
+        "seen.tsv:3: field `item`: expected a row number below 2, found \"5\"",
+    );
 }
 
 #[test]

@@ -62,7 +62,8 @@ pub fn run_embed_item(a: EmbedItemArgs) -> Result<()> {
         .filter(|g| !g.is_empty())
         .collect();
     let tags = crate::data::features::parse_tags(&a.feature, "--feature")?;
-    if let Some((y, near)) = a.year.and_then(|y| Some((y, model.decade_stand_in(y)?))) {
+    let (map, stand_in) = model.item_vector(&genres, a.year, &tags)?;
+    if let (Some(y), Some(near)) = (a.year, stand_in) {
         eprintln!(
             "note: the model knows no movie from the {}s; the {}s' vector stands in for its decade",
             y / 10 * 10,
@@ -73,7 +74,6 @@ pub fn run_embed_item(a: EmbedItemArgs) -> Result<()> {
         k: a.content_neighbours,
         ..Default::default()
     };
-    let map = model.item_vector(&genres, a.year, &tags)?;
     let names = crate::data::features::content_names(&genres, &tags, model.item_knots());
     let near = model.content_neighbours(&names, a.year, &cfg);
     let neighbours = near.as_ref().map_or(0, |n| n.1);

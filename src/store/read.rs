@@ -528,17 +528,19 @@ impl Model {
         }
     }
 
-    /// The cold-start vector of a new item with `genres`, `year` and attribute values `tags`.
-    /// A year from a decade the model never saw takes the nearest decade it did
-    /// ([`Model::decade_stand_in`]); a year it never saw is left out.
+    /// The cold-start vector of a new item with `genres`, `year` and attribute values `tags`,
+    /// and the decade feature that stood in for the year's, if one did: a year from a decade the
+    /// model never saw takes the nearest decade it did ([`Model::decade_stand_in`]); a year it
+    /// never saw is left out.
     pub fn item_vector(
         &self,
         genres: &[&str],
         year: Option<u16>,
         tags: &[(String, String)],
-    ) -> Result<Vec<f32>> {
+    ) -> Result<(Vec<f32>, Option<String>)> {
         let mut pairs = crate::data::features::item_pairs(genres, year);
-        if let Some(near) = year.and_then(|y| self.decade_stand_in(y)) {
+        let stand_in = year.and_then(|y| self.decade_stand_in(y));
+        if let Some(near) = &stand_in {
             for (name, _) in pairs.iter_mut().filter(|(n, _)| n.starts_with("decade:")) {
                 *name = near.clone();
             }
@@ -550,7 +552,7 @@ impl Model {
                 "give --genres, --year and/or --feature COLUMN=VALUE",
             ));
         }
-        self.item_feature_vector(&pairs, "embed-item")
+        Ok((self.item_feature_vector(&pairs, "embed-item")?, stand_in))
     }
 
     /// The mean trained vector of a new item's content neighbours (the catalogue items with
@@ -673,21 +675,19 @@ fn read_seen_pairs(path: &Path, nu: usize, ni: usize) -> Result<Csr> {
     Ok(Csr::from_triples(nu, ni, &triples))
 }
 
-/// The number of the first line of `path` whose field `column` is `value` (the loader sorts
-/// rows, so an error found after loading looks its line up again); 0 if none is.
-fn first_line_with(path: &Path, column: usize, value: &str) -> Result<usize> {
+/// The number of the first data line of `path` whose `role` field ("user" or "item") is
+/// `value` (the loader sorts rows, so an error found after loading looks its line up again); 0
+/// if none is. The columns are resolved as the generic loader resolves them.
+fn first_line_with(path: &Path, role: usize, value: &str) -> Result<usize> {
+    let layout = data::formats::generic::layout(path, &Default::default())?;
+    let column = [layout.columns.user, layout.columns.item][role];
     let mut rdr = data::text::LineReader::open(path)?;
-    let mut delim = None;
+    if layout.has_header {
+        rdr.next_line()?;
+    }
     while let Some((no, line)) = rdr.next_line()? {
-        let d = match delim {
-            Some(d) => d,
-            None => match data::text::Delimiter::sniff(line) {
-                Some(d) => *delim.insert(d),
-                None => continue,
-            },
-        };
         let mut fields = Vec::new();
-        let found = d.split(line, &mut fields).is_ok()
+        let found = layout.delim.split(line, &mut fields).is_ok()
             && fields.get(column).is_some_and(|f| f.trim() == value);
         if found {
             return Ok(no);

@@ -148,45 +148,26 @@ pub fn sniff(path: &Path, opts: &GenericOptions) -> Result<Sniffed> {
     })
 }
 
-/// Reads interactions from a generic file into `b`. Returns whether it had ratings and
-/// timestamps.
-pub fn read_ratings(
-    path: &Path,
-    opts: &GenericOptions,
-    b: &mut DatasetBuilder,
-) -> Result<(bool, bool)> {
+/// Where a generic file keeps each role, as its reader resolves them.
+pub struct Layout {
+    pub delim: Delimiter,
+    pub has_header: bool,
+    /// The resolved columns (positional when there is no header).
+    pub columns: Columns,
+    /// A note for header columns that no role took, if any.
+    pub unread: Option<String>,
+}
+
+/// Resolves the columns of a generic file: from its header's names, or by position.
+pub fn layout(path: &Path, opts: &GenericOptions) -> Result<Layout> {
     let s = sniff(path, opts)?;
-    let one = |o: &Option<String>, d: &'static [&'static str]| -> Vec<String> {
-        match o {
-            Some(n) => vec![n.clone()],
-            None => d.iter().map(|s| s.to_string()).collect(),
-        }
-    };
-    let (u, i, r, t) = (
-        one(&opts.user_col, USER),
-        one(&opts.item_col, ITEM),
-        one(&opts.rating_col, RATING),
-        one(&opts.timestamp_col, TIMESTAMP),
-    );
-    fn refs(v: &[String]) -> Vec<&str> {
-        v.iter().map(|s| s.as_str()).collect()
-    }
-    let (ur, ir, rr, tr) = (refs(&u), refs(&i), refs(&r), refs(&t));
-    let names = ColumnNames {
-        user: &ur,
-        item: &ir,
-        rating: &rr,
-        timestamp: &tr,
-        rating_required: opts.rating_col.is_some(),
-    };
     let positional = Columns {
         user: 0,
         item: 1,
         rating: (s.n_fields >= 3).then_some(2),
         timestamp: (s.n_fields >= 4).then_some(3),
     };
-    let (has_r, has_t) = if s.has_header {
-        // Resolve once to learn which optional columns exist.
+    let (columns, unread) = if s.has_header {
         let mut rdr = LineReader::open(path)?;
         let line = rdr
             .next_line()?
@@ -196,23 +177,68 @@ pub fn read_ratings(
         s.delim
             .split(&line, &mut hf)
             .map_err(|e| rdr.ctx().parse_err("header", "well-formed CSV", &e))?;
-        let c = Columns::from_header(path, &hf, &names, false).map_err(name_hint)?;
-        if let Some(n) = unread_columns(path, &hf, &c) {
-            b.note(n);
-        }
-        (c.rating.is_some(), c.timestamp.is_some())
+        let c = with_names(opts, |names| Columns::from_header(path, &hf, names, false))
+            .map_err(name_hint)?;
+        let unread = unread_columns(path, &hf, &c);
+        (c, unread)
     } else {
-        (positional.rating.is_some(), positional.timestamp.is_some())
+        (positional, None)
     };
-    let spec = InterSpec {
+    Ok(Layout {
         delim: s.delim,
-        header: s.has_header.then_some((&names, false)),
-        columns: positional,
-        rating_range: None,
-        expected: "delimited user,item[,rating[,timestamp]] rows",
-    };
-    read_interactions(path, &spec, b).map_err(name_hint)?;
-    Ok((has_r, has_t))
+        has_header: s.has_header,
+        columns,
+        unread,
+    })
+}
+
+/// Calls `f` with the header names each role answers to: the one given in the options, or
+/// the known ones.
+fn with_names<R>(opts: &GenericOptions, f: impl FnOnce(&ColumnNames<'_>) -> R) -> R {
+    fn one<'a>(o: &'a Option<String>, known: &'static [&'static str]) -> Vec<&'a str> {
+        match o {
+            Some(n) => vec![n.as_str()],
+            None => known.to_vec(),
+        }
+    }
+    let (u, i, r, t) = (
+        one(&opts.user_col, USER),
+        one(&opts.item_col, ITEM),
+        one(&opts.rating_col, RATING),
+        one(&opts.timestamp_col, TIMESTAMP),
+    );
+    f(&ColumnNames {
+        user: &u,
+        item: &i,
+        rating: &r,
+        timestamp: &t,
+        rating_required: opts.rating_col.is_some(),
+    })
+}
+
+/// Reads interactions from a generic file into `b`. Returns whether it had ratings and
+/// timestamps.
+pub fn read_ratings(
+    path: &Path,
+    opts: &GenericOptions,
+    b: &mut DatasetBuilder,
+) -> Result<(bool, bool)> {
+    let l = layout(path, opts)?;
+    if let Some(n) = l.unread {
+        b.note(n);
+    }
+    with_names(opts, |names| {
+        let spec = InterSpec {
+            delim: l.delim,
+            header: l.has_header.then_some((names, false)),
+            columns: l.columns.clone(),
+            rating_range: None,
+            expected: "delimited user,item[,rating[,timestamp]] rows",
+        };
+        read_interactions(path, &spec, b)
+    })
+    .map_err(name_hint)?;
+    Ok((l.columns.rating.is_some(), l.columns.timestamp.is_some()))
 }
 
 /// A note when the header has columns that no role took while the rating or the timestamp role

@@ -27,6 +27,7 @@ pub struct BenchArgs {
     /// An existing index (default: build one with the knobs below).
     #[arg(long)]
     pub index: Option<PathBuf>,
+    /// Items per query: recall@K and the timings are for this K.
     #[arg(long, default_value_t = 10)]
     pub k: usize,
     /// Number of query users (the first N; default all, at most 10,000).

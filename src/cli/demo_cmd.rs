@@ -28,6 +28,7 @@ pub struct DemoArgs {
     /// Items of the synthetic scale benchmark (0 skips it).
     #[arg(long, default_value_t = 1_000_000)]
     pub scale_items: usize,
+    /// Seed of the split, the training, the index's hyperplanes and the synthetic set.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
 }

@@ -114,10 +114,13 @@ pub enum DataCommand {
         after_help = "Examples:\n  lshrec data synth --users 943 --items 1682 --ratings 100000 --out synth/ --to ml-100k\n  lshrec data synth --users 100000 --items 1000000 --ratings 10000000 --out big/ --to generic"
     )]
     Synth {
+        /// Number of users.
         #[arg(long, default_value_t = 943)]
         users: usize,
+        /// Number of items.
         #[arg(long, default_value_t = 1682)]
         items: usize,
+        /// Number of ratings (distinct user–item pairs).
         #[arg(long, default_value_t = 100_000)]
         ratings: usize,
         /// Dimension of the planted taste space.
@@ -126,6 +129,7 @@ pub enum DataCommand {
         /// Zipf exponent of item popularity.
         #[arg(long, default_value_t = 0.9)]
         zipf: f64,
+        /// Seed: the same seed gives the same files.
         #[arg(long, default_value_t = 42)]
         seed: u64,
         /// Output format.
@@ -141,17 +145,22 @@ pub enum DataCommand {
         after_help = "Example:\n  lshrec data synth-mips --items 1000000 --users 10000 --dim 64 --out mips1m/"
     )]
     SynthMips {
+        /// Number of item vectors.
         #[arg(long, default_value_t = 100_000)]
         items: usize,
+        /// Number of user (query) vectors.
         #[arg(long, default_value_t = 10_000)]
         users: usize,
+        /// Dimension of the vectors.
         #[arg(long, default_value_t = 64)]
         dim: usize,
+        /// Number of direction clusters the vectors are drawn around.
         #[arg(long, default_value_t = 256)]
         clusters: usize,
         /// Standard deviation of log item norms.
         #[arg(long, default_value_t = 0.5)]
         sigma: f64,
+        /// Seed: the same seed gives the same files.
         #[arg(long, default_value_t = 42)]
         seed: u64,
         /// Output directory.

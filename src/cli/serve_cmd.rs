@@ -382,6 +382,7 @@ pub struct QueryArgs {
     /// rank below the most popular movies; see the README's "User cold start".)
     #[arg(long, conflicts_with_all = ["user", "disliked", "prior_weight"])]
     pub first_ratings: bool,
+    /// How many items to recommend (at most the number of items).
     #[arg(long, default_value_t = 10)]
     pub k: usize,
     /// Score exactly even when an index is given.
@@ -691,6 +692,7 @@ pub struct RecommendAllArgs {
     /// LSH index directory (default: exact scoring).
     #[arg(long)]
     pub index: Option<PathBuf>,
+    /// How many items per user (at most the number of items).
     #[arg(long, default_value_t = 10)]
     pub k: usize,
     /// Output file: .tsv, .jsonl or .npy.

@@ -242,7 +242,7 @@ fn p3_pipeline_embed_item_and_fold_in() {
     assert_eq!(j["vector"].as_array().unwrap().len(), 16);
     ok(&["index", "build", "--model", &p("m"), "--out", &p("idx")]);
     std::fs::write(p("ids.txt"), "brand-new\n").unwrap();
-    ok(&[
+    let appended: serde_json::Value = serde_json::from_str(&ok(&[
         "index",
         "append",
         "--index",
@@ -253,7 +253,13 @@ fn p3_pipeline_embed_item_and_fold_in() {
         &p("new.npy"),
         "--ids",
         &p("ids.txt"),
-    ]);
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        (&appended["appended_now"], &appended["appended_items"]),
+        (&1.into(), &1.into())
+    );
     // The appended movie counts toward k through the index, not without it.
     let (idx, m) = (p("idx"), p("m"));
     let user = std::fs::read_to_string(p("p3/train.tsv")).unwrap();

@@ -46,6 +46,16 @@ fn serving_commands_and_their_errors() {
     let m = train(t.path(), "m", "1");
     let idx = t.path().join("idx");
     let idx = idx.to_str().unwrap();
+    // --json summaries: the index's shape, as asked for and as auto-chosen.
+    let built: serde_json::Value = serde_json::from_str(&ok(&[
+        "index", "build", "--model", &m, "--out", idx, "--tables", "6", "--json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        (&built["items"], &built["dim"], &built["tables"]),
+        (&120.into(), &8.into(), &6.into())
+    );
+    assert_eq!(built["vectors_included"], true);
     ok(&["index", "build", "--model", &m, "--out", idx]);
 
     let out = ok(&[
@@ -167,6 +177,28 @@ fn serving_commands_and_their_errors() {
         std::fs::read_to_string(&shard).unwrap().lines().count(),
         1 + 15 * 3
     );
+    let summary: serde_json::Value = serde_json::from_str(&ok(&[
+        "recommend-all",
+        "--model",
+        &m,
+        "--k",
+        "3",
+        "--shard",
+        "1/4",
+        "--out",
+        shard.to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        (
+            &summary["users"],
+            &summary["first_user_row"],
+            &summary["method"]
+        ),
+        (&15.into(), &15.into(), &"exact".into())
+    );
+    assert!(summary["users_per_second"].as_f64().unwrap() > 0.0);
     bad(
         &[
             "recommend-all",

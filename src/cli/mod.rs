@@ -390,6 +390,13 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Prints a command's summary as pretty JSON on stdout (`--json`).
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    use std::io::Write;
+    let text = serde_json::to_string_pretty(value).expect("summaries serialise");
+    writeln!(std::io::stdout().lock(), "{text}").map_err(|e| Error::io("<stdout>", e))
+}
+
 /// Says on stderr what the readers noted about `ds`'s files ([`Dataset::notes`]: a header
 /// column left unread, say).
 pub(crate) fn note_reading(ds: &Dataset) {

@@ -135,6 +135,9 @@ pub struct IndexAppendArgs {
     /// Their titles, one per line.
     #[arg(long)]
     pub titles: Option<PathBuf>,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `lshrec index build`
@@ -147,6 +150,9 @@ pub struct IndexBuildArgs {
     /// Output index directory.
     #[arg(long)]
     pub out: PathBuf,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Index build parameters shared by `index build`, `bench` and `demo`.
@@ -228,6 +234,37 @@ pub fn run_index(cmd: IndexCommand) -> Result<()> {
             let mut built = build_index(&model, &a.knobs)?;
             index::build::write(&mut built, &a.out)?;
             let m = &built.meta;
+            if a.json {
+                #[derive(Serialize)]
+                struct J<'a> {
+                    index: &'a Path,
+                    transform: &'a str,
+                    items: usize,
+                    dim: usize,
+                    tables: usize,
+                    bits: usize,
+                    norm_ranges: usize,
+                    scan_bits: usize,
+                    seed: u64,
+                    vectors_included: bool,
+                    bytes_per_item: f64,
+                    build_seconds: f64,
+                }
+                return super::print_json(&J {
+                    index: &a.out,
+                    transform: &m.transform,
+                    items: m.n_items,
+                    dim: m.dim,
+                    tables: m.tables,
+                    bits: m.bits,
+                    norm_ranges: m.ranges.len(),
+                    scan_bits: m.words * 64,
+                    seed: m.seed,
+                    vectors_included: m.has_vectors(),
+                    bytes_per_item: m.bytes_per_item(),
+                    build_seconds: m.build_seconds,
+                });
+            }
             eprintln!(
                 "built {} index over {} items × {} dims: {} tables × {} bits, {} norm ranges, {}-bit scan codes; {:.2} s, {}; saved to {}",
                 m.transform, m.n_items, m.dim, m.tables, m.bits, m.ranges.len(), m.words * 64, m.build_seconds, m.size_note(), a.out.display()
@@ -305,6 +342,21 @@ pub fn run_index(cmd: IndexCommand) -> Result<()> {
             }
             drop(idx);
             let meta = index::build::append(&a.index, v.as_slice(), items)?;
+            if a.json {
+                #[derive(Serialize)]
+                struct J<'a> {
+                    index: &'a Path,
+                    appended_now: usize,
+                    built_items: usize,
+                    appended_items: usize,
+                }
+                return super::print_json(&J {
+                    index: &a.index,
+                    appended_now: v.rows(),
+                    built_items: meta.n_items,
+                    appended_items: meta.appended.len(),
+                });
+            }
             eprintln!(
                 "appended {} items; the index now serves {} built + {} appended items",
                 v.rows(),
@@ -709,6 +761,9 @@ pub struct RecommendAllArgs {
     pub shard: Option<String>,
     #[command(flatten)]
     pub search: SearchArgs,
+    /// Print the summary (users, seconds, users/s) as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Parses `i/n` into the user range of shard i.
@@ -764,6 +819,29 @@ pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
     bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
     write_recs(&a.out, ext, &model, idx.as_ref(), &users, &all, a.k)?;
+    if a.json {
+        #[derive(Serialize)]
+        struct J<'a> {
+            out: &'a Path,
+            method: &'a str,
+            users: usize,
+            first_user_row: usize,
+            k: usize,
+            seconds: f64,
+            users_per_second: f64,
+            threads: usize,
+        }
+        return super::print_json(&J {
+            out: &a.out,
+            method: if idx.is_some() { "lsh" } else { "exact" },
+            users: users.len(),
+            first_user_row: range.start,
+            k: a.k,
+            seconds: secs,
+            users_per_second: users.len() as f64 / secs.max(1e-9),
+            threads: rayon::current_num_threads(),
+        });
+    }
     eprintln!(
         "scored {} users ({}) in {:.2} s: {:.0} users/s on {} threads; wrote {}",
         users.len(),

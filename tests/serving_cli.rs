@@ -160,6 +160,30 @@ fn serving_commands_and_their_errors() {
             _ => assert!(String::from_utf8_lossy(&bytes[..80]).contains("'shape': (60, 4)")),
         }
     }
+    // The .npy's companions name its rows and item rows and hold the scores: user 1's first
+    // recommendation reads as in the .tsv.
+    let text = |name: &str| std::fs::read_to_string(t.path().join(name)).unwrap();
+    let (users, items) = (text("recs.users.txt"), text("recs.items.txt"));
+    let (users, items): (Vec<&str>, Vec<&str>) = (users.lines().collect(), items.lines().collect());
+    assert_eq!((users.len(), items.len()), (60, 120));
+    let body = |name: &str| {
+        let b = std::fs::read(t.path().join(name)).unwrap();
+        let header = u16::from_le_bytes([b[8], b[9]]) as usize;
+        b[10 + header..].to_vec()
+    };
+    let row0 = i64::from_le_bytes(body("recs.npy")[..8].try_into().unwrap());
+    let score0 = f32::from_le_bytes(body("recs.scores.npy")[..4].try_into().unwrap());
+    let tsv = text("recs.tsv");
+    let first: Vec<&str> = tsv.lines().nth(1).unwrap().split('\t').collect();
+    assert_eq!(
+        (
+            users[0],
+            "1",
+            items[row0 as usize],
+            score0.to_string().as_str()
+        ),
+        (first[0], first[1], first[2], first[3])
+    );
     let shard = t.path().join("shard.tsv");
     ok(&[
         "recommend-all",

@@ -733,7 +733,7 @@ fn user_history(model: &Model, u: u32) -> Vec<Scored> {
 /// `lshrec recommend-all`
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  lshrec recommend-all --model model/ --k 10 --out recs.tsv\n  lshrec recommend-all --model model/ --index model/index --k 20 --out part-3.jsonl --shard 3/16\n\nOutputs: .tsv (user, rank, item, score), .jsonl (one user per line), .npy (int64 dense item rows, n_users × k, -1 padded).",
+    after_help = "Examples:\n  lshrec recommend-all --model model/ --k 10 --out recs.tsv\n  lshrec recommend-all --model model/ --index model/index --k 20 --out part-3.jsonl --shard 3/16\n\nOutputs: .tsv (user, rank, item, score), .jsonl (one user per line), .npy (int64 item rows, n_users × k, -1 padded), with OUT.users.txt (the user id of each row), OUT.items.txt (the item id of each item row) and OUT.scores.npy (float32, NaN padded) beside it.",
     mut_arg("mode", |a| a.requires("index")),
     mut_arg("probes", |a| a.requires("index")),
     mut_arg("max_candidates", |a| a.requires("index")),
@@ -843,15 +843,32 @@ pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
         });
     }
     eprintln!(
-        "scored {} users ({}) in {:.2} s: {:.0} users/s on {} threads; wrote {}",
+        "scored {} users ({}) in {:.2} s: {:.0} users/s on {} threads; wrote {}{}",
         users.len(),
         if idx.is_some() { "LSH" } else { "exact" },
         secs,
         users.len() as f64 / secs.max(1e-9),
         rayon::current_num_threads(),
-        a.out.display()
+        a.out.display(),
+        match ext {
+            "npy" => {
+                let (u, i, s) = npy_companions(&a.out);
+                format!(" with {}, {} and {}", u.display(), i.display(), s.display())
+            }
+            _ => String::new(),
+        }
     );
     Ok(())
+}
+
+/// The files `recommend-all --out OUT.npy` writes beside it: OUT.users.txt (the user id of
+/// each row), OUT.items.txt (the item id of each item row) and OUT.scores.npy.
+pub fn npy_companions(path: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    (
+        path.with_extension("users.txt"),
+        path.with_extension("items.txt"),
+        path.with_extension("scores.npy"),
+    )
 }
 
 fn write_recs(
@@ -866,14 +883,32 @@ fn write_recs(
     let name = |i: u32| item_info(model, idx, i).0;
     match ext {
         "npy" => {
-            // int64 item rows; written through the f32 writer's sibling below.
-            let mut data = vec![-1i64; users.len() * k];
+            // The ids of the rows (users) and of the item rows it holds, and the scores, beside
+            // it; the item rows last, so that a finished OUT.npy has its companions.
+            let (users_txt, items_txt, scores_npy) = npy_companions(path);
+            write_atomic(&users_txt, |w| {
+                for &u in users {
+                    writeln!(w, "{}", model.meta.user_ids[u as usize])?;
+                }
+                Ok(())
+            })?;
+            let n_rows = model.n_items() + idx.map_or(0, |i| i.meta.appended.len());
+            write_atomic(&items_txt, |w| {
+                for i in 0..n_rows {
+                    writeln!(w, "{}", name(i as u32))?;
+                }
+                Ok(())
+            })?;
+            let mut rows = vec![-1i64; users.len() * k];
+            let mut scores = vec![f32::NAN; users.len() * k];
             for (r, list) in all.iter().enumerate() {
                 for (j, s) in list.iter().enumerate() {
-                    data[r * k + j] = s.item as i64;
+                    rows[r * k + j] = s.item as i64;
+                    scores[r * k + j] = s.score;
                 }
             }
-            crate::store::npy::write_i64(path, &[users.len(), k], &data).map(|_| ())
+            crate::store::npy::write_f32(&scores_npy, &[users.len(), k], &scores)?;
+            crate::store::npy::write_i64(path, &[users.len(), k], &rows).map(|_| ())
         }
         "jsonl" => write_atomic(path, |w| {
             for (u, list) in users.iter().zip(all) {

@@ -10,7 +10,9 @@ use crate::error::{Error, Result};
 use crate::index::{self, BuildConfig, Index, Mode, SearchParams};
 use crate::recommend::{recommend, Method};
 use crate::score::Scored;
-use crate::store::{atomic::write_atomic, Model};
+use crate::store::atomic::AtomicFile;
+use crate::store::npy::NpyWriter;
+use crate::store::Model;
 
 /// Where the embeddings come from.
 #[derive(Debug, Args, Clone)]
@@ -809,16 +811,20 @@ pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
         None => Method::Exact,
     };
     let users: Vec<u32> = range.clone().map(|u| u as u32).collect();
+    // Written as scored, a block of users at a time, so memory does not grow with the users;
+    // users/s counts the scoring alone.
+    let mut sink = RecSink::create(&a.out, ext, &model, idx.as_ref(), &users, a.k)?;
     let bar = crate::progress::count_bar(users.len() as u64, "scoring users");
-    let start = std::time::Instant::now();
-    let mut all: Vec<Vec<Scored>> = Vec::with_capacity(users.len());
+    let mut secs = 0.0;
     for chunk in users.chunks(4096) {
-        all.extend(recommend(&model, chunk, a.k, method, a.keep_seen)?);
+        let start = std::time::Instant::now();
+        let recs = recommend(&model, chunk, a.k, method, a.keep_seen)?;
+        secs += start.elapsed().as_secs_f64();
+        sink.write(chunk, &recs)?;
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
-    let secs = start.elapsed().as_secs_f64();
-    write_recs(&a.out, ext, &model, idx.as_ref(), &users, &all, a.k)?;
+    sink.finish()?;
     if a.json {
         #[derive(Serialize)]
         struct J<'a> {
@@ -871,69 +877,131 @@ pub fn npy_companions(path: &Path) -> (PathBuf, PathBuf, PathBuf) {
     )
 }
 
-fn write_recs(
-    path: &Path,
-    ext: &str,
-    model: &Model,
-    idx: Option<&Index>,
-    users: &[u32],
-    all: &[Vec<Scored>],
+/// Where `recommend-all` writes, block by block: a text file (`.tsv`, `.jsonl`), or the `.npy`
+/// item rows with their scores and id lists. Nothing is renamed into place before
+/// [`RecSink::finish`].
+enum RecSink<'a> {
+    Text {
+        file: AtomicFile,
+        jsonl: bool,
+        model: &'a Model,
+        idx: Option<&'a Index>,
+    },
+    Npy(Box<NpyOut>),
+}
+
+/// The `.npy` side of [`RecSink`]: the id lists, the item rows and their scores.
+struct NpyOut {
+    ids: [AtomicFile; 2],
+    rows: NpyWriter<i64>,
+    scores: NpyWriter<f32>,
     k: usize,
-) -> Result<()> {
-    let name = |i: u32| item_info(model, idx, i).0;
-    match ext {
-        "npy" => {
-            // The ids of the rows (users) and of the item rows it holds, and the scores, beside
-            // it; the item rows last, so that a finished OUT.npy has its companions.
-            let (users_txt, items_txt, scores_npy) = npy_companions(path);
-            write_atomic(&users_txt, |w| {
-                for &u in users {
-                    writeln!(w, "{}", model.meta.user_ids[u as usize])?;
-                }
-                Ok(())
-            })?;
-            let n_rows = model.n_items() + idx.map_or(0, |i| i.meta.appended.len());
-            write_atomic(&items_txt, |w| {
-                for i in 0..n_rows {
-                    writeln!(w, "{}", name(i as u32))?;
-                }
-                Ok(())
-            })?;
-            let mut rows = vec![-1i64; users.len() * k];
-            let mut scores = vec![f32::NAN; users.len() * k];
-            for (r, list) in all.iter().enumerate() {
-                for (j, s) in list.iter().enumerate() {
-                    rows[r * k + j] = s.item as i64;
-                    scores[r * k + j] = s.score;
-                }
+}
+
+impl<'a> RecSink<'a> {
+    fn create(
+        path: &Path,
+        ext: &str,
+        model: &'a Model,
+        idx: Option<&'a Index>,
+        users: &[u32],
+        k: usize,
+    ) -> Result<Self> {
+        if ext != "npy" {
+            let mut file = AtomicFile::create(path)?;
+            let jsonl = ext == "jsonl";
+            if !jsonl {
+                writeln!(file, "user\trank\titem\tscore").map_err(|e| Error::io(path, e))?;
             }
-            crate::store::npy::write_f32(&scores_npy, &[users.len(), k], &scores)?;
-            crate::store::npy::write_i64(path, &[users.len(), k], &rows).map(|_| ())
+            return Ok(RecSink::Text {
+                file,
+                jsonl,
+                model,
+                idx,
+            });
         }
-        "jsonl" => write_atomic(path, |w| {
-            for (u, list) in users.iter().zip(all) {
-                let items: Vec<String> = list.iter().map(|s| name(s.item)).collect();
-                let scores: Vec<f32> = list.iter().map(|s| s.score).collect();
-                let line = serde_json::json!({ "user": model.meta.user_ids[*u as usize], "items": items, "scores": scores });
-                writeln!(w, "{line}")?;
+        // The ids of the rows (users) and of the item rows, beside the arrays. All four files
+        // are renamed into place only when every user is written, the item rows last, so that
+        // a failed run leaves the previous run's files as they were.
+        let (users_txt, items_txt, scores_npy) = npy_companions(path);
+        let mut user_ids = AtomicFile::create(&users_txt)?;
+        (users.iter())
+            .try_for_each(|&u| writeln!(user_ids, "{}", model.meta.user_ids[u as usize]))
+            .map_err(|e| Error::io(&users_txt, e))?;
+        let mut item_ids = AtomicFile::create(&items_txt)?;
+        let n_rows = model.n_items() + idx.map_or(0, |i| i.meta.appended.len());
+        (0..n_rows as u32)
+            .try_for_each(|i| writeln!(item_ids, "{}", item_info(model, idx, i).0))
+            .map_err(|e| Error::io(&items_txt, e))?;
+        Ok(RecSink::Npy(Box::new(NpyOut {
+            ids: [user_ids, item_ids],
+            rows: NpyWriter::create(path, &[users.len(), k])?,
+            scores: NpyWriter::create(&scores_npy, &[users.len(), k])?,
+            k,
+        })))
+    }
+
+    /// Writes the lists of `users` (one per user, in order).
+    fn write(&mut self, users: &[u32], lists: &[Vec<Scored>]) -> Result<()> {
+        match self {
+            RecSink::Text {
+                file,
+                jsonl,
+                model,
+                idx,
+            } => {
+                let name = |i: u32| item_info(model, *idx, i).0;
+                let path = file.path().to_path_buf();
+                let mut put = || -> std::io::Result<()> {
+                    for (u, list) in users.iter().zip(lists) {
+                        let user = &model.meta.user_ids[*u as usize];
+                        if *jsonl {
+                            let items: Vec<String> = list.iter().map(|s| name(s.item)).collect();
+                            let scores: Vec<f32> = list.iter().map(|s| s.score).collect();
+                            let line = serde_json::json!({ "user": user, "items": items, "scores": scores });
+                            writeln!(file, "{line}")?;
+                        } else {
+                            for (r, s) in list.iter().enumerate() {
+                                writeln!(file, "{user}\t{}\t{}\t{}", r + 1, name(s.item), s.score)?;
+                            }
+                        }
+                    }
+                    Ok(())
+                };
+                put().map_err(|e| Error::io(path, e))
             }
-            Ok(())
-        }),
-        _ => write_atomic(path, |w| {
-            writeln!(w, "user\trank\titem\tscore")?;
-            for (u, list) in users.iter().zip(all) {
-                for (r, s) in list.iter().enumerate() {
-                    writeln!(
-                        w,
-                        "{}\t{}\t{}\t{}",
-                        model.meta.user_ids[*u as usize],
-                        r + 1,
-                        name(s.item),
-                        s.score
-                    )?;
+            RecSink::Npy(out) => {
+                let NpyOut {
+                    rows, scores, k, ..
+                } = out.as_mut();
+                let mut r = vec![-1i64; users.len() * *k];
+                let mut v = vec![f32::NAN; users.len() * *k];
+                for (u, list) in lists.iter().enumerate() {
+                    for (j, s) in list.iter().enumerate() {
+                        r[u * *k + j] = s.item as i64;
+                        v[u * *k + j] = s.score;
+                    }
                 }
+                rows.append(&r)?;
+                scores.append(&v)
             }
-            Ok(())
-        }),
+        }
+    }
+
+    /// Renames what was written into place.
+    fn finish(self) -> Result<()> {
+        match self {
+            RecSink::Text { file, .. } => file.commit(),
+            RecSink::Npy(out) => {
+                let NpyOut {
+                    ids, rows, scores, ..
+                } = *out;
+                for f in ids {
+                    f.commit()?;
+                }
+                scores.finish()?;
+                rows.finish()
+            }
+        }
     }
 }

@@ -57,24 +57,71 @@ pub fn write_atomic(
     path: &Path,
     f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<()> {
-    check_not_input(path)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mut file = AtomicFile::create(path)?;
+    f(&mut file).map_err(|e| Error::io(path, e))?;
+    file.commit()
+}
+
+/// A file written piece by piece and renamed into place by [`AtomicFile::commit`]; dropped
+/// without a commit (an error, a panic), it removes its temporary file and leaves `path` as it
+/// was.
+pub struct AtomicFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    w: Option<BufWriter<File>>,
+}
+
+impl AtomicFile {
+    /// Starts writing `path` (creating its directory), refusing to replace an input of this
+    /// process.
+    pub fn create(path: &Path) -> Result<Self> {
+        check_not_input(path)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let tmp = temp_path(path);
+        let file = File::create(&tmp).map_err(|e| Error::io(path, e))?;
+        Ok(AtomicFile {
+            path: path.to_path_buf(),
+            tmp,
+            w: Some(BufWriter::with_capacity(1 << 20, file)),
+        })
     }
-    let tmp = temp_path(path);
-    let result = (|| -> std::io::Result<()> {
-        let file = File::create(&tmp)?;
-        let mut w = BufWriter::with_capacity(1 << 20, file);
-        f(&mut w)?;
-        let file = w.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(Error::io(path, e));
+
+    /// The destination.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
-    Ok(())
+
+    /// Flushes, syncs and renames the file into place.
+    pub fn commit(mut self) -> Result<()> {
+        let w = self.w.take().expect("an uncommitted file has its writer");
+        let done = (|| -> std::io::Result<()> {
+            let file = w.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            fs::rename(&self.tmp, &self.path)
+        })();
+        done.map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.w.as_mut().expect("an uncommitted file").write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.w.as_mut().expect("an uncommitted file").flush()
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        // An abandoned temporary file must not linger (a committed one was renamed away, so
+        // there is nothing to remove). The writer goes first: its drop flushes into the file.
+        drop(self.w.take());
+        let _ = fs::remove_file(&self.tmp);
+    }
 }
 
 #[cfg(test)]
@@ -92,6 +139,23 @@ mod tests {
         });
         assert!(err.is_err());
         assert_eq!(fs::read(&p).unwrap(), b"old");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn an_uncommitted_file_leaves_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.txt");
+        write_atomic(&p, |w| w.write_all(b"old")).unwrap();
+        let mut f = AtomicFile::create(&p).unwrap();
+        f.write_all(b"half of a new").unwrap();
+        drop(f);
+        assert_eq!(fs::read(&p).unwrap(), b"old");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        let mut f = AtomicFile::create(&p).unwrap();
+        f.write_all(b"new").unwrap();
+        f.commit().unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"new");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 

@@ -4,9 +4,10 @@
 //! float64, big-endian data and Fortran (column-major) order are converted to a row-major f32
 //! copy on load.
 
+use std::io::Write;
 use std::path::Path;
 
-use super::atomic::write_atomic;
+use super::atomic::{write_atomic, AtomicFile};
 use super::mmap;
 use crate::error::{Error, Result};
 
@@ -54,9 +55,69 @@ pub fn write_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<u64> {
     write_raw(path, shape, data.len(), "<f4", bytemuck::cast_slice(data))
 }
 
-/// Writes a C-order int64 array of `shape` atomically. Returns the file's checksum.
-pub fn write_i64(path: &Path, shape: &[usize], data: &[i64]) -> Result<u64> {
-    write_raw(path, shape, data.len(), "<i8", bytemuck::cast_slice(data))
+/// A dtype [`NpyWriter`] writes: its `.npy` descr.
+pub trait NpyDtype: bytemuck::Pod {
+    /// The dtype string (`<f4`).
+    const DESCR: &'static str;
+}
+
+impl NpyDtype for f32 {
+    const DESCR: &'static str = "<f4";
+}
+
+impl NpyDtype for i64 {
+    const DESCR: &'static str = "<i8";
+}
+
+/// A C-order array of `T` written block by block, atomically: [`NpyWriter::finish`] checks
+/// that exactly the header's number of values came and renames the file into place; dropped
+/// unfinished, it leaves nothing.
+pub struct NpyWriter<T: NpyDtype> {
+    file: AtomicFile,
+    left: usize,
+    values: std::marker::PhantomData<T>,
+}
+
+impl<T: NpyDtype> NpyWriter<T> {
+    /// Starts `path` as an array of `shape`.
+    pub fn create(path: &Path, shape: &[usize]) -> Result<Self> {
+        let mut file = AtomicFile::create(path)?;
+        file.write_all(&header_bytes(shape, T::DESCR))
+            .map_err(|e| Error::io(path, e))?;
+        Ok(NpyWriter {
+            file,
+            left: shape.iter().product(),
+            values: std::marker::PhantomData,
+        })
+    }
+
+    /// Appends the next values, in C order.
+    pub fn append(&mut self, values: &[T]) -> Result<()> {
+        let Some(left) = self.left.checked_sub(values.len()) else {
+            return Err(Error::Mismatch {
+                what: format!("{}: array length", self.file.path().display()),
+                expected: format!("at most {} more values", self.left),
+                found: values.len().to_string(),
+            });
+        };
+        self.left = left;
+        let path = self.file.path().to_path_buf();
+        (self.file)
+            .write_all(bytemuck::cast_slice(values))
+            .map_err(|e| Error::io(path, e))
+    }
+
+    /// Checks that every value came, and renames the file into place.
+    pub fn finish(self) -> Result<()> {
+        if self.left != 0 {
+            return Err(Error::Mismatch {
+                what: format!("{}: array length", self.file.path().display()),
+                expected: "the header's count".into(),
+                found: format!("{} values short", self.left),
+            });
+        }
+        self.file.commit()
+    }
 }
 
 fn write_raw(path: &Path, shape: &[usize], len: usize, descr: &str, body: &[u8]) -> Result<u64> {
@@ -389,6 +450,54 @@ mod tests {
         // NaN
         write_f32(&p, &[2], &[1.0, f32::NAN]).unwrap();
         assert!(open(&p).unwrap_err().to_string().contains("not finite"));
+    }
+
+    #[test]
+    fn streamed_arrays_match_whole_ones_and_refuse_a_wrong_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let (whole, streamed) = (dir.path().join("w.npy"), dir.path().join("s.npy"));
+        let data: Vec<f32> = (0..12).map(|x| x as f32 - 2.5).collect();
+        write_f32(&whole, &[4, 3], &data).unwrap();
+        let mut w = NpyWriter::<f32>::create(&streamed, &[4, 3]).unwrap();
+        w.append(&data[..5]).unwrap();
+        assert!(!streamed.exists(), "nothing in place before finish");
+        w.append(&data[5..]).unwrap();
+        w.finish().unwrap();
+        assert_eq!(
+            std::fs::read(&whole).unwrap(),
+            std::fs::read(&streamed).unwrap()
+        );
+        // int64: the header says so.
+        let ints = dir.path().join("i.npy");
+        let mut w = NpyWriter::<i64>::create(&ints, &[2]).unwrap();
+        w.append(&[7, -1]).unwrap();
+        w.finish().unwrap();
+        let bytes = std::fs::read(&ints).unwrap();
+        let h = parse_header(&ints, &bytes).unwrap();
+        assert_eq!((h.descr.as_str(), h.shape.as_slice()), ("<i8", &[2][..]));
+        assert_eq!(
+            &bytes[h.data_offset..],
+            [7i64.to_le_bytes(), (-1i64).to_le_bytes()].concat()
+        );
+        // Too many values, or too few: refused, and the old file stays.
+        let mut w = NpyWriter::<f32>::create(&streamed, &[2]).unwrap();
+        assert!(w.append(&[1.0, 2.0, 3.0]).is_err());
+        drop(w);
+        let w = NpyWriter::<f32>::create(&streamed, &[2]).unwrap();
+        assert!(w
+            .finish()
+            .unwrap_err()
+            .to_string()
+            .contains("2 values short"));
+        assert_eq!(
+            std::fs::read(&whole).unwrap(),
+            std::fs::read(&streamed).unwrap()
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            3,
+            "no temporary file left"
+        );
     }
 
     /// A `.npy` file of `shape` whose header says `descr` and `fortran_order`, with `body` as

@@ -185,35 +185,18 @@ fn serving_commands_and_their_errors() {
         (first[0], first[1], first[2], first[3])
     );
     let shard = t.path().join("shard.tsv");
-    ok(&[
-        "recommend-all",
-        "--model",
-        &m,
-        "--exact",
-        "--k",
-        "3",
-        "--shard",
-        "1/4",
-        "--out",
-        shard.to_str().unwrap(),
-    ]);
+    let k3 = ["recommend-all", "--model", &m, "--k", "3"];
+    let to_shard = ["--out", shard.to_str().unwrap()];
+    ok(&[&k3[..], &["--exact", "--shard", "1/4"], &to_shard].concat());
     assert_eq!(
         std::fs::read_to_string(&shard).unwrap().lines().count(),
         1 + 15 * 3
     );
-    let summary: serde_json::Value = serde_json::from_str(&ok(&[
-        "recommend-all",
-        "--model",
-        &m,
-        "--k",
-        "3",
-        "--shard",
-        "1/4",
-        "--out",
-        shard.to_str().unwrap(),
-        "--json",
-    ]))
-    .unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&ok(
+            &[&k3[..], &["--shard", "1/4", "--json"], &to_shard].concat()
+        ))
+        .unwrap();
     assert_eq!(
         (
             &summary["users"],
@@ -224,17 +207,7 @@ fn serving_commands_and_their_errors() {
     );
     assert!(summary["users_per_second"].as_f64().unwrap() > 0.0);
     bad(
-        &[
-            "recommend-all",
-            "--model",
-            &m,
-            "--k",
-            "3",
-            "--shard",
-            "4/4",
-            "--out",
-            shard.to_str().unwrap(),
-        ],
+        &[&k3[..], &["--shard", "4/4"], &to_shard].concat(),
         "--shard",
     );
     bad(

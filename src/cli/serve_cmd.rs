@@ -951,7 +951,6 @@ impl<'a> RecSink<'a> {
                 idx,
             } => {
                 let name = |i: u32| item_info(model, *idx, i).0;
-                let path = file.path().to_path_buf();
                 let mut put = || -> std::io::Result<()> {
                     for (u, list) in users.iter().zip(lists) {
                         let user = &model.meta.user_ids[*u as usize];
@@ -968,7 +967,7 @@ impl<'a> RecSink<'a> {
                     }
                     Ok(())
                 };
-                put().map_err(|e| Error::io(path, e))
+                put().map_err(|e| Error::io(file.path(), e))
             }
             RecSink::Npy(out) => {
                 let NpyOut {

@@ -101,10 +101,9 @@ impl<T: NpyDtype> NpyWriter<T> {
             });
         };
         self.left = left;
-        let path = self.file.path().to_path_buf();
         (self.file)
             .write_all(bytemuck::cast_slice(values))
-            .map_err(|e| Error::io(path, e))
+            .map_err(|e| Error::io(self.file.path(), e))
     }
 
     /// Checks that every value came, and renames the file into place.

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::index::{self, BuildConfig, Index, Mode, SearchParams};
 use crate::recommend::{recommend, Method};
 use crate::score::Scored;
-use crate::store::atomic::AtomicFile;
+use crate::store::atomic::{commit_together, AtomicFile};
 use crate::store::npy::NpyWriter;
 use crate::store::Model;
 
@@ -920,9 +920,10 @@ impl<'a> RecSink<'a> {
                 idx,
             });
         }
-        // The ids of the rows (users) and of the item rows, beside the arrays. All four files
-        // are renamed into place only when every user is written, the item rows last, so that
-        // a failed run leaves the previous run's files as they were.
+        // The ids of the rows (users) and of the item rows, beside the arrays. The four files
+        // are committed together when every user is written (`commit_together`): a failed run
+        // leaves the previous run's files as they were, and a crash while renaming leaves no
+        // item rows rather than old ones beside new ids.
         let (users_txt, items_txt, scores_npy) = npy_companions(path);
         let mut user_ids = AtomicFile::create(&users_txt)?;
         (users.iter())
@@ -995,11 +996,9 @@ impl<'a> RecSink<'a> {
                 let NpyOut {
                     ids, rows, scores, ..
                 } = *out;
-                for f in ids {
-                    f.commit()?;
-                }
-                scores.finish()?;
-                rows.finish()
+                let [users, items] = ids;
+                let companions = vec![users, items, scores.into_file()?];
+                commit_together(rows.into_file()?, companions)
             }
         }
     }

@@ -95,14 +95,40 @@ impl AtomicFile {
 
     /// Flushes, syncs and renames the file into place.
     pub fn commit(mut self) -> Result<()> {
-        let w = self.w.take().expect("an uncommitted file has its writer");
-        let done = (|| -> std::io::Result<()> {
-            let file = w.into_inner().map_err(|e| e.into_error())?;
-            file.sync_all()?;
-            fs::rename(&self.tmp, &self.path)
-        })();
-        done.map_err(|e| Error::io(&self.path, e))
+        self.sync()?;
+        self.rename()
     }
+
+    /// Flushes and syncs the temporary file, leaving it uncommitted.
+    fn sync(&mut self) -> Result<()> {
+        let Some(w) = self.w.take() else {
+            return Ok(());
+        };
+        (w.into_inner().map_err(|e| e.into_error()))
+            .and_then(|file| file.sync_all())
+            .map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// Renames the (synced) temporary file into place.
+    fn rename(self) -> Result<()> {
+        fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+/// Commits files that are only right together (an array and the files naming its rows), so
+/// that no crash or failure leaves `main` beside companions from another run. Every file is
+/// synced first, and any failure there leaves all the destinations as they were. Then the old
+/// `main` is removed, the companions are renamed into place, and `main` last: a crash in
+/// between leaves no `main` (plainly missing) rather than an old one that mismatches them.
+pub fn commit_together(mut main: AtomicFile, mut companions: Vec<AtomicFile>) -> Result<()> {
+    main.sync()?;
+    companions.iter_mut().try_for_each(AtomicFile::sync)?;
+    match fs::remove_file(&main.path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(&main.path, e)),
+        _ => {}
+    }
+    companions.into_iter().try_for_each(AtomicFile::rename)?;
+    main.rename()
 }
 
 impl Write for AtomicFile {
@@ -157,6 +183,42 @@ mod tests {
         f.commit().unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"new");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn files_committed_together_never_mix_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (main, side) = (dir.path().join("a.npy"), dir.path().join("a.ids.txt"));
+        let put = |p: &Path, bytes: &[u8]| {
+            let mut f = AtomicFile::create(p).unwrap();
+            f.write_all(bytes).unwrap();
+            f
+        };
+        commit_together(put(&main, b"old"), vec![put(&side, b"old ids")]).unwrap();
+        commit_together(put(&main, b"new"), vec![put(&side, b"new ids")]).unwrap();
+        assert_eq!(fs::read(&main).unwrap(), b"new");
+        assert_eq!(fs::read(&side).unwrap(), b"new ids");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+        // A companion that cannot be renamed into place (its name is taken by a directory): the
+        // old main must not stay beside it, and no temporary file lingers.
+        let blocked = dir.path().join("a.more.txt");
+        fs::create_dir(&blocked).unwrap();
+        let err = commit_together(
+            put(&main, b"newer"),
+            vec![put(&side, b"newer ids"), put(&blocked, b"more")],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("a.more.txt"), "{err}");
+        assert!(
+            !main.exists(),
+            "the old main survived beside new companions"
+        );
+        let mut names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a.ids.txt", "a.more.txt"]);
     }
 
     #[test]

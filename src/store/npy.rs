@@ -108,6 +108,12 @@ impl<T: NpyDtype> NpyWriter<T> {
 
     /// Checks that every value came, and renames the file into place.
     pub fn finish(self) -> Result<()> {
+        self.into_file()?.commit()
+    }
+
+    /// Checks that every value came, and gives the file back uncommitted (for
+    /// [`commit_together`](super::atomic::commit_together)).
+    pub fn into_file(self) -> Result<AtomicFile> {
         if self.left != 0 {
             return Err(Error::Mismatch {
                 what: format!("{}: array length", self.file.path().display()),
@@ -115,7 +121,7 @@ impl<T: NpyDtype> NpyWriter<T> {
                 found: format!("{} values short", self.left),
             });
         }
-        self.file.commit()
+        Ok(self.file)
     }
 }
 

@@ -105,6 +105,32 @@ fn bad_input_and_usage_exit_2_with_a_clear_line() {
 }
 
 #[test]
+fn a_reader_that_closed_stdout_is_not_a_panic() {
+    // `lshrec … | head -1`: a write to a pipe whose reader is gone fails (EPIPE; Rust ignores
+    // SIGPIPE). The command must exit 0, as for a reader that had enough, without a panic.
+    let t = tempfile::tempdir().unwrap();
+    let s = t.path().join("s.csv");
+    synth(s.to_str().unwrap(), 30, 40, 300, &[]);
+    let s = s.to_str().unwrap();
+    for args in [
+        &["kernels", "list"][..],
+        &["data", "stats", s],
+        &["data", "stats", s, "--json"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_lshrec"))
+            .args(args)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn synth_stats_split_convert_pipeline() {
     let t = tempfile::tempdir().unwrap();
     let s = t.path().join("s");

@@ -1,11 +1,11 @@
 //! `lshrec demo`: the main job, end to end on MovieLens-100K.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 
 use super::bench_cmd::{self, BenchArgs};
+use super::say;
 use super::serve_cmd::{self, IndexKnobs, ModeArg, ModelArgs, SearchArgs};
 use super::train_cmd::{self, TrainArgs};
 use crate::error::{Error, Result};
@@ -65,9 +65,8 @@ fn ensure_data(dir: &Path) -> Result<()> {
     ))
 }
 
-fn section(title: &str) {
-    println!("\n== {title}");
-    let _ = std::io::stdout().flush();
+fn section(title: &str) -> Result<()> {
+    say!("\n== {title}")
 }
 
 /// Runs `lshrec demo`.
@@ -75,7 +74,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
     let t0 = std::time::Instant::now();
     ensure_data(&a.data)?;
     let model_dir = a.out.join("model");
-    section("train LightGCN on MovieLens-100K, protocol P2 (ratings >= 4, per-user 80/20 split, full ranking)");
+    section("train LightGCN on MovieLens-100K, protocol P2 (ratings >= 4, per-user 80/20 split, full ranking)")?;
     train_cmd::run_train(TrainArgs {
         data: Some(a.data.clone()),
         train: None,
@@ -114,11 +113,11 @@ pub fn run(a: DemoArgs) -> Result<()> {
         weights: None,
     })?;
 
-    section("build the LSH index");
+    section("build the LSH index")?;
     let model = Model::open(&model_dir)?;
     let mut built = serve_cmd::build_index(&model, &IndexKnobs::with_seed(a.seed))?;
     crate::index::build::write(&mut built, &model_dir.join("index"))?;
-    println!(
+    say!(
         "{} items: {} tables x {} bits, {} norm range(s), {}-bit scan codes; {:.3} s, {}",
         built.meta.n_items,
         built.meta.tables,
@@ -127,7 +126,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         64 * built.meta.words,
         built.meta.build_seconds,
         built.meta.size_note()
-    );
+    )?;
 
     let search = SearchArgs {
         mode: ModeArg::Scan,
@@ -150,10 +149,10 @@ pub fn run(a: DemoArgs) -> Result<()> {
             json: false,
             plot: None,
         };
-    section("benchmark on MovieLens-100K: exact vs LSH (1,682 items: exact should win, and the bench says so)");
+    section("benchmark on MovieLens-100K: exact vs LSH (1,682 items: exact should win, and the bench says so)")?;
     bench_cmd::run(bench_args(Some(model_dir.clone()), None, None))?;
     if a.scale_items > 0 {
-        section(&format!("benchmark at scale: a synthetic MIPS set of {} items x 64 dims (log-normal norms, clustered directions)", a.scale_items));
+        section(&format!("benchmark at scale: a synthetic MIPS set of {} items x 64 dims (log-normal norms, clustered directions)", a.scale_items))?;
         let mut b = bench_args(
             None,
             Some(format!(
@@ -166,7 +165,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         bench_cmd::run(b)?;
     }
 
-    section("top-10 for every user");
+    section("top-10 for every user")?;
     let users: Vec<u32> = (0..model.n_users() as u32).collect();
     let recs = recommend(&model, &users, 10, Method::Exact, false)?;
     let path = a.out.join("top10.tsv");
@@ -189,24 +188,24 @@ pub fn run(a: DemoArgs) -> Result<()> {
         }
         Ok(())
     })?;
-    println!("wrote {} ({} users x 10)", path.display(), users.len());
+    say!("wrote {} ({} users x 10)", path.display(), users.len())?;
     if let Some(u) = model.meta.user_ids.first() {
-        println!(
+        say!(
             "for one user, try: lshrec query --model {} --user {u}",
             model_dir.display()
-        );
+        )?;
     }
 
     let liked = ["50", "258", "100"];
     if liked.iter().any(|id| model.item(id).is_err()) {
-        println!("\n(no new-user example: it needs MovieLens-100K's movies {liked:?})");
+        say!("\n(no new-user example: it needs MovieLens-100K's movies {liked:?})")?;
     } else {
-        section("a new user, known only by their first three ratings (Star Wars, Contact, Fargo) and as a 25-year-old woman: the first-ratings map's vector, served through the index");
-        println!(
+        section("a new user, known only by their first three ratings (Star Wars, Contact, Fargo) and as a 25-year-old woman: the first-ratings map's vector, served through the index")?;
+        say!(
             "(the same as: lshrec query --model {0} --index {0}/index --liked {1} --first-ratings --age 25 --gender F)",
             model_dir.display(),
             liked.join(",")
-        );
+        )?;
         serve_cmd::run_query(serve_cmd::QueryArgs {
             model: ModelArgs::dir(Some(model_dir.clone())),
             index: Some(model_dir.join("index")),
@@ -226,10 +225,10 @@ pub fn run(a: DemoArgs) -> Result<()> {
             json: false,
         })?;
     }
-    println!(
+    say!(
         "\ndemo finished in {:.1} s; model, index, plot and top-10 in {}",
         t0.elapsed().as_secs_f64(),
         a.out.display()
-    );
+    )?;
     Ok(())
 }

@@ -36,7 +36,7 @@ pub fn run(c: KernelsCommand) -> Result<()> {
     match c {
         KernelsCommand::List => {
             for f in FILES {
-                println!("{:<10} {}", f.file, f.kernels.join(", "));
+                super::say!("{:<10} {}", f.file, f.kernels.join(", "))?;
             }
             Ok(())
         }
@@ -74,12 +74,12 @@ fn compile(arch: &[u32], out: &std::path::Path, json: bool) -> Result<()> {
                 .unwrap_or("?")
                 .to_string();
             if !json {
-                println!(
+                super::say!(
                     "{:<10} {a:<11} PTX ISA {version:<5} {:>7} bytes  {ms:>6.1} ms  {}",
                     f.file,
                     ptx.len(),
                     path.display()
-                );
+                )?;
             }
             rows.push(serde_json::json!({
                 "file": f.file, "arch": a, "ptx_isa": version, "bytes": ptx.len(),
@@ -88,7 +88,7 @@ fn compile(arch: &[u32], out: &std::path::Path, json: bool) -> Result<()> {
         }
     }
     if json {
-        println!("{}", serde_json::Value::Array(rows));
+        super::say!("{}", serde_json::Value::Array(rows))?;
     }
     Ok(())
 }

@@ -390,11 +390,22 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// `println!` that returns a failed write as an [`Error::Io`] on `<stdout>` instead of
+/// panicking: `lshrec kernels list | true` exits 0 (`main` takes a broken pipe for a reader
+/// that had enough), and a full disk behind `> file` is an error, not a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+            .map_err(|e| $crate::error::Error::io("<stdout>", e))
+    }};
+}
+pub(crate) use say;
+
 /// Prints a command's summary as pretty JSON on stdout (`--json`).
 pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
-    use std::io::Write;
     let text = serde_json::to_string_pretty(value).expect("summaries serialise");
-    writeln!(std::io::stdout().lock(), "{text}").map_err(|e| Error::io("<stdout>", e))
+    say!("{text}")
 }
 
 /// Says on stderr what the readers noted about `ds`'s files ([`Dataset::notes`]: a header

@@ -51,7 +51,9 @@ pub enum Error {
     },
 
     /// A file that holds no data rows.
-    #[error("{path}: the file is empty (expected {expected})")]
+    #[error(
+        "{path}: no data rows, the file is empty or holds only a header (expected {expected})"
+    )]
     EmptyFile { path: PathBuf, expected: String },
 
     /// A header line that does not name the columns the format needs.

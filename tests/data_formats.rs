@@ -437,6 +437,18 @@ fn semicolon_files_punctuated_headers_and_unread_columns() {
         .unwrap_err()
         .to_string();
     assert!(e.contains(r#"found the columns ["who", "what"]"#), "{e}");
+    assert!(!e.contains("were line 1 a row"), "{e}");
+    // A headerless file whose first rating is a word: line 1 reads as a header, and the error
+    // says what it would take were it a row.
+    let q = write(d, "word.tsv", b"1\t2\tfive\n1\t3\t4\n");
+    let e = data::load(&q, &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("word.tsv:1: header mismatch"), "{e}");
+    assert!(
+        e.contains("were line 1 a row and not a header, a number as its rating"),
+        "{e}"
+    );
     let ds = data::load(&p, &named(None)).unwrap();
     assert!(!ds.has_ratings);
     assert_eq!(ds.notes.len(), 1, "{:?}", ds.notes);

@@ -80,6 +80,9 @@ const TIMESTAMP: &[&str] = &[
 pub struct Sniffed {
     pub delim: Delimiter,
     pub has_header: bool,
+    /// Taken for a header only because its third field is not a number (`1,2,five` may be a
+    /// row with a bad rating as well).
+    pub header_by_rating: bool,
     pub n_fields: usize,
 }
 
@@ -144,6 +147,7 @@ pub fn sniff(path: &Path, opts: &GenericOptions) -> Result<Sniffed> {
     Ok(Sniffed {
         delim,
         has_header: named || known || unnamed || over_numbers,
+        header_by_rating: unnamed && !(named || known || over_numbers),
         n_fields: fields.len(),
     })
 }
@@ -178,7 +182,7 @@ pub fn layout(path: &Path, opts: &GenericOptions) -> Result<Layout> {
             .split(&line, &mut hf)
             .map_err(|e| rdr.ctx().parse_err("header", "well-formed CSV", &e))?;
         let c = with_names(opts, |names| Columns::from_header(path, &hf, names, false))
-            .map_err(name_hint)?;
+            .map_err(|e| name_hint(e, s.header_by_rating))?;
         let unread = unread_columns(path, &hf, &c);
         (c, unread)
     } else {
@@ -237,7 +241,7 @@ pub fn read_ratings(
         };
         read_interactions(path, &spec, b)
     })
-    .map_err(name_hint)?;
+    .map_err(|e| name_hint(e, false))?;
     Ok((l.columns.rating.is_some(), l.columns.timestamp.is_some()))
 }
 
@@ -270,7 +274,7 @@ fn unread_columns(path: &Path, header: &[Cow<'_, str>], c: &Columns) -> Option<S
 }
 
 /// Adds to a header error how to name the columns by hand.
-fn name_hint(e: Error) -> Error {
+fn name_hint(e: Error, header_by_rating: bool) -> Error {
     match e {
         Error::Header {
             path,
@@ -278,7 +282,15 @@ fn name_hint(e: Error) -> Error {
             found,
         } => Error::Header {
             path,
-            expected: format!("{expected}, or the names given with --user-col and --item-col"),
+            expected: format!(
+                "{expected}, or the names given with --user-col and --item-col{}",
+                match header_by_rating {
+                    true =>
+                        ", or, were line 1 a row and not a header, a number as its rating \
+                             (third field)",
+                    false => "",
+                }
+            ),
             found,
         },
         e => e,

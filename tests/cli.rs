@@ -102,6 +102,34 @@ fn bad_input_and_usage_exit_2_with_a_clear_line() {
     refused(&train, "cut-off 20 is above the 3 items");
     assert!(!out.exists(), "nothing trained or written");
     ok(&[&train[..], &["--k", "1,3"]].concat());
+    // Outputs that cannot be written are refused before the work: a file where a directory
+    // goes (at the path or above it), a directory where a file goes.
+    let model = out.to_str().unwrap();
+    for dir in [small.clone(), small.join("m")] {
+        let d = dir.to_str().unwrap();
+        refused(
+            &[&train[..5], &["--out", d]].concat(),
+            &format!("{}: is a file; a directory is needed here", small.display()),
+        );
+        refused(
+            &["index", "build", "--model", model, "--out", d],
+            "is a file; a directory is needed here",
+        );
+    }
+    let taken = t.path().join("taken.tsv");
+    std::fs::create_dir(&taken).unwrap();
+    refused(
+        &[
+            "recommend-all",
+            "--model",
+            model,
+            "--k",
+            "1",
+            "--out",
+            taken.to_str().unwrap(),
+        ],
+        "taken.tsv: is a directory; expected the name of a file to write",
+    );
 }
 
 #[test]

@@ -58,6 +58,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
         } => {
             let spec = method;
             let method: SplitMethod = spec.parse()?;
+            crate::store::atomic::dir_target(&out)?;
             let min_rating = check_min_rating(min_rating)?;
             let raw = load(&input, None)?;
             super::check_min_rating_reached(&raw, min_rating, &input.path)?;

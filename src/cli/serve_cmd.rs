@@ -232,6 +232,7 @@ pub fn build_index(model: &Model, knobs: &IndexKnobs) -> Result<index::build::Bu
 pub fn run_index(cmd: IndexCommand) -> Result<()> {
     match cmd {
         IndexCommand::Build(a) => {
+            crate::store::atomic::dir_target(&a.out)?;
             let model = a.model.open()?;
             let mut built = build_index(&model, &a.knobs)?;
             index::build::write(&mut built, &a.out)?;

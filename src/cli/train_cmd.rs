@@ -329,6 +329,7 @@ fn positives(d: Dataset, min: Option<f32>, weighted: bool, negatives: bool) -> D
 /// Runs `lshrec train`.
 pub fn run_train(a: TrainArgs) -> Result<()> {
     check_ks(&a.k)?;
+    crate::store::atomic::dir_target(&a.out)?;
     let (backend, note) = train::backend::select(a.backend)?;
     if let Some(n) = note {
         if !progress::is_quiet() {

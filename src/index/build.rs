@@ -274,7 +274,7 @@ pub fn build(items: &[f32], d: usize, cfg: &BuildConfig, model_fingerprint: u64)
 /// Writes a built index to `dir` (atomically, data first, header last).
 pub fn write(built: &mut Built, dir: &Path) -> Result<()> {
     let (words, len) = built.data_words();
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    crate::store::atomic::create_dir(dir)?;
     write_atomic(&dir.join(DATA_FILE), |w| {
         w.write_all(&bytemuck::cast_slice::<u64, u8>(&words)[..len])
     })?;

@@ -52,6 +52,29 @@ fn check_not_input(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Creates `dir` and its parents; a file standing where one of them must go is named as such.
+pub fn create_dir(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).map_err(|e| match dir_target(dir) {
+        Err(in_the_way) => in_the_way,
+        Ok(()) => Error::io(dir, e),
+    })
+}
+
+/// Checks that `dir` can be made a directory (no file stands at it or above it), so that a
+/// command finds a wrong `--out` before its work, not after.
+pub fn dir_target(dir: &Path) -> Result<()> {
+    match dir.ancestors().find(|a| a.is_file()) {
+        Some(file) => Err(Error::io(
+            file,
+            std::io::Error::new(
+                std::io::ErrorKind::NotADirectory,
+                "is a file; a directory is needed here",
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Writes `path` atomically with the bytes `f` produces.
 pub fn write_atomic(
     path: &Path,
@@ -76,8 +99,16 @@ impl AtomicFile {
     /// process.
     pub fn create(path: &Path) -> Result<Self> {
         check_not_input(path)?;
+        if path.is_dir() {
+            // Found now, not by the rename after all the work.
+            let e = std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "is a directory; expected the name of a file to write",
+            );
+            return Err(Error::io(path, e));
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            create_dir(dir)?;
         }
         let tmp = temp_path(path);
         let file = File::create(&tmp).map_err(|e| Error::io(path, e))?;
@@ -202,12 +233,10 @@ mod tests {
         // A companion that cannot be renamed into place (its name is taken by a directory): the
         // old main must not stay beside it, and no temporary file lingers.
         let blocked = dir.path().join("a.more.txt");
-        fs::create_dir(&blocked).unwrap();
-        let err = commit_together(
-            put(&main, b"newer"),
-            vec![put(&side, b"newer ids"), put(&blocked, b"more")],
-        )
-        .unwrap_err();
+        let more = put(&blocked, b"more");
+        fs::create_dir(&blocked).unwrap(); // after the start, which refuses a directory
+        let err = commit_together(put(&main, b"newer"), vec![put(&side, b"newer ids"), more])
+            .unwrap_err();
         assert!(err.to_string().contains("a.more.txt"), "{err}");
         assert!(
             !main.exists(),

@@ -94,7 +94,7 @@ pub fn save(dir: &Path, parts: ModelParts<'_>) -> Result<()> {
             ),
         });
     }
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    crate::store::atomic::create_dir(dir)?;
     meta.files.clear();
     meta.files
         .push(npy_entry(dir, USERS_FILE, &[nu, d], parts.users)?);

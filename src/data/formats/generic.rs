@@ -284,11 +284,10 @@ fn name_hint(e: Error, header_by_rating: bool) -> Error {
             path,
             expected: format!(
                 "{expected}, or the names given with --user-col and --item-col{}",
-                match header_by_rating {
-                    true =>
-                        ", or, were line 1 a row and not a header, a number as its rating \
-                             (third field)",
-                    false => "",
+                if header_by_rating {
+                    ", or, were line 1 a row and not a header, a number as its rating (third field)"
+                } else {
+                    ""
                 }
             ),
             found,

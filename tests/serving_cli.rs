@@ -381,3 +381,70 @@ fn a_short_list_says_why_it_is_short() {
     ]);
     assert!(out.contains("  3. ") && !out.contains("left"), "{out}");
 }
+
+#[test]
+fn an_interrupted_batch_keeps_the_old_output_and_leaves_no_temporary_file() {
+    // SIGTERM (a cancelled Slurm or Kubernetes job) in the middle of recommend-all: exit 130,
+    // the previous output as it was, and no half-written temporary file behind. 200k users
+    // against 50k items at one thread take seconds; the signal comes as soon as the output's
+    // temporary file exists.
+    let t = tempfile::tempdir().unwrap();
+    let mut r = lshrec::rng::Rng::new(5);
+    let (users, items) = (t.path().join("u.npy"), t.path().join("i.npy"));
+    let d = 32;
+    lshrec::store::npy::write_f32(
+        &users,
+        &[200_000, d],
+        &common::normals(&mut r, 200_000 * d, 1.0),
+    )
+    .unwrap();
+    lshrec::store::npy::write_f32(
+        &items,
+        &[50_000, d],
+        &common::normals(&mut r, 50_000 * d, 1.0),
+    )
+    .unwrap();
+    let out = t.path().join("recs.tsv");
+    std::fs::write(&out, "old\n").unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lshrec"))
+        .args(["--threads", "1", "recommend-all", "--k", "10"])
+        .args([
+            "--users".as_ref(),
+            users.as_os_str(),
+            "--items".as_ref(),
+            items.as_os_str(),
+        ])
+        .args(["--out".as_ref(), out.as_os_str()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let tmp = t.path().join(format!(".recs.tsv.tmp-{}", child.id()));
+    let start = std::time::Instant::now();
+    while !tmp.exists() {
+        assert!(
+            start.elapsed().as_secs() < 60,
+            "no temporary output after 60 s"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "exited before writing");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let done = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&done.stderr);
+    assert_eq!(done.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("interrupted: 1 unfinished output file(s) removed"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "old\n");
+    let mut names: Vec<_> = std::fs::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["i.npy", "recs.tsv", "u.npy"]);
+}

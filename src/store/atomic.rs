@@ -21,6 +21,23 @@ fn temp_path(path: &Path) -> PathBuf {
 /// that `data split ratings/train.tsv --out ratings/` cannot overwrite its own input.
 static INPUTS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
 
+/// The temporary files being written now: what [`remove_unfinished`] removes when the process
+/// is interrupted, since no destructor runs then.
+static UNFINISHED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn unfinished() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    UNFINISHED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Removes every temporary file this process is still writing; returns how many there were.
+/// For an interrupt (Ctrl-C, or the SIGTERM of a cancelled Slurm or Kubernetes job) just
+/// before the process exits: the destinations keep their previous contents, and no
+/// half-written `.NAME.tmp-PID` stays behind to fill the disk.
+pub fn remove_unfinished() -> usize {
+    let tmps = std::mem::take(&mut *unfinished());
+    tmps.iter().filter(|t| fs::remove_file(t).is_ok()).count()
+}
+
 /// Records `path` as an input of this process: [`write_atomic`] refuses to replace it.
 pub fn protect_input(path: &Path) {
     if let Ok(p) = fs::canonicalize(path) {
@@ -112,6 +129,7 @@ impl AtomicFile {
         }
         let tmp = temp_path(path);
         let file = File::create(&tmp).map_err(|e| Error::io(path, e))?;
+        unfinished().push(tmp.clone());
         Ok(AtomicFile {
             path: path.to_path_buf(),
             tmp,
@@ -178,6 +196,7 @@ impl Drop for AtomicFile {
         // there is nothing to remove). The writer goes first: its drop flushes into the file.
         drop(self.w.take());
         let _ = fs::remove_file(&self.tmp);
+        unfinished().retain(|t| *t != self.tmp);
     }
 }
 

@@ -57,9 +57,10 @@ pub enum Error {
     EmptyFile { path: PathBuf, expected: String },
 
     /// A header line that does not name the columns the format needs.
-    #[error("{path}:1: header mismatch: expected {expected}, found the columns {found:?}")]
+    #[error("{path}:{line}: header mismatch: expected {expected}, found the columns {found:?}")]
     Header {
         path: PathBuf,
+        line: usize,
         expected: String,
         /// The header's column names, as written (whatever the delimiter).
         found: Vec<String>,
@@ -139,6 +140,25 @@ pub enum Error {
 }
 
 impl Error {
+    /// A header error placed on the header's actual line (below blank or comment lines);
+    /// any other error as it is.
+    pub fn header_at_line(self, at: usize) -> Self {
+        match self {
+            Error::Header {
+                path,
+                expected,
+                found,
+                ..
+            } => Error::Header {
+                path,
+                line: at,
+                expected,
+                found,
+            },
+            e => e,
+        }
+    }
+
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

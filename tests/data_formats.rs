@@ -437,7 +437,7 @@ fn semicolon_files_punctuated_headers_and_unread_columns() {
         .unwrap_err()
         .to_string();
     assert!(e.contains(r#"found the columns ["who", "what"]"#), "{e}");
-    assert!(!e.contains("were line 1 a row"), "{e}");
+    assert!(!e.contains("were that line a row"), "{e}");
     // A headerless file whose first rating is a word: line 1 reads as a header, and the error
     // says what it would take were it a row.
     let q = write(d, "word.tsv", b"1\t2\tfive\n1\t3\t4\n");
@@ -446,7 +446,38 @@ fn semicolon_files_punctuated_headers_and_unread_columns() {
         .to_string();
     assert!(e.contains("word.tsv:1: header mismatch"), "{e}");
     assert!(
-        e.contains("were line 1 a row and not a header, a number as its rating"),
+        e.contains("were that line a row and not a header, a number as its rating"),
+        "{e}"
+    );
+    // Blank lines and `#` comments above the header: skipped, with a note counting the
+    // comments (a comment line taken for the header used to make the real header a row,
+    // user "user" and item "item"); a header error names the header's own line.
+    let q = write(
+        d,
+        "commented.tsv",
+        b"# exported 2026-12-01\n\n# by a notebook\nuser\titem\trating\n1\t2\t5\n# mid\n1\t3\t4\n",
+    );
+    let ds = data::load(&q, &LoadOptions::default()).unwrap();
+    assert_eq!(ds.interactions.len(), 2);
+    assert!(ds.users.get("user").is_none() && ds.users.get("1").is_some());
+    assert_eq!(ds.notes.len(), 1, "{:?}", ds.notes);
+    assert!(
+        ds.notes[0].contains("commented.tsv: 3 comment line(s) starting with # skipped"),
+        "{:?}",
+        ds.notes
+    );
+    let q = write(d, "late.tsv", b"# c\n\nwho\twhat\tr\n1\t2\t5\n");
+    let e = data::load(&q, &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("late.tsv:3: header mismatch"), "{e}");
+    // Two exports concatenated: the second header is an error on its line, not a row.
+    let q = write(d, "twice.csv", b"user,item\n1,2\nuser,item\n3,4\n");
+    let e = data::load(&q, &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("twice.csv:3") && e.contains("not the header again"),
         "{e}"
     );
     let ds = data::load(&p, &named(None)).unwrap();

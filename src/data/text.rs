@@ -17,6 +17,7 @@ pub struct LineReader {
     text: String,
     line_no: usize,
     bytes_read: u64,
+    comments: usize,
 }
 
 impl LineReader {
@@ -31,6 +32,7 @@ impl LineReader {
             text: String::with_capacity(256),
             line_no: 0,
             bytes_read: 0,
+            comments: 0,
         })
     }
 
@@ -47,6 +49,29 @@ impl LineReader {
     /// Bytes consumed so far (for progress bars).
     pub fn bytes_read(&self) -> u64 {
         self.bytes_read
+    }
+
+    /// The next line that is not blank nor, with `comments`, a comment (its first non-space
+    /// character `#`), with its 1-based number; or `None` at the end of the file.
+    pub fn next_content_line(&mut self, comments: bool) -> Result<Option<(usize, &str)>> {
+        loop {
+            let (blank, comment) = match self.next_line()? {
+                None => return Ok(None),
+                Some((_, l)) => {
+                    let l = l.trim_start();
+                    (l.is_empty(), comments && l.starts_with('#'))
+                }
+            };
+            self.comments += comment as usize;
+            if !(blank || comment) {
+                return Ok(Some((self.line_no, &self.text)));
+            }
+        }
+    }
+
+    /// How many comment lines [`LineReader::next_content_line`] has skipped.
+    pub fn comments_skipped(&self) -> usize {
+        self.comments
     }
 
     /// The next line with its 1-based number, without its line terminator, or `None` at the end

@@ -56,6 +56,7 @@ fn check_typed(path: &Path, header: &[String]) -> Result<()> {
     if header.is_empty() || !header.iter().all(|h| h.contains(':')) {
         return Err(Error::Header {
             path: path.to_path_buf(),
+            line: 1,
             expected: "typed RecBole columns such as user_id:token".into(),
             found: header.to_vec(),
         });
@@ -76,6 +77,7 @@ pub fn read_inter(path: &Path, b: &mut DatasetBuilder) -> Result<()> {
         header: Some((&NAMES, true)),
         columns: Columns::UDATA,
         rating_range: None,
+        comments: false,
         expected: "tab-separated rows under a user_id:token, item_id:token header",
     };
     read_interactions(path, &spec, b)
@@ -98,6 +100,7 @@ pub fn read_side(inter: &Path, b: &mut DatasetBuilder) -> Result<()> {
         let header = header_of(&ipath)?;
         let id_c = col(&header, "item_id").ok_or_else(|| Error::Header {
             path: ipath.clone(),
+            line: 1,
             expected: "an item_id:token column".into(),
             found: header.to_vec(),
         })?;
@@ -123,6 +126,7 @@ pub fn read_side(inter: &Path, b: &mut DatasetBuilder) -> Result<()> {
         let header = header_of(&upath)?;
         let id_c = col(&header, "user_id").ok_or_else(|| Error::Header {
             path: upath.clone(),
+            line: 1,
             expected: "a user_id:token column".into(),
             found: header.to_vec(),
         })?;

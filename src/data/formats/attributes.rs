@@ -63,6 +63,7 @@ fn header(path: &Path) -> Result<(Delimiter, Vec<String>)> {
     };
     let delim = Delimiter::sniff(line).ok_or_else(|| Error::Header {
         path: path.to_path_buf(),
+        line: 1,
         expected: "an id column and at least one attribute column, delimited by tab, ::, comma, semicolon, | or spaces".into(),
         found: vec![line.trim().to_string()],
     })?;
@@ -85,6 +86,7 @@ pub fn read(file: &AttributeFile, entity: Entity, b: &mut DatasetBuilder) -> Res
             .map(|k| k + 1)
             .ok_or_else(|| Error::Header {
                 path: path.to_path_buf(),
+                line: 1,
                 expected: format!(
                     "a column named {c:?} (attribute columns: {})",
                     names[1..].join(", ")
@@ -101,6 +103,7 @@ pub fn read(file: &AttributeFile, entity: Entity, b: &mut DatasetBuilder) -> Res
     if let Some(&c) = (numeric.iter()).find(|&&c| BUILT_IN_KINDS.contains(&names[c].as_str())) {
         return Err(Error::Header {
             path: path.to_path_buf(),
+            line: 1,
             expected: format!(
                 "a numeric column not named like a built-in feature ({}); rename {:?} (say, release_{})",
                 BUILT_IN_KINDS.join(", "),
@@ -113,6 +116,7 @@ pub fn read(file: &AttributeFile, entity: Entity, b: &mut DatasetBuilder) -> Res
     if let Some(&c) = numeric.iter().find(|c| !chosen.contains(c)) {
         return Err(Error::Header {
             path: path.to_path_buf(),
+            line: 1,
             expected: format!(
                 "numeric column {:?} among the columns used (the feature columns name it too)",
                 names[c]
@@ -123,6 +127,7 @@ pub fn read(file: &AttributeFile, entity: Entity, b: &mut DatasetBuilder) -> Res
     if chosen.is_empty() {
         return Err(Error::Header {
             path: path.to_path_buf(),
+            line: 1,
             expected: format!(
                 "an {} id column followed by at least one attribute column",
                 entity.name()

@@ -69,6 +69,7 @@ impl Columns {
         };
         let header_err = || Error::Header {
             path: path.to_path_buf(),
+            line: 1,
             expected: format!(
                 "columns for user ({}) and item ({})",
                 roles.user.join("|"),
@@ -83,6 +84,7 @@ impl Columns {
         if roles.rating_required && rating.is_none() {
             return Err(Error::Header {
                 path: path.to_path_buf(),
+                line: 1,
                 expected: format!("a rating column ({})", roles.rating.join("|")),
                 found: fields.iter().map(|f| f.trim().to_string()).collect(),
             });
@@ -146,6 +148,8 @@ pub struct InterSpec<'a> {
     pub columns: Columns,
     /// Allowed rating range, if the format defines one.
     pub rating_range: Option<(f64, f64)>,
+    /// Whether lines starting with `#` are comments (skipped, with a note saying how many).
+    pub comments: bool,
     /// What a data row looks like, for the empty-file message.
     pub expected: &'a str,
 }
@@ -157,9 +161,10 @@ pub fn read_interactions(path: &Path, spec: &InterSpec<'_>, b: &mut DatasetBuild
     let bar = progress::bytes_bar(total, &format!("reading {}", path.display()));
     let mut cols = spec.columns.clone();
     let before = b.len();
+    let mut header_text = None;
     if let Some((names, strip)) = spec.header {
-        let line = match rdr.next_line()? {
-            Some((_, l)) => l.to_string(),
+        let (header_line, line) = match rdr.next_content_line(spec.comments)? {
+            Some((n, l)) => (n, l.to_string()),
             None => {
                 return Err(Error::EmptyFile {
                     path: path.to_path_buf(),
@@ -168,28 +173,38 @@ pub fn read_interactions(path: &Path, spec: &InterSpec<'_>, b: &mut DatasetBuild
             }
         };
         let mut hf = Vec::new();
-        let ctx = crate::data::text::Ctx { path, line: 1 };
+        let ctx = crate::data::text::Ctx {
+            path,
+            line: header_line,
+        };
         spec.delim
             .split(&line, &mut hf)
             .map_err(|e| ctx.parse_err("header", "a delimited header", &e))?;
-        cols = Columns::from_header(path, &hf, names, strip)?;
+        cols = Columns::from_header(path, &hf, names, strip)
+            .map_err(|e| e.header_at_line(header_line))?;
+        header_text = Some(line);
     }
     let width = cols.width();
     loop {
         if b.len().is_multiple_of(65536) {
             bar.set_position(rdr.bytes_read());
         }
-        let (line_no, line) = match rdr.next_line()? {
+        let (line_no, line) = match rdr.next_content_line(spec.comments)? {
             Some(l) => l,
             None => break,
         };
-        if line.trim().is_empty() {
-            continue;
-        }
         let ctx = crate::data::text::Ctx {
             path,
             line: line_no,
         };
+        if header_text.as_deref() == Some(line) {
+            // Two files concatenated: their second header must not become a user and an item.
+            return Err(ctx.parse_err(
+                "record",
+                "a data row, not the header again (files concatenated?)",
+                line,
+            ));
+        }
         let mut fields: Vec<Cow<'_, str>> = Vec::with_capacity(8);
         spec.delim
             .split(line, &mut fields)
@@ -211,6 +226,13 @@ pub fn read_interactions(path: &Path, spec: &InterSpec<'_>, b: &mut DatasetBuild
         b.push(user, item, rating, ts);
     }
     bar.finish_and_clear();
+    if rdr.comments_skipped() > 0 {
+        b.note(format!(
+            "{}: {} comment line(s) starting with # skipped",
+            path.display(),
+            rdr.comments_skipped()
+        ));
+    }
     if b.len() == before {
         return Err(Error::EmptyFile {
             path: path.to_path_buf(),

@@ -83,22 +83,22 @@ pub struct Sniffed {
     /// Taken for a header only because its third field is not a number (`1,2,five` may be a
     /// row with a bad rating as well).
     pub header_by_rating: bool,
+    /// The number of the first line that is not blank nor a comment: the header, if any.
+    pub header_line: usize,
     pub n_fields: usize,
 }
 
 /// Looks at the first line of `path`.
 pub fn sniff(path: &Path, opts: &GenericOptions) -> Result<Sniffed> {
     let mut rdr = LineReader::open(path)?;
-    let first = loop {
-        match rdr.next_line()? {
-            None => {
-                return Err(Error::EmptyFile {
-                    path: path.to_path_buf(),
-                    expected: "delimited user,item[,rating[,timestamp]] rows".into(),
-                })
-            }
-            Some((_, l)) if l.trim().is_empty() => continue,
-            Some((_, l)) => break l.to_string(),
+    // Blank lines and `#` comments (a note says how many) may stand above the header.
+    let (header_line, first) = match rdr.next_content_line(true)? {
+        Some((n, l)) => (n, l.to_string()),
+        None => {
+            return Err(Error::EmptyFile {
+                path: path.to_path_buf(),
+                expected: "delimited user,item[,rating[,timestamp]] rows".into(),
+            })
         }
     };
     let delim = match opts.delimiter.or_else(|| Delimiter::sniff(&first)) {
@@ -135,19 +135,16 @@ pub fn sniff(path: &Path, opts: &GenericOptions) -> Result<Sniffed> {
     }
     let mut over_numbers = false;
     if ids_are_numbers(&fields, false) {
-        while let Some((_, l)) = rdr.next_line()? {
-            if l.trim().is_empty() {
-                continue;
-            }
+        if let Some((_, l)) = rdr.next_content_line(true)? {
             let mut second = Vec::new();
             over_numbers = delim.split(l, &mut second).is_ok() && ids_are_numbers(&second, true);
-            break;
         }
     }
     Ok(Sniffed {
         delim,
         has_header: named || known || unnamed || over_numbers,
         header_by_rating: unnamed && !(named || known || over_numbers),
+        header_line,
         n_fields: fields.len(),
     })
 }
@@ -160,6 +157,8 @@ pub struct Layout {
     pub columns: Columns,
     /// A note for header columns that no role took, if any.
     pub unread: Option<String>,
+    /// The line of the header, or of the first row when there is none.
+    pub header_line: usize,
 }
 
 /// Resolves the columns of a generic file: from its header's names, or by position.
@@ -174,7 +173,7 @@ pub fn layout(path: &Path, opts: &GenericOptions) -> Result<Layout> {
     let (columns, unread) = if s.has_header {
         let mut rdr = LineReader::open(path)?;
         let line = rdr
-            .next_line()?
+            .next_content_line(true)?
             .map(|(_, l)| l.to_string())
             .unwrap_or_default();
         let mut hf = Vec::new();
@@ -182,7 +181,7 @@ pub fn layout(path: &Path, opts: &GenericOptions) -> Result<Layout> {
             .split(&line, &mut hf)
             .map_err(|e| rdr.ctx().parse_err("header", "well-formed CSV", &e))?;
         let c = with_names(opts, |names| Columns::from_header(path, &hf, names, false))
-            .map_err(|e| name_hint(e, s.header_by_rating))?;
+            .map_err(|e| name_hint(e, s.header_by_rating, s.header_line))?;
         let unread = unread_columns(path, &hf, &c);
         (c, unread)
     } else {
@@ -193,6 +192,7 @@ pub fn layout(path: &Path, opts: &GenericOptions) -> Result<Layout> {
         has_header: s.has_header,
         columns,
         unread,
+        header_line: s.header_line,
     })
 }
 
@@ -237,11 +237,12 @@ pub fn read_ratings(
             header: l.has_header.then_some((names, false)),
             columns: l.columns.clone(),
             rating_range: None,
+            comments: true,
             expected: "delimited user,item[,rating[,timestamp]] rows",
         };
         read_interactions(path, &spec, b)
     })
-    .map_err(|e| name_hint(e, false))?;
+    .map_err(|e| name_hint(e, false, l.header_line))?;
     Ok((l.columns.rating.is_some(), l.columns.timestamp.is_some()))
 }
 
@@ -273,19 +274,22 @@ fn unread_columns(path: &Path, header: &[Cow<'_, str>], c: &Columns) -> Option<S
     ))
 }
 
-/// Adds to a header error how to name the columns by hand.
-fn name_hint(e: Error, header_by_rating: bool) -> Error {
-    match e {
+/// Adds to a header error how to name the columns by hand, and the header's line number (below
+/// any blank or comment lines).
+fn name_hint(e: Error, header_by_rating: bool, line: usize) -> Error {
+    match e.header_at_line(line) {
         Error::Header {
             path,
+            line,
             expected,
             found,
         } => Error::Header {
             path,
+            line,
             expected: format!(
                 "{expected}, or the names given with --user-col and --item-col{}",
                 if header_by_rating {
-                    ", or, were line 1 a row and not a header, a number as its rating (third field)"
+                    ", or, were that line a row and not a header, a number as its rating (third field)"
                 } else {
                     ""
                 }

@@ -43,6 +43,7 @@ pub fn ratings_spec() -> InterSpec<'static> {
         header: None,
         columns: Columns::UDATA,
         rating_range: Some((1.0, 5.0)),
+        comments: false,
         expected: "lines of user<TAB>item<TAB>rating<TAB>timestamp",
     }
 }

@@ -24,6 +24,7 @@ pub fn ratings_spec() -> InterSpec<'static> {
         header: Some((&NAMES, false)),
         columns: Columns::UDATA,
         rating_range: Some((0.5, 5.0)),
+        comments: false,
         expected: "rows of userId,movieId,rating,timestamp",
     }
 }
@@ -48,6 +49,7 @@ pub fn read_side(dir: &Path, b: &mut DatasetBuilder) -> Result<()> {
         if header.first().map(|s| s.trim()) != Some("movieId") {
             return Err(Error::Header {
                 path: mpath,
+                line: 1,
                 expected: "movieId,title,genres".into(),
                 found: header.iter().map(|h| h.trim().to_string()).collect(),
             });

@@ -337,6 +337,12 @@ fn serving_commands_and_their_errors() {
         &with_seen,
         "seen.tsv:3: field `item`: expected a row number below 2, found \"5\"",
     );
+    // Comment lines above the header and among the rows are not rows.
+    std::fs::write(&seen, "# pairs\nuser\titem\n# was\t5\n0\t1\n1\t5\n").unwrap();
+    bad(
+        &with_seen,
+        "seen.tsv:5: field `item`: expected a row number below 2, found \"5\"",
+    );
 }
 
 #[test]

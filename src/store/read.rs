@@ -683,9 +683,10 @@ fn first_line_with(path: &Path, role: usize, value: &str) -> Result<usize> {
     let column = [layout.columns.user, layout.columns.item][role];
     let mut rdr = data::text::LineReader::open(path)?;
     if layout.has_header {
-        rdr.next_line()?;
+        rdr.next_content_line(true)?;
     }
-    while let Some((no, line)) = rdr.next_line()? {
+    // Lines as the loader reads them: blank and `#` comment lines are not rows.
+    while let Some((no, line)) = rdr.next_content_line(true)? {
         let mut fields = Vec::new();
         let found = layout.delim.split(line, &mut fields).is_ok()
             && fields.get(column).is_some_and(|f| f.trim() == value);

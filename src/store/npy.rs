@@ -52,7 +52,24 @@ fn header_bytes(shape: &[usize], descr: &str) -> Vec<u8> {
 
 /// Writes a C-order f32 array of `shape` atomically. Returns the file's checksum.
 pub fn write_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<u64> {
-    write_raw(path, shape, data.len(), "<f4", bytemuck::cast_slice(data))
+    let n: usize = shape.iter().product();
+    if n != data.len() {
+        return Err(Error::Mismatch {
+            what: format!("{}: array length", path.display()),
+            expected: n.to_string(),
+            found: data.len().to_string(),
+        });
+    }
+    let header = header_bytes(shape, f32::DESCR);
+    let body: &[u8] = bytemuck::cast_slice(data);
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(&header);
+    h.update(body);
+    write_atomic(path, |w| {
+        w.write_all(&header)?;
+        w.write_all(body)
+    })?;
+    Ok(h.digest())
 }
 
 /// A dtype [`NpyWriter`] writes: its `.npy` descr.
@@ -123,26 +140,6 @@ impl<T: NpyDtype> NpyWriter<T> {
         }
         Ok(self.file)
     }
-}
-
-fn write_raw(path: &Path, shape: &[usize], len: usize, descr: &str, body: &[u8]) -> Result<u64> {
-    let n: usize = shape.iter().product();
-    if n != len {
-        return Err(Error::Mismatch {
-            what: format!("{}: array length", path.display()),
-            expected: n.to_string(),
-            found: len.to_string(),
-        });
-    }
-    let header = header_bytes(shape, descr);
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
-    h.update(&header);
-    h.update(body);
-    write_atomic(path, |w| {
-        w.write_all(&header)?;
-        w.write_all(body)
-    })?;
-    Ok(h.digest())
 }
 
 fn field<'a>(dict: &'a str, key: &str) -> Option<&'a str> {

@@ -25,8 +25,11 @@ static INPUTS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new()
 /// is interrupted, since no destructor runs then.
 static UNFINISHED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
 
-fn unfinished() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
-    UNFINISHED.lock().unwrap_or_else(|e| e.into_inner())
+/// One of the path lists above, locked (a panic elsewhere does not make it unusable).
+fn paths(
+    list: &'static std::sync::Mutex<Vec<PathBuf>>,
+) -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    list.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Removes every temporary file this process is still writing; returns how many there were.
@@ -34,14 +37,14 @@ fn unfinished() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
 /// before the process exits: the destinations keep their previous contents, and no
 /// half-written `.NAME.tmp-PID` stays behind to fill the disk.
 pub fn remove_unfinished() -> usize {
-    let tmps = std::mem::take(&mut *unfinished());
+    let tmps = std::mem::take(&mut *paths(&UNFINISHED));
     tmps.iter().filter(|t| fs::remove_file(t).is_ok()).count()
 }
 
 /// Records `path` as an input of this process: [`write_atomic`] refuses to replace it.
 pub fn protect_input(path: &Path) {
     if let Ok(p) = fs::canonicalize(path) {
-        let mut inputs = INPUTS.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inputs = paths(&INPUTS);
         if !inputs.contains(&p) {
             inputs.push(p);
         }
@@ -53,11 +56,7 @@ fn check_not_input(path: &Path) -> Result<()> {
     let Ok(p) = fs::canonicalize(path) else {
         return Ok(()); // not there yet: nothing to overwrite
     };
-    if INPUTS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .contains(&p)
-    {
+    if paths(&INPUTS).contains(&p) {
         return Err(Error::invalid(
             "--out",
             format!(
@@ -129,7 +128,7 @@ impl AtomicFile {
         }
         let tmp = temp_path(path);
         let file = File::create(&tmp).map_err(|e| Error::io(path, e))?;
-        unfinished().push(tmp.clone());
+        paths(&UNFINISHED).push(tmp.clone());
         Ok(AtomicFile {
             path: path.to_path_buf(),
             tmp,
@@ -196,7 +195,7 @@ impl Drop for AtomicFile {
         // there is nothing to remove). The writer goes first: its drop flushes into the file.
         drop(self.w.take());
         let _ = fs::remove_file(&self.tmp);
-        unfinished().retain(|t| *t != self.tmp);
+        paths(&UNFINISHED).retain(|t| *t != self.tmp);
     }
 }
 

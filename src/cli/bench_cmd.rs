@@ -1,6 +1,5 @@
 //! `lshrec bench`: exact against LSH, in one run, on the same embeddings.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -266,16 +265,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
         rows: &rows,
         verdict,
     };
-    let mut out = std::io::stdout().lock();
-    let res = if a.json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&report).expect("serialise")
-        )
-    } else {
-        write!(
-            out,
+    super::report(a.json, &report, || {
+        format!(
             "{} items × {} dims, {} queries, k = {}, {} threads ({})\n{}{}\n",
             report.items,
             d,
@@ -286,6 +277,5 @@ pub fn run(a: BenchArgs) -> Result<()> {
             bench::table(&rows, a.k),
             report.verdict
         )
-    };
-    res.map_err(|e| Error::io("<stdout>", e))
+    })
 }

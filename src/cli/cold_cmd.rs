@@ -1,6 +1,5 @@
 //! `lshrec embed-item`: the cold-start vector of a new item from its features.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -108,16 +107,10 @@ pub fn run_embed_item(a: EmbedItemArgs) -> Result<()> {
             cosine: c,
         })
         .collect();
-    let mut out = std::io::stdout().lock();
-    let res = if a.json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::json!({ "dim": d, "norm": norm, "vector": v, "similar": similar,
-                "content_neighbours": neighbours,
-                "out": a.out.as_ref().map(|p| p.display().to_string()) })
-        )
-    } else {
+    let summary = serde_json::json!({ "dim": d, "norm": norm, "vector": v, "similar": similar,
+        "content_neighbours": neighbours,
+        "out": a.out.as_ref().map(|p| p.display().to_string()) });
+    super::report(a.json, &summary, || {
         let mut s = format!("vector of dimension {d}, norm {norm:.4}");
         if neighbours > 0 {
             s.push_str(&format!(
@@ -140,9 +133,8 @@ pub fn run_embed_item(a: EmbedItemArgs) -> Result<()> {
                 ));
             }
         }
-        write!(out, "{s}")
-    };
-    res.map_err(|e| Error::io("<stdout>", e))
+        s
+    })
 }
 
 /// What `eval --cold-users` works on: the model, the test data with its side files, and the
@@ -311,31 +303,24 @@ pub(crate) fn eval_cold_users(a: &super::train_cmd::EvalArgs, c: ColdUserCases<'
         a.reveal_order,
         a.seed,
     )?;
-    let mut out = std::io::stdout().lock();
-    let res = if a.json {
-        #[derive(Serialize)]
-        struct J<'a> {
-            model: &'a std::path::Path,
-            cold_users: usize,
-            demographics: &'a str,
-            reveal_order: RevealOrder,
-            seed: u64,
-            reveals: &'a [crate::eval::cold_users::RevealReport],
-        }
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&J {
-                model: &a.model,
-                cold_users: users.len(),
-                demographics: &demographics,
-                reveal_order: a.reveal_order,
-                seed: a.seed,
-                reveals: &reports,
-            })
-            .expect("report serialises")
-        )
-    } else {
+    #[derive(Serialize)]
+    struct J<'a> {
+        model: &'a std::path::Path,
+        cold_users: usize,
+        demographics: &'a str,
+        reveal_order: RevealOrder,
+        seed: u64,
+        reveals: &'a [crate::eval::cold_users::RevealReport],
+    }
+    let summary = J {
+        model: &a.model,
+        cold_users: users.len(),
+        demographics: &demographics,
+        reveal_order: a.reveal_order,
+        seed: a.seed,
+        reveals: &reports,
+    };
+    super::report(a.json, &summary, || {
         let order = match a.reveal_order {
             RevealOrder::Random => format!("revealed in a random order, seed {}", a.seed),
             RevealOrder::Time => format!("their first N by time, ties by seed {}", a.seed),
@@ -388,7 +373,6 @@ pub(crate) fn eval_cold_users(a: &super::train_cmd::EvalArgs, c: ColdUserCases<'
                 ));
             }
         }
-        write!(out, "{s}")
-    };
-    res.map_err(|e| Error::io("<stdout>", e))
+        s
+    })
 }

@@ -1,6 +1,5 @@
 //! `lshrec data …`
 
-use std::io::Write;
 use std::path::Path;
 
 use super::{check_min_rating, DataCommand};
@@ -37,17 +36,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             let ds = load(&input, min_rating)?;
             super::note_reading(&ds);
             let s = stats::compute(&ds);
-            let mut out = std::io::stdout().lock();
-            let res = if json {
-                writeln!(
-                    out,
-                    "{}",
-                    serde_json::to_string_pretty(&s).expect("stats serialise")
-                )
-            } else {
-                write!(out, "{s}")
-            };
-            res.map_err(|e| Error::io("<stdout>", e))
+            super::report(json, &s, || s.to_string())
         }
         DataCommand::Split {
             input,

@@ -408,6 +408,24 @@ pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     say!("{text}")
 }
 
+/// Prints a command's result on stdout: `value` as pretty JSON with `--json`, else the text
+/// `human` builds for people, written as it is (it carries its own final newline). A failed
+/// write is an [`Error::Io`] on `<stdout>`, as with [`say!`].
+pub(crate) fn report<T: serde::Serialize>(
+    json: bool,
+    value: &T,
+    human: impl FnOnce() -> String,
+) -> Result<()> {
+    if json {
+        return print_json(value);
+    }
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(human().as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("<stdout>", e))
+}
+
 /// Says on stderr what the readers noted about `ds`'s files ([`Dataset::notes`]: a header
 /// column left unread, say).
 pub(crate) fn note_reading(ds: &Dataset) {

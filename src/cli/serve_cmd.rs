@@ -624,29 +624,22 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
     let micros = start.elapsed().as_secs_f64() * 1e6;
     let recs = describe(&model, idx.as_ref(), &recs);
     let history = describe(&model, None, &history);
-    let mut out = std::io::stdout().lock();
-    let res = if a.json {
-        #[derive(Serialize)]
-        struct J<'a> {
-            user: &'a str,
-            method: &'a str,
-            micros: f64,
-            recommendations: &'a [Rec],
-            history: &'a [Rec],
-        }
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&J {
-                user: a.user.as_deref().unwrap_or("(new)"),
-                method: if idx.is_some() { "lsh" } else { "exact" },
-                micros,
-                recommendations: &recs,
-                history: &history
-            })
-            .expect("serialise")
-        )
-    } else {
+    #[derive(Serialize)]
+    struct J<'a> {
+        user: &'a str,
+        method: &'a str,
+        micros: f64,
+        recommendations: &'a [Rec],
+        history: &'a [Rec],
+    }
+    let summary = J {
+        user: a.user.as_deref().unwrap_or("(new)"),
+        method: if idx.is_some() { "lsh" } else { "exact" },
+        micros,
+        recommendations: &recs,
+        history: &history,
+    };
+    super::report(a.json, &summary, || {
         let mut s = format!(
             "top {} for {label} ({}, {:.0} µs)\n",
             a.k,
@@ -683,9 +676,8 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
                 ));
             }
         }
-        write!(out, "{s}")
-    };
-    res.map_err(|e| Error::io("<stdout>", e))
+        s
+    })
 }
 
 /// An item for people: its title (or id), then its genres when it has any.

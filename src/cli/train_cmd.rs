@@ -1,6 +1,5 @@
 //! `lshrec train` and `lshrec eval`.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -879,14 +878,7 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
         rating: rating.as_ref(),
         history: &trained.history,
     };
-    let mut out = std::io::stdout().lock();
-    let res = if a.json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&summary).expect("summary serialises")
-        )
-    } else {
+    super::report(a.json, &summary, || {
         let mut s = format!(
             "trained {} ({} factors) on {} interactions of {} users × {} items: {} epochs, {:.3} s/epoch, {:.2} s in all (validation included)\nsaved to {}\n",
             summary.model,
@@ -905,9 +897,8 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
         if let Some(r) = &rating {
             s.push_str(&format!("rating prediction on {} test ratings (clipped to the training range): RMSE {:.4}, MAE {:.4}\n", r.n, r.rmse, r.mae));
         }
-        write!(out, "{s}")
-    };
-    res.map_err(|e| Error::io("<stdout>", e))
+        s
+    })
 }
 
 /// The training interactions with their original ratings as values (for display).
@@ -1181,21 +1172,12 @@ fn eval_ratings(
         mae,
         n: truth.len(),
     };
-    let mut out = std::io::stdout().lock();
-    let res = if a.json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&report).expect("report serialises")
-        )
-    } else {
-        writeln!(
-            out,
-            "rating prediction on {} test ratings (clipped to [{lo}, {hi}]): RMSE {rmse:.4}, MAE {mae:.4}; {unknown} with a user or item unknown to the model (baseline fallback)",
+    super::report(a.json, &report, || {
+        format!(
+            "rating prediction on {} test ratings (clipped to [{lo}, {hi}]): RMSE {rmse:.4}, MAE {mae:.4}; {unknown} with a user or item unknown to the model (baseline fallback)\n",
             report.n
         )
-    };
-    res.map_err(|e| Error::io("<stdout>", e))
+    })
 }
 
 /// Runs `lshrec eval`.
@@ -1354,35 +1336,28 @@ pub fn run_eval(a: EvalArgs) -> Result<()> {
             Ok(())
         })?;
     }
-    let mut out = std::io::stdout().lock();
-    let res = if a.json {
-        #[derive(Serialize)]
-        struct J<'a> {
-            model: &'a Path,
-            users_unknown_to_model: usize,
-            items_unknown_to_model: usize,
-            /// Test interactions the model was trained on (its seen.bin): above 0, the
-            /// metrics are optimistic.
-            test_interactions_in_model_training: usize,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            cold_items: Option<&'a str>,
-            #[serde(flatten)]
-            report: &'a RankingReport,
-        }
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&J {
-                model: &a.model,
-                users_unknown_to_model: new_users.len(),
-                items_unknown_to_model: new_items.len(),
-                test_interactions_in_model_training: leaked,
-                cold_items: cold_note.as_deref(),
-                report: &report
-            })
-            .expect("report serialises")
-        )
-    } else {
+    #[derive(Serialize)]
+    struct J<'a> {
+        model: &'a Path,
+        users_unknown_to_model: usize,
+        items_unknown_to_model: usize,
+        /// Test interactions the model was trained on (its seen.bin): above 0, the
+        /// metrics are optimistic.
+        test_interactions_in_model_training: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cold_items: Option<&'a str>,
+        #[serde(flatten)]
+        report: &'a RankingReport,
+    }
+    let summary = J {
+        model: &a.model,
+        users_unknown_to_model: new_users.len(),
+        items_unknown_to_model: new_items.len(),
+        test_interactions_in_model_training: leaked,
+        cold_items: cold_note.as_deref(),
+        report: &report,
+    };
+    super::report(a.json, &summary, || {
         let (cold, table) = match &cold_note {
             Some(n) => (
                 format!("{n}\n"),
@@ -1394,12 +1369,10 @@ pub fn run_eval(a: EvalArgs) -> Result<()> {
             ),
             None => (String::new(), report.table()),
         };
-        writeln!(
-            out,
-            "{cold}{table}{} test users and {} test items unknown to the model (evaluated with zero vectors)",
+        format!(
+            "{cold}{table}{} test users and {} test items unknown to the model (evaluated with zero vectors)\n",
             new_users.len(),
             new_items.len()
         )
-    };
-    res.map_err(|e| Error::io("<stdout>", e))
+    })
 }

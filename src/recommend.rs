@@ -4,7 +4,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::index::{Index, Scratch, SearchParams};
-use crate::score::{check_k, topk_exact, Scored};
+use crate::score::{check_k, topk_exact, topk_exact_blocked, Scored};
 use crate::store::Model;
 
 /// How to answer.
@@ -54,13 +54,15 @@ pub fn recommend_vector(
     }
 }
 
-/// Top-`k` lists for `users` (dense ids), excluding each user's seen items unless `keep_seen`.
+/// Top-`k` lists for `users` (dense ids), excluding each user's seen items unless `keep_seen`,
+/// and the sorted item ids `blocked` for every user (`--exclude-items`).
 pub fn recommend(
     model: &Model,
     users: &[u32],
     k: usize,
     method: Method<'_>,
     keep_seen: bool,
+    blocked: &[u32],
 ) -> Result<Vec<Vec<Scored>>> {
     check_k_for(k, model, &method)?;
     let d = model.dim();
@@ -84,7 +86,7 @@ pub fn recommend(
             for &u in users {
                 q.extend_from_slice(&uv[u as usize * d..(u as usize + 1) * d]);
             }
-            topk_exact(&q, items, d, k, &|r| seen(users[r]))
+            topk_exact_blocked(&q, items, d, k, &|r| seen(users[r]), blocked)
         }
         Method::Lsh(index, params) => {
             index.check_model(model.meta.fingerprint(), model.n_items(), d)?;
@@ -93,15 +95,20 @@ pub fn recommend(
             Ok(users
                 .par_iter()
                 .map_init(
-                    || Scratch::new(model.n_items()),
-                    |s, &u| {
-                        index.search(
-                            items,
-                            &uv[u as usize * d..(u as usize + 1) * d],
-                            seen(u),
-                            &p,
-                            s,
-                        );
+                    || (Scratch::new(model.n_items()), Vec::new()),
+                    |(s, skip), &u| {
+                        // The search takes one list, sorted or not.
+                        let skip: &[u32] = match blocked {
+                            [] => seen(u),
+                            _ => {
+                                skip.clear();
+                                skip.extend_from_slice(seen(u));
+                                skip.extend_from_slice(blocked);
+                                skip
+                            }
+                        };
+                        let q = &uv[u as usize * d..(u as usize + 1) * d];
+                        index.search(items, q, skip, &p, s);
                         s.out.clone()
                     },
                 )

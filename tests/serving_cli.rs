@@ -386,6 +386,21 @@ fn a_short_list_says_why_it_is_short() {
         "--keep-seen",
     ]);
     assert!(out.contains("  3. ") && !out.contains("left"), "{out}");
+    // Items listed in --exclude-items count apart from the user's own.
+    let ex = t.path().join("ex.txt");
+    std::fs::write(&ex, "12\n").unwrap();
+    let ex = ex.to_str().unwrap();
+    let q = ["query", "--model", m, "--user", "1", "--k", "3", "--exact"];
+    let out = ok(&[&q[..], &["--exclude-items", ex]].concat());
+    assert!(
+        out.contains("(nothing left: the others are the user's own (2; --keep-seen includes them) or listed in --exclude-items (1))"),
+        "{out}"
+    );
+    let out = ok(&[&q[..], &["--exclude-items", ex, "--keep-seen"]].concat());
+    assert!(
+        out.contains("(only 2 items left: the other 1 is listed in --exclude-items)"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -453,4 +468,183 @@ fn an_interrupted_batch_keeps_the_old_output_and_leaves_no_temporary_file() {
         .collect();
     names.sort();
     assert_eq!(names, ["i.npy", "recs.tsv", "u.npy"]);
+}
+
+/// A `recommend-all` .tsv as (user, [(item, score)]) in its row order.
+fn read_recs(path: &str) -> Vec<(String, Vec<(String, f32)>)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut out: Vec<(String, Vec<(String, f32)>)> = Vec::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let rec = (f[2].to_string(), f[3].parse::<f32>().unwrap());
+        match out.last_mut() {
+            Some((u, list)) if u == f[0] => list.push(rec),
+            _ => out.push((f[0].to_string(), vec![rec])),
+        }
+    }
+    out
+}
+
+#[test]
+fn a_user_list_and_excluded_items_restrict_the_batch() {
+    let t = tempfile::tempdir().unwrap();
+    let m = train(t.path(), "m", "3");
+    let p = |s: &str| t.path().join(s).to_str().unwrap().to_string();
+    // Every user's top 40 (exact): what the restricted runs must agree with.
+    ok(&[
+        "recommend-all",
+        "--model",
+        &m,
+        "--k",
+        "40",
+        "--out",
+        &p("all.tsv"),
+        "-q",
+    ]);
+    let all = read_recs(&p("all.tsv"));
+    assert_eq!(all.len(), 60);
+    // Excluded: the first choice of five users, and an item no one's top 40 holds last.
+    let mut excluded: Vec<String> = all[..5].iter().map(|(_, l)| l[0].0.clone()).collect();
+    excluded.push(all[9].1[39].0.clone());
+    std::fs::write(
+        p("ex.txt"),
+        format!("# withdrawn\n{}\n\n", excluded.join("\n")),
+    )
+    .unwrap();
+    let picked = [&all[10].0, &all[3].0, &all[0].0];
+    std::fs::write(
+        p("users.txt"),
+        format!(
+            "# picked\n{}\n\n  {}  \n{}\n",
+            picked[0], picked[1], picked[2]
+        ),
+    )
+    .unwrap();
+    let want = |u: &str, k: usize| -> Vec<(String, f32)> {
+        let list = &all.iter().find(|(x, _)| x == u).unwrap().1;
+        let kept = list.iter().filter(|(i, _)| !excluded.contains(i));
+        kept.take(k).cloned().collect()
+    };
+    let same = |got: &[(String, f32)], want: &[(String, f32)], what: &str| {
+        let items = |l: &[(String, f32)]| l.iter().map(|x| x.0.clone()).collect::<Vec<_>>();
+        assert_eq!(items(got), items(want), "{what}");
+        for (g, w) in got.iter().zip(want) {
+            assert!((g.1 - w.1).abs() < 1e-5, "{what}: {g:?} against {w:?}");
+        }
+    };
+    let batch = [
+        "recommend-all",
+        "--model",
+        &m,
+        "--k",
+        "5",
+        "--user-list",
+        &p("users.txt"),
+        "--exclude-items",
+        &p("ex.txt"),
+        "-q",
+    ];
+    // The listed users in the list's order, each with the top 5 of the items not excluded:
+    // the unrestricted top 40 without the excluded ones, cut to 5.
+    ok(&[&batch[..], &["--out", &p("some.tsv")]].concat());
+    let some = read_recs(&p("some.tsv"));
+    let users: Vec<&String> = some.iter().map(|(u, _)| u).collect();
+    assert_eq!(users, picked);
+    for (u, got) in &some {
+        same(got, &want(u, 5), &format!("user {u}"));
+    }
+    let mut distinct = excluded.clone();
+    distinct.sort();
+    distinct.dedup();
+    let summary = ok(&[&batch[..], &["--out", &p("some.tsv"), "--json"]].concat());
+    let v: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(
+        (&v["users"], &v["excluded_items"]),
+        (&3.into(), &distinct.len().into())
+    );
+    // A shard is a part of the list.
+    ok(&[&batch[..], &["--out", &p("half.tsv"), "--shard", "1/2"]].concat());
+    let half = read_recs(&p("half.tsv"));
+    assert_eq!(half.iter().map(|(u, _)| u).collect::<Vec<_>>(), picked[1..]);
+    // `query` skips them as well.
+    let q = ok(&[
+        "query",
+        "--model",
+        &m,
+        "--user",
+        picked[0],
+        "--k",
+        "5",
+        "--exclude-items",
+        &p("ex.txt"),
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&q).unwrap();
+    let got: Vec<(String, f32)> = (v["recommendations"].as_array().unwrap().iter())
+        .map(|r| {
+            (
+                r["item"].as_str().unwrap().into(),
+                r["score"].as_f64().unwrap() as f32,
+            )
+        })
+        .collect();
+    same(&got, &want(picked[0], 5), "query");
+    // Through the index: no excluded item either.
+    let idx = p("idx");
+    ok(&["index", "build", "--model", &m, "--out", &idx, "-q"]);
+    ok(&[&batch[..], &["--out", &p("lsh.tsv"), "--index", &idx]].concat());
+    for (u, got) in read_recs(&p("lsh.tsv")) {
+        assert_eq!(got.len(), 5, "user {u}");
+        assert!(
+            got.iter().all(|(i, _)| !excluded.contains(i)),
+            "user {u}: {got:?}"
+        );
+    }
+
+    // Bad lists: the file, the line and what was expected.
+    let out = p("x.tsv");
+    let run = |list: &str, ex: &str| {
+        vec![
+            "recommend-all".to_string(),
+            "--model".into(),
+            m.clone(),
+            "--user-list".into(),
+            p(list),
+            "--exclude-items".into(),
+            p(ex),
+            "--out".into(),
+            out.clone(),
+        ]
+    };
+    let bad_with = |args: Vec<String>, needle: &str| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        bad(&args, needle);
+    };
+    std::fs::write(p("unknown.txt"), format!("{}\nnobody\n", picked[0])).unwrap();
+    bad_with(
+        run("unknown.txt", "ex.txt"),
+        "unknown.txt:2: field `user id`: expected a user id of the model (60 users), found \"nobody\"",
+    );
+    std::fs::write(
+        p("twice.txt"),
+        format!("{0}\n{1}\n{0}\n", picked[0], picked[1]),
+    )
+    .unwrap();
+    bad_with(
+        run("twice.txt", "ex.txt"),
+        "twice.txt:3: field `user id`: expected each user once (this one is on line 1 too)",
+    );
+    std::fs::write(p("none.txt"), "# nobody yet\n\n").unwrap();
+    bad_with(run("none.txt", "ex.txt"), "none.txt: no user ids");
+    std::fs::write(p("badex.txt"), "# withdrawn\nno-such-item\n").unwrap();
+    bad_with(
+        run("users.txt", "badex.txt"),
+        "badex.txt:2: field `item id`: expected an item id of the model (120 items)",
+    );
+    std::fs::write(p("table.txt"), format!("{}\tTitle\n", excluded[0])).unwrap();
+    bad_with(
+        run("users.txt", "table.txt"),
+        "table.txt:1: field `item id`: expected an id without a tab",
+    );
+    assert!(!Path::new(&out).exists());
 }

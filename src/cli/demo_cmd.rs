@@ -167,7 +167,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
 
     section("top-10 for every user")?;
     let users: Vec<u32> = (0..model.n_users() as u32).collect();
-    let recs = recommend(&model, &users, 10, Method::Exact, false)?;
+    let recs = recommend(&model, &users, 10, Method::Exact, false, &[])?;
     let path = a.out.join("top10.tsv");
     write_atomic(&path, |w| {
         writeln!(w, "user\trank\titem\tscore\ttitle\tgenres")?;
@@ -221,6 +221,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
             k: 10,
             exact: false,
             keep_seen: false,
+            exclude_items: None,
             search,
             json: false,
         })?;

@@ -446,6 +446,10 @@ pub struct QueryArgs {
     /// Include items the user already interacted with.
     #[arg(long)]
     pub keep_seen: bool,
+    /// Never recommend the items listed in FILE, one id per line (blank and # lines skipped):
+    /// withdrawn, out of stock, not licensed here.
+    #[arg(long, value_name = "FILE")]
+    pub exclude_items: Option<PathBuf>,
     #[command(flatten)]
     pub search: SearchArgs,
     /// Machine-readable output.
@@ -526,21 +530,17 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
         Some(i) => Method::Lsh(i, a.search.params(a.k)?),
         None => Method::Exact,
     };
+    let blocked = blocked_items(a.exclude_items.as_deref(), &model, idx.as_ref())?;
     let start = std::time::Instant::now();
-    let (label, recs, history, excluded) = match &a.user {
+    let (label, recs, history, own) = match &a.user {
         Some(user) => {
             let u = model.user(user)?;
-            let recs = recommend(&model, &[u], a.k, method, a.keep_seen)?.remove(0);
-            let excluded = match (&model.seen, a.keep_seen) {
-                (Some(s), false) => s.row(u as usize).len(),
-                _ => 0,
+            let recs = recommend(&model, &[u], a.k, method, a.keep_seen, &blocked)?.remove(0);
+            let own = match (&model.seen, a.keep_seen) {
+                (Some(s), false) => s.row(u as usize).to_vec(),
+                _ => Vec::new(),
             };
-            (
-                format!("user {user}"),
-                recs,
-                user_history(&model, u),
-                excluded,
-            )
+            (format!("user {user}"), recs, user_history(&model, u), own)
         }
         None => {
             let liked = a
@@ -604,11 +604,15 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
                     score: 1.0,
                 })
                 .collect();
-            let mut seen = [&liked[..], &disliked[..]].concat();
-            seen.sort_unstable();
-            let exclude: &[u32] = if a.keep_seen { &[] } else { &seen };
-            let recs = crate::recommend::recommend_vector(&model, &q, exclude, a.k, method)?;
-            let excluded = exclude.len();
+            let mut own = match a.keep_seen {
+                true => Vec::new(),
+                false => [&liked[..], &disliked[..]].concat(),
+            };
+            own.sort_unstable();
+            let mut exclude = [&own[..], &blocked].concat();
+            exclude.sort_unstable();
+            exclude.dedup();
+            let recs = crate::recommend::recommend_vector(&model, &q, &exclude, a.k, method)?;
             (
                 match a.first_ratings {
                     true => "a new user (first-ratings map)",
@@ -617,7 +621,7 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
                 .to_string(),
                 recs,
                 history,
-                excluded,
+                own,
             )
         }
     };
@@ -656,10 +660,17 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
         }
         if recs.len() < a.k {
             let served = idx.as_ref().map_or(model.n_items(), |i| i.n_served());
+            let blocked: Vec<u32> = blocked
+                .iter()
+                .copied()
+                .filter(|&i| (i as usize) < served)
+                .collect();
+            let either = own.len() + blocked.len() - shared_count(&own, &blocked);
             s.push_str(&short_list_note(
                 recs.len(),
-                served - excluded,
-                excluded,
+                served - either,
+                own.len(),
+                blocked.len(),
                 idx.is_some(),
             ));
         }
@@ -692,14 +703,24 @@ fn item_label(title: &Option<String>, item: &str, genres: &[String]) -> String {
 
 /// Why a top-K list is shorter than K: the user's own items are excluded (all but `left`), or
 /// the index's candidates held fewer.
-fn short_list_note(got: usize, left: usize, excluded: usize, lsh: bool) -> String {
+fn short_list_note(got: usize, left: usize, own: usize, blocked: usize, lsh: bool) -> String {
     if got == left {
         let only = match got {
             0 => "nothing left".to_string(),
             n => format!("only {n} item{} left", if n == 1 { "" } else { "s" }),
         };
-        let verb = if excluded == 1 { "is" } else { "are" };
-        format!("  ({only}: the other {excluded} {verb} excluded as the user's own; --keep-seen includes them)\n")
+        let why = match (own, blocked) {
+            (_, 0) => {
+                let verb = if own == 1 { "is" } else { "are" };
+                format!("the other {own} {verb} excluded as the user's own; --keep-seen includes them")
+            }
+            (0, _) => {
+                let verb = if blocked == 1 { "is" } else { "are" };
+                format!("the other {blocked} {verb} listed in --exclude-items")
+            }
+            _ => format!("the others are the user's own ({own}; --keep-seen includes them) or listed in --exclude-items ({blocked})"),
+        };
+        format!("  ({only}: {why})\n")
     } else if lsh {
         format!("  (the index's candidates held only {got} of the {left} items not excluded; --exact ranks them all)\n")
     } else {
@@ -728,7 +749,7 @@ fn user_history(model: &Model, u: u32) -> Vec<Scored> {
 /// `lshrec recommend-all`
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  lshrec recommend-all --model model/ --k 10 --out recs.tsv\n  lshrec recommend-all --model model/ --index model/index --k 20 --out part-3.jsonl --shard 3/16\n\nOutputs: .tsv (user, rank, item, score), .jsonl (one user per line), .npy (int64 item rows, n_users × k, -1 padded), with OUT.users.txt (the user id of each row), OUT.items.txt (the item id of each item row) and OUT.scores.npy (float32, NaN padded) beside it.",
+    after_help = "Examples:\n  lshrec recommend-all --model model/ --k 10 --out recs.tsv\n  lshrec recommend-all --model model/ --index model/index --k 20 --out part-3.jsonl --shard 3/16\n  lshrec recommend-all --model model/ --user-list active.txt --exclude-items withdrawn.txt --out recs.npy\n\nOutputs: .tsv (user, rank, item, score), .jsonl (one user per line), .npy (int64 item rows, n_users × k, -1 padded), with OUT.users.txt (the user id of each row), OUT.items.txt (the item id of each item row) and OUT.scores.npy (float32, NaN padded) beside it.",
     mut_arg("mode", |a| a.requires("index")),
     mut_arg("probes", |a| a.requires("index")),
     mut_arg("max_candidates", |a| a.requires("index")),
@@ -751,7 +772,17 @@ pub struct RecommendAllArgs {
     /// Include items the user already interacted with.
     #[arg(long)]
     pub keep_seen: bool,
-    /// Process only shard i of n (0-based), a contiguous range of users.
+    /// Score only the users listed in FILE, one id per line (blank and # lines skipped), in
+    /// its order: the OUT.users.txt of an earlier .npy run is such a file. Embeddings given
+    /// with --users take row numbers.
+    #[arg(long, value_name = "FILE")]
+    pub user_list: Option<PathBuf>,
+    /// Never recommend the items listed in FILE, one id per line as in --user-list: withdrawn,
+    /// out of stock, not licensed here. They are skipped for every user, beside the user's own.
+    #[arg(long, value_name = "FILE")]
+    pub exclude_items: Option<PathBuf>,
+    /// Process only shard i of n (0-based), a contiguous range of users (of --user-list's
+    /// users, when given).
     #[arg(long, value_name = "i/n")]
     pub shard: Option<String>,
     #[command(flatten)]
@@ -780,6 +811,97 @@ pub fn shard_range(s: &str, n_users: usize) -> Result<std::ops::Range<usize>> {
     Ok(i * n_users / n..(i + 1) * n_users / n)
 }
 
+/// How many ids two sorted, deduplicated lists share.
+fn shared_count(a: &[u32], b: &[u32]) -> usize {
+    let (mut i, mut j, mut n) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => (i, j, n) = (i + 1, j + 1, n + 1),
+        }
+    }
+    n
+}
+
+/// The ids of a list file (`--user-list`, `--exclude-items`) mapped by `lookup`, each with its
+/// line; an id `lookup` does not know is an error on its line that expects `expected`.
+fn resolve_list(
+    path: &Path,
+    field: &str,
+    expected: &str,
+    lookup: impl Fn(&str) -> Option<u32>,
+) -> Result<Vec<(usize, u32)>> {
+    let ids = crate::data::text::read_id_list(path, field)?;
+    ids.into_iter()
+        .map(|(line, id)| match lookup(&id) {
+            Some(x) => Ok((line, x)),
+            None => Err(Error::Parse {
+                path: path.to_path_buf(),
+                line,
+                field: field.into(),
+                expected: expected.into(),
+                found: id,
+            }),
+        })
+        .collect()
+}
+
+/// `--exclude-items`: the dense ids of the listed items (the model's, and an index's appended
+/// ones), sorted and deduplicated; empty without a file.
+fn blocked_items(path: Option<&Path>, model: &Model, idx: Option<&Index>) -> Result<Vec<u32>> {
+    let Some(path) = path else {
+        return Ok(Vec::new());
+    };
+    let index = model.item_index();
+    let appended = idx.map(|i| (i.meta.n_items, &i.meta.appended[..]));
+    let lookup = |id: &str| {
+        index.get(id).copied().or_else(|| {
+            let (n, list) = appended?;
+            let j = list.iter().position(|x| x.id == id)?;
+            Some((n + j) as u32)
+        })
+    };
+    let served = idx.map_or(model.n_items(), |i| i.n_served());
+    let expected = format!("an item id of the model ({served} items)");
+    let mut ids: Vec<u32> = resolve_list(path, "item id", &expected, lookup)?
+        .into_iter()
+        .map(|(_, i)| i)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// `--user-list`: the dense ids of the listed users, in the file's order. A user listed twice
+/// is an error (each would get a row), and so is a list with no user.
+fn listed_users(path: &Path, model: &Model) -> Result<Vec<u32>> {
+    let expected = format!("a user id of the model ({} users)", model.n_users());
+    let listed = resolve_list(path, "user id", &expected, |id| model.user(id).ok())?;
+    let mut first = std::collections::HashMap::with_capacity(listed.len());
+    for &(line, u) in &listed {
+        if let Some(earlier) = first.insert(u, line) {
+            return Err(Error::Parse {
+                path: path.to_path_buf(),
+                line,
+                field: "user id".into(),
+                expected: format!("each user once (this one is on line {earlier} too)"),
+                found: model.meta.user_ids[u as usize].clone(),
+            });
+        }
+    }
+    if listed.is_empty() {
+        return Err(Error::invalid(
+            "--user-list",
+            format!(
+                "{}: no user ids (blank and # lines are skipped)",
+                path.display()
+            ),
+        ));
+    }
+    Ok(listed.into_iter().map(|(_, u)| u).collect())
+}
+
 /// Runs `lshrec recommend-all`.
 pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
     let model = a.model.open()?;
@@ -788,9 +910,14 @@ pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
     } else {
         open_index(&a.index, &model)?
     };
+    let listed = match &a.user_list {
+        Some(p) => Some(listed_users(p, &model)?),
+        None => None,
+    };
+    let n_listed = listed.as_ref().map_or(model.n_users(), Vec::len);
     let range = match &a.shard {
-        Some(s) => shard_range(s, model.n_users())?,
-        None => 0..model.n_users(),
+        Some(s) => shard_range(s, n_listed)?,
+        None => 0..n_listed,
     };
     let ext = a.out.extension().and_then(|e| e.to_str()).unwrap_or("");
     if !matches!(ext, "tsv" | "jsonl" | "npy") {
@@ -803,7 +930,11 @@ pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
         Some(i) => Method::Lsh(i, a.search.params(a.k)?),
         None => Method::Exact,
     };
-    let users: Vec<u32> = range.clone().map(|u| u as u32).collect();
+    let blocked = blocked_items(a.exclude_items.as_deref(), &model, idx.as_ref())?;
+    let users: Vec<u32> = match &listed {
+        Some(l) => l[range.clone()].to_vec(),
+        None => range.clone().map(|u| u as u32).collect(),
+    };
     // Written as scored, a block of users at a time, so memory does not grow with the users;
     // users/s counts the scoring alone.
     let mut sink = RecSink::create(&a.out, ext, &model, idx.as_ref(), &users, a.k)?;
@@ -811,7 +942,7 @@ pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
     let mut secs = 0.0;
     for chunk in users.chunks(4096) {
         let start = std::time::Instant::now();
-        let recs = recommend(&model, chunk, a.k, method, a.keep_seen)?;
+        let recs = recommend(&model, chunk, a.k, method, a.keep_seen, &blocked)?;
         secs += start.elapsed().as_secs_f64();
         sink.write(chunk, &recs)?;
         bar.inc(chunk.len() as u64);
@@ -824,7 +955,10 @@ pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
             out: &'a Path,
             method: &'a str,
             users: usize,
+            /// The shard's first user: a row of the model, or a position in --user-list.
             first_user_row: usize,
+            user_list: Option<&'a Path>,
+            excluded_items: usize,
             k: usize,
             seconds: f64,
             users_per_second: f64,
@@ -835,6 +969,8 @@ pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
             method: if idx.is_some() { "lsh" } else { "exact" },
             users: users.len(),
             first_user_row: range.start,
+            user_list: a.user_list.as_deref(),
+            excluded_items: blocked.len(),
             k: a.k,
             seconds: secs,
             users_per_second: users.len() as f64 / secs.max(1e-9),

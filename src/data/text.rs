@@ -112,6 +112,20 @@ impl LineReader {
     }
 }
 
+/// The ids of a list file (`recommend-all --user-list`, `--exclude-items`), one per line, each
+/// with its 1-based line number. Blank lines and `#` comment lines are skipped; an id is the
+/// whole line, trimmed (it may hold spaces, not a tab: a line of a tab-separated table is an
+/// error naming its line, not a silently misread id).
+pub fn read_id_list(path: &Path, field: &str) -> Result<Vec<(usize, String)>> {
+    let mut rdr = LineReader::open(path)?;
+    let mut ids = Vec::new();
+    while let Some((line, text)) = rdr.next_content_line(true)? {
+        let id = Ctx { path, line }.id(field, text)?;
+        ids.push((line, id.to_string()));
+    }
+    Ok(ids)
+}
+
 /// The byte-order mark some editors and spreadsheet exports put at the start of a UTF-8 file.
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 

@@ -35,8 +35,46 @@ pub fn topk_exact<'a>(
     k: usize,
     exclude: &(dyn Fn(usize) -> &'a [u32] + Sync),
 ) -> Result<Vec<Vec<Scored>>> {
+    topk_exact_blocked(queries, items, d, k, exclude, &[])
+}
+
+/// [`topk_exact`] that also skips `blocked`, the sorted item ids excluded for every query
+/// (`--exclude-items`: withdrawn or unavailable items), beside each query's own `exclude(q)`.
+pub fn topk_exact_blocked<'a>(
+    queries: &[f32],
+    items: &[f32],
+    d: usize,
+    k: usize,
+    exclude: &(dyn Fn(usize) -> &'a [u32] + Sync),
+    blocked: &[u32],
+) -> Result<Vec<Vec<Scored>>> {
     let fused = crate::simd::fused_scoring();
-    topk_exact_spans(queries, items, d, k, exclude, MIN_SPAN_BLOCKS, fused)
+    let ex = Exclusions { exclude, blocked };
+    topk_exact_spans(queries, items, d, k, &ex, MIN_SPAN_BLOCKS, fused)
+}
+
+/// What a query skips: its own sorted list and the sorted list shared by every query.
+struct Exclusions<'e, 'a> {
+    exclude: &'e (dyn Fn(usize) -> &'a [u32] + Sync),
+    blocked: &'e [u32],
+}
+
+impl Exclusions<'_, '_> {
+    /// Whether query `q` skips `item`.
+    fn skips(&self, q: usize, item: u32) -> bool {
+        (self.exclude)(q).binary_search(&item).is_ok() || self.blocked.binary_search(&item).is_ok()
+    }
+
+    /// Sets the scores of the items query `q` skips within `i0..i0 + row.len()` to −∞.
+    fn mask(&self, q: usize, i0: usize, row: &mut [f32]) {
+        let i1 = i0 + row.len();
+        for ex in [(self.exclude)(q), self.blocked] {
+            let start = ex.partition_point(|&x| (x as usize) < i0);
+            for &x in ex[start..].iter().take_while(|&&x| (x as usize) < i1) {
+                row[x as usize - i0] = f32::NEG_INFINITY;
+            }
+        }
+    }
 }
 
 /// Item blocks per span at the least when the catalogue is split across threads (64k items:
@@ -46,12 +84,12 @@ const MIN_SPAN_BLOCKS: usize = 64;
 
 /// [`topk_exact`] with spans of at least `min_span_blocks` item blocks, scored by
 /// [`fused_block`] or by faer's GEMM into a tile and a selection pass over it.
-fn topk_exact_spans<'a>(
+fn topk_exact_spans(
     queries: &[f32],
     items: &[f32],
     d: usize,
     k: usize,
-    exclude: &(dyn Fn(usize) -> &'a [u32] + Sync),
+    ex: &Exclusions<'_, '_>,
     min_span_blocks: usize,
     fused: bool,
 ) -> Result<Vec<Vec<Scored>>> {
@@ -90,7 +128,7 @@ fn topk_exact_spans<'a>(
                 // and a lone query is bound by reading the items, which faer's product does once.
                 if fused && bu >= crate::simd::TILE_USERS {
                     let range = sp * span..((sp + 1) * span).min(ni);
-                    return fused_block(queries, items, d, q0..q1, range, k, exclude);
+                    return fused_block(queries, items, d, q0..q1, range, k, ex);
                 }
                 tile.resize(USER_BLOCK * ITEM_BLOCK, 0.0); // once per thread
                 heaps.clear();
@@ -113,11 +151,7 @@ fn topk_exact_spans<'a>(
                     );
                     for (r, heap) in heaps.iter_mut().enumerate() {
                         let row = &mut tile[r * bi..(r + 1) * bi];
-                        let ex = exclude(q0 + r);
-                        let start = ex.partition_point(|&x| (x as usize) < i0);
-                        for &x in ex[start..].iter().take_while(|&&x| (x as usize) < i1) {
-                            row[x as usize - i0] = f32::NEG_INFINITY;
-                        }
+                        ex.mask(q0 + r, i0, row);
                         crate::simd::offer_row(row, i0 as u32, heap);
                     }
                     i0 = i1;
@@ -150,14 +184,14 @@ fn topk_exact_spans<'a>(
 /// users' current K-th scores there, so only the few scores that can enter a list leave the
 /// registers, and no score matrix is written. The users are packed dimension-major once (a
 /// panel of sixteen stays in L1); the item rows are read in place, a chunk at a time from L2.
-fn fused_block<'a>(
+fn fused_block(
     queries: &[f32],
     items: &[f32],
     d: usize,
     users: std::ops::Range<usize>,
     range: std::ops::Range<usize>,
     k: usize,
-    exclude: &(dyn Fn(usize) -> &'a [u32] + Sync),
+    ex: &Exclusions<'_, '_>,
 ) -> Vec<Vec<Scored>> {
     use crate::simd::{score_rows, TILE_USERS as TU};
     let bu = users.len();
@@ -195,11 +229,7 @@ fn fused_block<'a>(
                         return f32::INFINITY; // a padding lane (its score is 0 or NaN)
                     };
                     let item = (c0 + i) as u32;
-                    if s > f32::NEG_INFINITY
-                        && exclude(users.start + p * TU + l)
-                            .binary_search(&item)
-                            .is_err()
-                    {
+                    if s > f32::NEG_INFINITY && !ex.skips(users.start + p * TU + l, item) {
                         h.push(item, s);
                     }
                     h.threshold()
@@ -255,6 +285,13 @@ mod tests {
                 v
             })
             .collect();
+        // Items blocked for every query (some also in a query's own list), here and there in
+        // the catalogue and at its two ends.
+        let mut blocked: Vec<u32> = (0..60).map(|_| r.below(ni) as u32).collect();
+        blocked.extend([0, 1, ni as u32 - 1]);
+        blocked.extend_from_slice(&ex[7]);
+        blocked.sort_unstable();
+        blocked.dedup();
         // One user block: with several threads the items are split into spans (here of one
         // block and up) and the lists merged, which must not change them. Both scorers, the
         // fused tiles and faer's GEMM with a selection pass, give the naive lists.
@@ -268,22 +305,36 @@ mod tests {
                 .unwrap();
             // Queries from user `first` on.
             let spans = |q: &[f32], first: usize| {
-                let ex = |u: usize| ex[first + u].as_slice();
-                pool.install(|| topk_exact_spans(q, &it, d, 25, &ex, 1, fused).unwrap())
+                let exclude = |u: usize| ex[first + u].as_slice();
+                let blocked = &blocked[..];
+                let e = Exclusions {
+                    exclude: &exclude,
+                    blocked,
+                };
+                pool.install(|| topk_exact_spans(q, &it, d, 25, &e, 1, fused).unwrap())
             };
             let got = spans(&q, 0);
-            let whole = pool.install(|| topk_exact(&q, &it, d, 25, &|u| ex[u].as_slice()));
+            let whole = pool
+                .install(|| topk_exact_blocked(&q, &it, d, 25, &|u| ex[u].as_slice(), &blocked));
             assert_eq!(whole.unwrap(), got, "{threads} threads, fused {fused}");
             for u in 0..nq {
                 let scores: Vec<f32> = (0..ni)
                     .map(|i| (0..d).map(|c| q[u * d + c] * it[i * d + c]).sum())
                     .collect();
-                assert_eq!(
-                    got[u],
-                    naive_topk(&scores, &ex[u], 25),
-                    "user {u}, {threads} threads, fused {fused}"
-                );
+                let skipped = [&ex[u][..], &blocked].concat();
+                let want = naive_topk(&scores, &skipped, 25);
+                assert!(want.iter().all(|s| blocked.binary_search(&s.item).is_err()));
+                assert_eq!(got[u], want, "user {u}, {threads} threads, fused {fused}");
             }
+            // Nothing blocked: the lists of topk_exact.
+            let plain = pool.install(|| topk_exact(&q, &it, d, 25, &|u| ex[u].as_slice()));
+            let unblocked = |u: usize| ex[u].as_slice();
+            let e = Exclusions {
+                exclude: &unblocked,
+                blocked: &[],
+            };
+            let want = pool.install(|| topk_exact_spans(&q, &it, d, 25, &e, 1, fused).unwrap());
+            assert_eq!(plain.unwrap(), want, "{threads} threads, fused {fused}");
             // A single query: the same list as in the batch.
             let one = spans(&q[12 * d..13 * d], 12);
             assert_eq!(one[0], got[12], "{threads} threads, fused {fused}");

@@ -224,21 +224,34 @@ fn fused_block(
                 &items[c0 * d..c1 * d],
                 d,
                 t,
-                |i, l, s| {
-                    let Some(h) = heaps.get_mut(l) else {
-                        return f32::INFINITY; // a padding lane (its score is 0 or NaN)
-                    };
-                    let item = (c0 + i) as u32;
-                    if s > f32::NEG_INFINITY && !ex.skips(users.start + p * TU + l, item) {
-                        h.push(item, s);
-                    }
-                    h.threshold()
-                },
+                |i, l, s| offer(heaps, ex, users.start + p * TU, (c0 + i) as u32, l, s),
             );
         }
         c0 = c1;
     }
     drain_lists(&mut heaps, k)
+}
+
+/// Offers `item`'s score `s` to lane `l` of a panel whose first query is `first` (unless that
+/// query skips the item) and returns the lane's new K-th score. Called only for the few scores
+/// that beat a lane's K-th, so it stays out of line: inlined, it crowded the kernel's registers
+/// (1–2% slower at 1M items).
+#[inline(never)]
+fn offer(
+    heaps: &mut [TopK],
+    ex: &Exclusions<'_, '_>,
+    first: usize,
+    item: u32,
+    l: usize,
+    s: f32,
+) -> f32 {
+    let Some(h) = heaps.get_mut(l) else {
+        return f32::INFINITY; // a padding lane (its score is 0 or NaN)
+    };
+    if s > f32::NEG_INFINITY && !ex.skips(first + l, item) {
+        h.push(item, s);
+    }
+    h.threshold()
 }
 
 /// Each selector's list, best first (the selectors are left empty for reuse).

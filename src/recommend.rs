@@ -116,3 +116,47 @@ pub fn recommend(
         }
     }
 }
+
+/// The `k` items most like item `item` by the cosine of their vectors ("more like this"),
+/// best first, ties by item id. The item itself and the sorted ids `blocked` are skipped; a
+/// folded bias column (an MF model's, or `--item-bias`) is left out of the vectors, and an item
+/// with a zero vector scores 0. Exact: one pass over the catalogue, split across threads.
+pub fn similar_items(model: &Model, item: u32, k: usize, blocked: &[u32]) -> Result<Vec<Scored>> {
+    use crate::score::topk::TopK;
+    use crate::simd::dot;
+    let n = model.n_items();
+    check_k(k, n)?;
+    if item as usize >= n {
+        return Err(Error::UnknownItem {
+            id: item.to_string(),
+            known: n,
+        });
+    }
+    let d = model.dim();
+    let e = d - usize::from(model.meta.folded_item_bias);
+    let items = model.items.as_slice();
+    let row = |i: usize| &items[i * d..i * d + e];
+    let q = row(item as usize);
+    let qn = dot(q, q).sqrt();
+    const CHUNK: usize = 4096;
+    let lists: Vec<Vec<Scored>> = (0..n.div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|c| {
+            let mut top = TopK::new(k);
+            for i in c * CHUNK..((c + 1) * CHUNK).min(n) {
+                if i == item as usize || blocked.binary_search(&(i as u32)).is_ok() {
+                    continue;
+                }
+                let y = row(i);
+                let norms = dot(y, y).sqrt() * qn;
+                top.push(i as u32, if norms > 0.0 { dot(y, q) / norms } else { 0.0 });
+            }
+            top.into_sorted()
+        })
+        .collect();
+    let mut top = TopK::new(k);
+    for s in lists.iter().flatten() {
+        top.push(s.item, s.score);
+    }
+    Ok(top.into_sorted())
+}

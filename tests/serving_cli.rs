@@ -648,3 +648,78 @@ fn a_user_list_and_excluded_items_restrict_the_batch() {
     );
     assert!(!Path::new(&out).exists());
 }
+
+#[test]
+fn similar_items_are_the_nearest_by_cosine() {
+    // Embeddings from elsewhere with an item bias: the bias column folded into the item
+    // vectors must not count in the cosine.
+    let t = tempfile::tempdir().unwrap();
+    let p = |s: &str| t.path().join(s).to_str().unwrap().to_string();
+    let (ni, d) = (300, 6);
+    let mut r = lshrec::rng::Rng::new(5);
+    let items = common::normals(&mut r, ni * d, 1.0);
+    let users = common::normals(&mut r, 4 * d, 1.0);
+    let bias: Vec<f32> = (0..ni).map(|i| 100.0 * (i % 7) as f32).collect();
+    let npy = lshrec::store::npy::write_f32;
+    npy(Path::new(&p("items.npy")), &[ni, d], &items).unwrap();
+    npy(Path::new(&p("users.npy")), &[4, d], &users).unwrap();
+    npy(Path::new(&p("bias.npy")), &[ni], &bias).unwrap();
+    let cos = |a: usize, b: usize| {
+        let (x, y) = (&items[a * d..][..d], &items[b * d..][..d]);
+        let dot = |u: &[f32], v: &[f32]| u.iter().zip(v).map(|(a, b)| a * b).sum::<f32>();
+        dot(x, y) / (dot(x, x).sqrt() * dot(y, y).sqrt())
+    };
+    let excluded = [3, 17, 250];
+    std::fs::write(p("ex.txt"), "3\n# and\n17\n250\n").unwrap();
+    for item in [0, 17, 299] {
+        let mut want: Vec<(usize, f32)> = (0..ni)
+            .filter(|&i| i != item && !excluded.contains(&i))
+            .map(|i| (i, cos(item, i)))
+            .collect();
+        want.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let out = ok(&[
+            "similar",
+            "--users",
+            &p("users.npy"),
+            "--items",
+            &p("items.npy"),
+            "--item-bias",
+            &p("bias.npy"),
+            "--item",
+            &item.to_string(),
+            "--k",
+            "12",
+            "--exclude-items",
+            &p("ex.txt"),
+            "--json",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["item"], item.to_string());
+        let got: Vec<(usize, f32)> = (v["similar"].as_array().unwrap().iter())
+            .map(|s| {
+                let i = s["item"].as_str().unwrap().parse().unwrap();
+                (i, s["score"].as_f64().unwrap() as f32)
+            })
+            .collect();
+        assert_eq!(got.len(), 12, "item {item}");
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g.0, w.0, "item {item}: {got:?}");
+            assert!((g.1 - w.1).abs() < 1e-5, "item {item}: {g:?} against {w:?}");
+        }
+    }
+    let base = [
+        "similar",
+        "--users",
+        &p("users.npy"),
+        "--items",
+        &p("items.npy"),
+    ];
+    bad(
+        &[&base[..], &["--item", "300"]].concat(),
+        "unknown item id \"300\"",
+    );
+    bad(
+        &[&base[..], &["--item", "1", "--k", "0"]].concat(),
+        "invalid k = 0",
+    );
+}

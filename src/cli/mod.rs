@@ -59,6 +59,8 @@ pub enum Command {
     EmbedItem(cold_cmd::EmbedItemArgs),
     /// Batch-score every user (or one shard of them) into a file.
     RecommendAll(serve_cmd::RecommendAllArgs),
+    /// The items most like one item ("more like this"), by the cosine of their vectors.
+    Similar(serve_cmd::SimilarArgs),
     /// Measure users/s and recall@K of exact scoring and LSH settings, in one run.
     Bench(bench_cmd::BenchArgs),
     /// The main job: fetch MovieLens-100K, train, evaluate, index, benchmark, recommend.
@@ -384,6 +386,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Query(a) => serve_cmd::run_query(a),
         Command::EmbedItem(a) => cold_cmd::run_embed_item(a),
         Command::RecommendAll(a) => serve_cmd::run_recommend_all(a),
+        Command::Similar(a) => serve_cmd::run_similar(a),
         Command::Bench(a) => bench_cmd::run(a),
         Command::Demo(a) => demo_cmd::run(a),
         Command::Kernels(c) => kernels_cmd::run(c),

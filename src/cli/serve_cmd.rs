@@ -650,14 +650,7 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
             if idx.is_some() { "LSH" } else { "exact" },
             micros
         );
-        for r in &recs {
-            s.push_str(&format!(
-                "{:>3}. {:>8.4}  {}\n",
-                r.rank,
-                r.score,
-                item_label(&r.title, &r.item, &r.genres)
-            ));
-        }
+        s.push_str(&ranked_lines(&recs));
         if recs.len() < a.k {
             let served = idx.as_ref().map_or(model.n_items(), |i| i.n_served());
             let blocked: Vec<u32> = blocked
@@ -689,6 +682,82 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
         }
         s
     })
+}
+
+/// `lshrec similar`
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  lshrec similar --model model/ --item 50 --k 10\n  lshrec similar --users u.npy --items i.npy --item 1234 --exclude-items withdrawn.txt --json\n\nThe score is the cosine of the two item vectors (a folded bias column left out), ranked exactly over the whole catalogue."
+)]
+pub struct SimilarArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The item to find neighbours of, by its id (a row number for --items embeddings).
+    #[arg(long)]
+    pub item: String,
+    /// How many items (at most the number of items).
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Never list the items in FILE, one id per line (blank and # lines skipped).
+    #[arg(long, value_name = "FILE")]
+    pub exclude_items: Option<PathBuf>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `lshrec similar`.
+pub fn run_similar(a: SimilarArgs) -> Result<()> {
+    let model = a.model.open()?;
+    let item = model.item(a.item.trim())?;
+    let blocked = blocked_items(a.exclude_items.as_deref(), &model, None)?;
+    let start = std::time::Instant::now();
+    let list = crate::recommend::similar_items(&model, item, a.k, &blocked)?;
+    let micros = start.elapsed().as_secs_f64() * 1e6;
+    let (id, title, genres) = item_info(&model, None, item);
+    #[derive(Serialize)]
+    struct J<'a> {
+        item: &'a str,
+        title: Option<&'a str>,
+        genres: &'a [String],
+        micros: f64,
+        similar: &'a [Rec],
+    }
+    let similar = describe(&model, None, &list);
+    let summary = J {
+        item: &id,
+        title: title.as_deref(),
+        genres: &genres,
+        micros,
+        similar: &similar,
+    };
+    super::report(a.json, &summary, || {
+        let mut s = format!(
+            "{} items most like {} (cosine, exact, {micros:.0} µs)\n",
+            a.k,
+            item_label(&title, &id, &genres)
+        );
+        s.push_str(&ranked_lines(&similar));
+        if similar.len() < a.k {
+            let n = similar.len();
+            s.push_str(&format!(
+                "  (only {n} item{} left: the item itself and the {} in --exclude-items are not listed)\n",
+                if n == 1 { "" } else { "s" },
+                blocked.iter().filter(|&&i| i != item).count()
+            ));
+        }
+        s
+    })
+}
+
+/// A ranked list for people: rank, score, title and genres, one item a line.
+fn ranked_lines(list: &[Rec]) -> String {
+    list.iter()
+        .map(|r| {
+            let label = item_label(&r.title, &r.item, &r.genres);
+            format!("{:>3}. {:>8.4}  {label}\n", r.rank, r.score)
+        })
+        .collect()
 }
 
 /// An item for people: its title (or id), then its genres when it has any.

@@ -195,6 +195,12 @@ pub fn run(a: DemoArgs) -> Result<()> {
             model_dir.display()
         )?;
     }
+    if let Some(i) = model.meta.item_ids.first() {
+        say!(
+            "for the items most like one, try: lshrec similar --model {} --item {i}",
+            model_dir.display()
+        )?;
+    }
 
     let liked = ["50", "258", "100"];
     if liked.iter().any(|id| model.item(id).is_err()) {

@@ -404,6 +404,11 @@ fn appending_items_needs_no_rebuild() {
     idx.search(&items, q0, &[], &p, &mut s);
     assert_eq!(s.out[0].item, 3000);
     assert_eq!(idx.appended_item(3000).unwrap().id, "new-1");
+    // Excluded (`--exclude-items`), it is not listed, and the rest moves up.
+    let top = s.out.clone();
+    idx.search(&items, q0, &[3000], &p, &mut s);
+    assert!(s.out.iter().all(|x| x.item != 3000), "{:?}", s.out);
+    assert_eq!(s.out[..4], top[1..]);
     drop(idx);
     // A second append keeps the first and replaces the file.
     index::build::append(t.path(), &[0.0; 8], vec![item("new-2")]).unwrap();

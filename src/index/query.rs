@@ -42,6 +42,8 @@ pub struct SearchParams {
 pub struct Scratch {
     visited: BitVec,
     touched: Vec<u32>,
+    /// Excluded ids of items appended after the build (which `visited` does not cover).
+    excluded_appended: Vec<u32>,
     top: TopK,
     proj: Vec<f32>,
     keys: Vec<u32>,
@@ -70,6 +72,7 @@ impl Scratch {
         Scratch {
             visited: BitVec::repeat(false, n_items),
             touched: Vec::new(),
+            excluded_appended: Vec::new(),
             top: TopK::new(10),
             proj: Vec::new(),
             keys: Vec::new(),
@@ -142,8 +145,11 @@ impl Index {
         s.candidates = 0;
         s.scanned = 0;
         s.ranges_visited = 0;
+        s.excluded_appended.clear();
         for &x in exclude {
-            if (x as usize) < m.n_items && !s.visited.replace(x as usize, true) {
+            if (x as usize) >= m.n_items {
+                s.excluded_appended.push(x);
+            } else if !s.visited.replace(x as usize, true) {
                 s.touched.push(x);
             }
         }
@@ -255,10 +261,14 @@ impl Index {
         // Items appended after the build are few: score them all.
         let extra = self.appended_vectors();
         for (j, v) in extra.chunks_exact(d).enumerate() {
+            let id = (m.n_items + j) as u32;
+            if s.excluded_appended.contains(&id) {
+                continue;
+            }
             let score = crate::simd::dot(q, v);
             s.candidates += 1;
             if score >= s.top.threshold() {
-                s.top.push((m.n_items + j) as u32, score);
+                s.top.push(id, score);
             }
         }
         for &x in &s.touched {

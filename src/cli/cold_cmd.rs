@@ -180,18 +180,14 @@ pub(crate) fn eval_cold_users(a: &super::train_cmd::EvalArgs, c: ColdUserCases<'
             None => new_items.get(&col).copied(),
         }
     };
-    let text = crate::data::text::read_text(path)?;
     let mut seen = std::collections::HashSet::new();
     let (mut users, mut unknown_values, mut without_prior) = (Vec::new(), 0usize, 0usize);
     let user_knots = model.user_knots();
-    for (ln, line) in text.lines().enumerate() {
-        let id = line.trim();
-        if id.is_empty() || id.starts_with('#') {
-            continue;
-        }
+    for (line, id) in crate::data::text::read_id_list(path, "user")? {
+        let id = id.as_str();
         let parse = |expected: &str| Error::Parse {
             path: path.to_path_buf(),
-            line: ln + 1,
+            line,
             field: "user".into(),
             found: id.into(),
             expected: expected.into(),

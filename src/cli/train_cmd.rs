@@ -942,21 +942,17 @@ fn cold_subset(
     test: &Csr,
     neighbours: &coldstart::ContentNeighbours,
 ) -> Result<ColdSubset> {
-    let text = crate::data::text::read_text(path)?;
     let mut cols: Vec<u32> = Vec::new();
     let mut items = Vec::new();
     let (mut unknown_features, mut no_features, mut blended) = (0usize, 0usize, 0usize);
     let (mut maps, mut keys) = (Vec::new(), Vec::new());
     // Numeric attribute values are split on the model's knots, as in its training.
     let knots = model.item_knots();
-    for (ln, line) in text.lines().enumerate() {
-        let id = line.trim();
-        if id.is_empty() || id.starts_with('#') {
-            continue;
-        }
+    for (line, id) in crate::data::text::read_id_list(path, "item")? {
+        let id = id.as_str();
         let col = column(id).ok_or_else(|| Error::Parse {
             path: path.to_path_buf(),
-            line: ln + 1,
+            line,
             field: "item".into(),
             found: id.into(),
             expected: "an item id of the model or the test file".into(),

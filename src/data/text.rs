@@ -112,10 +112,10 @@ impl LineReader {
     }
 }
 
-/// The ids of a list file (`recommend-all --user-list`, `--exclude-items`), one per line, each
-/// with its 1-based line number. Blank lines and `#` comment lines are skipped; an id is the
-/// whole line, trimmed (it may hold spaces, not a tab: a line of a tab-separated table is an
-/// error naming its line, not a silently misread id).
+/// The ids of a list file (`--user-list`, `--exclude-items`, `--cold-items`, `--cold-users`),
+/// one per line, each with its 1-based line number. Blank lines and `#` comment lines are
+/// skipped; an id is the whole line, trimmed (it may hold spaces, not a tab: a line of a
+/// tab-separated table is an error naming its line, not a silently misread id).
 pub fn read_id_list(path: &Path, field: &str) -> Result<Vec<(usize, String)>> {
     let mut rdr = LineReader::open(path)?;
     let mut ids = Vec::new();

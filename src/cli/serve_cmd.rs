@@ -652,12 +652,9 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
         );
         s.push_str(&ranked_lines(&recs));
         if recs.len() < a.k {
+            // `blocked` holds only served ids: blocked_items resolves appended items only with
+            // the index that serves them.
             let served = idx.as_ref().map_or(model.n_items(), |i| i.n_served());
-            let blocked: Vec<u32> = blocked
-                .iter()
-                .copied()
-                .filter(|&i| (i as usize) < served)
-                .collect();
             let either = own.len() + blocked.len() - shared_count(&own, &blocked);
             s.push_str(&short_list_note(
                 recs.len(),

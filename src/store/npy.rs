@@ -578,4 +578,47 @@ mod tests {
             assert!(e.contains(descr) && e.contains("float"), "{descr}: {e}");
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2000, ..Default::default() })]
+        /// Random damage to a `.npy` file brought from elsewhere never panics: `open` either
+        /// refuses it naming the file, or returns a matrix whose shape accounts for every byte.
+        #[test]
+        fn damaged_npy_never_panics(
+            pos in proptest::prelude::any::<proptest::sample::Index>(),
+            bytes_in in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4),
+            cut in 0usize..6,
+            kind in 0usize..3,
+            fortran in proptest::prelude::any::<bool>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("e.npy");
+            let data: Vec<f32> = (0..12).map(|x| x as f32 - 3.0).collect();
+            write_f32(&p, &[3, 4], &data).unwrap();
+            let mut b = std::fs::read(&p).unwrap();
+            if fortran {
+                // A header numpy writes for Fortran-order or float64 data takes the copy path.
+                let i = b.windows(5).position(|w| w == b"False").unwrap();
+                b[i..i + 5].copy_from_slice(b"True ");
+            }
+            // Damage lands in the header (the first 64 bytes) half the time.
+            let at = if pos.index(2) == 0 { pos.index(64) } else { pos.index(b.len()) };
+            match kind {
+                0 => { b.splice(at..at, bytes_in.iter().copied()); }
+                1 => { let end = (at + cut).min(b.len()); b.drain(at..end); }
+                _ => for (j, &x) in bytes_in.iter().enumerate() {
+                    if let Some(v) = b.get_mut(at + j) { *v = x; }
+                },
+            }
+            std::fs::write(&p, &b).unwrap();
+            match open(&p) {
+                Ok((m, _)) => {
+                    let h = parse_header(&p, &b).unwrap();
+                    proptest::prop_assert_eq!(h.data_offset + m.rows() * m.cols() * 4, b.len());
+                    proptest::prop_assert!(m.as_slice().iter().all(|x| x.is_finite()));
+                }
+                Err(e) => proptest::prop_assert!(e.to_string().contains("e.npy"), "{}", e),
+            }
+        }
+    }
 }

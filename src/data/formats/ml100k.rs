@@ -75,7 +75,10 @@ pub fn read_side(dir: &Path, b: &mut DatasetBuilder) -> Result<()> {
             let title = non_empty(&f[1]);
             let date = f[2].trim();
             let year = if date.len() >= 4 {
-                Some(ctx.small_uint("release date", &date[date.len() - 4..])?)
+                // The year is the last four characters (`01-Jan-1995`); a damaged date whose
+                // tail is not four ASCII digits is refused whole.
+                let tail = date.get(date.len() - 4..).unwrap_or(date);
+                Some(ctx.small_uint("release date", tail)?)
             } else {
                 title.as_deref().and_then(year_from_title)
             };

@@ -734,8 +734,29 @@ mod fuzz {
         Format::Generic,
     ];
 
+    const ITEM_ATTRS: &str = "item_attrs.csv";
+    const USER_ATTRS: &str = "user_attrs.tsv";
+
+    /// Loads in `format`, with both attribute files (the item one's `price` column numeric).
+    fn options(dir: &Path, format: Format) -> LoadOptions {
+        let attrs = |name: &str, numeric: &[&str]| {
+            Some(data::AttributeFile {
+                path: dir.join(name),
+                columns: None,
+                numeric: numeric.iter().map(|s| s.to_string()).collect(),
+            })
+        };
+        LoadOptions {
+            format: Some(format),
+            item_attributes: attrs(ITEM_ATTRS, &["price"]),
+            user_attributes: attrs(USER_ATTRS, &[]),
+            ..LoadOptions::default()
+        }
+    }
+
     thread_local! {
-        /// Each format's files, written once from one small synthetic dataset.
+        /// Each format's files, written once from one small synthetic dataset, with an item
+        /// attribute file (a numeric and a multi-valued column) and a user one beside them.
         static FILES: Vec<Vec<(String, Vec<u8>)>> = {
             let ds = synth::generate(&synth::SynthConfig {
                 users: 12,
@@ -752,6 +773,21 @@ mod fuzz {
                     let t = tempfile::tempdir().unwrap();
                     let dir = t.path().join("d");
                     data::write(&ds, &dir, f).unwrap();
+                    let mut item_attrs = String::from("item,price,tags\n");
+                    for i in 0..ds.n_items() as u32 {
+                        item_attrs += &format!("{},{}.5,t{}|t{}\n", ds.items.ext(i), i * 3, i % 4, i % 7);
+                    }
+                    let mut user_attrs = String::from("user\tregion\n");
+                    for u in 0..ds.n_users() as u32 {
+                        user_attrs += &format!("{}\tr{}\n", ds.users.ext(u), u % 3);
+                    }
+                    std::fs::write(dir.join(ITEM_ATTRS), item_attrs).unwrap();
+                    std::fs::write(dir.join(USER_ATTRS), user_attrs).unwrap();
+                    let whole = data::load(&dir, &options(&dir, f)).unwrap();
+                    assert_eq!(whole.interactions.len(), ds.interactions.len());
+                    let tagged = |t: &[Vec<(String, String)>]| t.iter().all(|v| !v.is_empty());
+                    assert!(tagged(&whole.item_info.as_ref().unwrap().tags), "{f:?}");
+                    assert!(tagged(&whole.user_info.as_ref().unwrap().tags), "{f:?}");
                     let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
                         .unwrap()
                         .map(|e| {
@@ -856,8 +892,7 @@ mod fuzz {
                 }
                 std::fs::write(dir.join(name), body).unwrap();
             }
-            let opts = LoadOptions { format: Some(FORMATS[which]), ..LoadOptions::default() };
-            if let Err(e) = data::load(&dir, &opts) {
+            if let Err(e) = data::load(&dir, &options(&dir, FORMATS[which])) {
                 let msg = e.to_string();
                 let named = files.iter().any(|(n, _)| msg.contains(&dir.join(n).display().to_string()));
                 prop_assert!(named, "{:?} {}: the error names no file: {msg}", FORMATS[which], files[victim].0);

@@ -160,3 +160,58 @@ pub fn similar_items(model: &Model, item: u32, k: usize, blocked: &[u32]) -> Res
     }
     Ok(top.into_sorted())
 }
+
+/// Every item's neighbours at once (`similar --all`): the item vectors scaled to unit length,
+/// with a folded bias column left out, so that the exact scorer's inner products are the
+/// cosines [`similar_items`] ranks by. A zero vector stays zero and scores 0 with every item.
+pub struct Cosine {
+    unit: Vec<f32>,
+    n: usize,
+    dim: usize,
+}
+
+impl Cosine {
+    /// Scales a copy of `model`'s item vectors (`n_items × dim` floats).
+    pub fn new(model: &Model) -> Cosine {
+        let d = model.dim();
+        let e = d - usize::from(model.meta.folded_item_bias);
+        let mut unit = Vec::with_capacity(model.n_items() * e);
+        for row in model.items.as_slice().chunks_exact(d) {
+            let v = &row[..e];
+            let norm = crate::simd::dot(v, v).sqrt();
+            let scale = if norm > 0.0 { 1.0 / norm } else { 0.0 };
+            unit.extend(v.iter().map(|x| x * scale));
+        }
+        Cosine {
+            unit,
+            n: model.n_items(),
+            dim: e,
+        }
+    }
+
+    /// The `k` items most like each of `items` (dense ids), best first, each skipping itself and
+    /// the sorted ids `blocked`; blocked GEMM tiles over the whole catalogue, as
+    /// [`topk_exact_blocked`] scores users.
+    pub fn top(&self, items: &[u32], k: usize, blocked: &[u32]) -> Result<Vec<Vec<Scored>>> {
+        let (n, e) = (self.n, self.dim);
+        check_k(k, n)?;
+        if let Some(&i) = items.iter().find(|&&i| i as usize >= n) {
+            return Err(Error::UnknownItem {
+                id: i.to_string(),
+                known: n,
+            });
+        }
+        let mut q = Vec::with_capacity(items.len() * e);
+        for &i in items {
+            q.extend_from_slice(&self.unit[i as usize * e..][..e]);
+        }
+        topk_exact_blocked(
+            &q,
+            &self.unit,
+            e,
+            k,
+            &|r| std::slice::from_ref(&items[r]),
+            blocked,
+        )
+    }
+}

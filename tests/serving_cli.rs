@@ -714,6 +714,75 @@ fn similar_items_are_the_nearest_by_cosine() {
         "--items",
         &p("items.npy"),
     ];
+
+    // --all: every item's neighbours, as the brute force ranks them (the GEMM rounds apart
+    // from the one-item pass, so near-ties may swap: each rank's score must match, and each
+    // listed item's true cosine must be its score). The excluded items get lists of their own
+    // but appear in none.
+    let (bias_npy, ex_txt) = (p("bias.npy"), p("ex.txt"));
+    let all = |extra: &[&str]| {
+        let args = ["--item-bias", &bias_npy, "--all", "--k", "12"];
+        ok(&[&base[..], &args, &["--exclude-items", &ex_txt], extra].concat())
+    };
+    all(&["--out", &p("sims.tsv")]);
+    let tsv = std::fs::read_to_string(p("sims.tsv")).unwrap();
+    let mut lines = tsv.lines();
+    assert_eq!(lines.next(), Some("item\trank\tsimilar\tscore"));
+    let mut lists: Vec<Vec<(usize, f32)>> = vec![Vec::new(); ni];
+    for line in lines {
+        let f: Vec<&str> = line.split('\t').collect();
+        let (item, rank): (usize, usize) = (f[0].parse().unwrap(), f[1].parse().unwrap());
+        assert_eq!(rank, lists[item].len() + 1, "{line}");
+        lists[item].push((f[2].parse().unwrap(), f[3].parse().unwrap()));
+    }
+    for (item, got) in lists.iter().enumerate() {
+        let mut want: Vec<f32> = (0..ni)
+            .filter(|&i| i != item && !excluded.contains(&i))
+            .map(|i| cos(item, i))
+            .collect();
+        want.sort_by(|a, b| b.total_cmp(a));
+        assert_eq!(got.len(), 12, "item {item}");
+        for (&(i, s), w) in got.iter().zip(&want) {
+            assert!(i != item && !excluded.contains(&i), "item {item}: {got:?}");
+            assert!(
+                (s - w).abs() < 1e-5,
+                "item {item}: {got:?} against {want:?}"
+            );
+            assert!((s - cos(item, i)).abs() < 1e-5, "item {item}: {i} at {s}");
+        }
+    }
+    // A shard in .npy: its rows are items 100..200, each list as in the .tsv.
+    let summary = all(&["--out", &p("sims.npy"), "--shard", "1/3", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(
+        (v["items"].as_u64(), v["first_item_row"].as_u64()),
+        (Some(100), Some(100))
+    );
+    let rows = std::fs::read_to_string(p("sims.rows.txt")).unwrap();
+    let want_rows: Vec<String> = (100..200).map(|i| i.to_string()).collect();
+    assert_eq!(rows.lines().collect::<Vec<_>>(), want_rows);
+    let body = |name: &str| {
+        let b = std::fs::read(p(name)).unwrap();
+        let header = u16::from_le_bytes([b[8], b[9]]) as usize;
+        b[10 + header..].to_vec()
+    };
+    let (ids, scores) = (body("sims.npy"), body("sims.scores.npy"));
+    let npy: Vec<(usize, f32)> = (ids.chunks_exact(8).zip(scores.chunks_exact(4)))
+        .map(|(i, s)| {
+            let id = i64::from_le_bytes(i.try_into().unwrap()) as usize;
+            (id, f32::from_le_bytes(s.try_into().unwrap()))
+        })
+        .collect();
+    assert_eq!(npy, lists[100..200].concat());
+    bad(
+        &[&base[..], &["--all", "--out", &p("x.csv")]].concat(),
+        "expected a .tsv, .jsonl or .npy file",
+    );
+    bad(
+        &[&base[..], &["--all", "--out", &p("x.tsv"), "--k", "301"]].concat(),
+        "invalid k = 301",
+    );
+    assert!(!Path::new(&p("x.tsv")).exists());
     bad(
         &[&base[..], &["--item", "300"]].concat(),
         "unknown item id \"300\"",

@@ -684,21 +684,31 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
 /// `lshrec similar`
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  lshrec similar --model model/ --item 50 --k 10\n  lshrec similar --users u.npy --items i.npy --item 1234 --exclude-items withdrawn.txt --json\n\nThe score is the cosine of the two item vectors (a folded bias column left out), ranked exactly over the whole catalogue."
+    after_help = "Examples:\n  lshrec similar --model model/ --item 50 --k 10\n  lshrec similar --users u.npy --items i.npy --item 1234 --exclude-items withdrawn.txt --json\n  lshrec similar --model model/ --all --k 20 --out because_you_watched.tsv\n  lshrec similar --model model/ --all --out sims.npy --shard 3/16\n\nThe score is the cosine of the two item vectors (a folded bias column left out), ranked exactly over the whole catalogue.\n\n--all writes every item's neighbours, a \"because you watched\" table: .tsv (item, rank, similar, score), .jsonl (one item a line) or .npy (int64 item rows, with OUT.rows.txt, OUT.items.txt and OUT.scores.npy beside it, as recommend-all writes). It scores the items against each other as recommend-all scores users, a block at a time, so at a million items it takes about as long as recommend-all for a million users; --shard splits the items."
 )]
 pub struct SimilarArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// The item to find neighbours of, by its id (a row number for --items embeddings).
-    #[arg(long)]
-    pub item: String,
+    #[arg(long, required_unless_present = "all")]
+    pub item: Option<String>,
+    /// Every item's neighbours, into --out.
+    #[arg(long, conflicts_with = "item", requires = "out")]
+    pub all: bool,
+    /// With --all, the output file: .tsv, .jsonl or .npy.
+    #[arg(long, requires = "all")]
+    pub out: Option<PathBuf>,
+    /// With --all, only shard i of n (0-based), a contiguous range of the items.
+    #[arg(long, value_name = "i/n", requires = "all")]
+    pub shard: Option<String>,
     /// How many items (at most the number of items).
     #[arg(long, default_value_t = 10)]
     pub k: usize,
-    /// Never list the items in FILE, one id per line (blank and # lines skipped).
+    /// Never list the items in FILE, one id per line (blank and # lines skipped). With --all
+    /// they are still given neighbours of their own.
     #[arg(long, value_name = "FILE")]
     pub exclude_items: Option<PathBuf>,
-    /// Machine-readable output.
+    /// Machine-readable output (with --all, the summary).
     #[arg(long)]
     pub json: bool,
 }
@@ -706,8 +716,11 @@ pub struct SimilarArgs {
 /// Runs `lshrec similar`.
 pub fn run_similar(a: SimilarArgs) -> Result<()> {
     let model = a.model.open()?;
-    let item = model.item(a.item.trim())?;
     let blocked = blocked_items(a.exclude_items.as_deref(), &model, None)?;
+    let Some(item) = &a.item else {
+        return run_similar_all(&a, &model, &blocked);
+    };
+    let item = model.item(item.trim())?;
     let start = std::time::Instant::now();
     let list = crate::recommend::similar_items(&model, item, a.k, &blocked)?;
     let micros = start.elapsed().as_secs_f64() * 1e6;
@@ -745,6 +758,56 @@ pub fn run_similar(a: SimilarArgs) -> Result<()> {
         }
         s
     })
+}
+
+/// `lshrec similar --all`: every item's (or one shard's) neighbours into `--out`.
+fn run_similar_all(a: &SimilarArgs, model: &Model, blocked: &[u32]) -> Result<()> {
+    let out = a.out.as_deref().expect("clap: --all requires --out");
+    let ext = batch_ext(out)?;
+    crate::score::check_k(a.k, model.n_items())?;
+    let range = match &a.shard {
+        Some(s) => shard_range(s, model.n_items())?,
+        None => 0..model.n_items(),
+    };
+    let items: Vec<u32> = range.clone().map(|i| i as u32).collect();
+    let cosine = crate::recommend::Cosine::new(model);
+    let sink = RecSink::create(out, ext, model, None, Rows::Items, &items, a.k)?;
+    let secs = write_batch(sink, &items, "scoring items", |chunk| {
+        cosine.top(chunk, a.k, blocked)
+    })?;
+    #[derive(Serialize)]
+    struct J<'a> {
+        out: &'a Path,
+        items: usize,
+        first_item_row: usize,
+        excluded_items: usize,
+        k: usize,
+        seconds: f64,
+        items_per_second: f64,
+        threads: usize,
+    }
+    let rate = items.len() as f64 / secs.max(1e-9);
+    let summary = J {
+        out,
+        items: items.len(),
+        first_item_row: range.start,
+        excluded_items: blocked.len(),
+        k: a.k,
+        seconds: secs,
+        items_per_second: rate,
+        threads: rayon::current_num_threads(),
+    };
+    if a.json {
+        return super::print_json(&summary);
+    }
+    eprintln!(
+        "found the {} items most like each of {} items (cosine, exact) in {secs:.2} s: {rate:.0} items/s on {} threads; {}",
+        a.k,
+        items.len(),
+        summary.threads,
+        wrote(out, ext, Rows::Items)
+    );
+    Ok(())
 }
 
 /// A ranked list for people: rank, score, title and genres, one item a line.
@@ -985,13 +1048,7 @@ pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
         Some(s) => shard_range(s, n_listed)?,
         None => 0..n_listed,
     };
-    let ext = a.out.extension().and_then(|e| e.to_str()).unwrap_or("");
-    if !matches!(ext, "tsv" | "jsonl" | "npy") {
-        return Err(Error::invalid(
-            "--out",
-            format!("{}: expected a .tsv, .jsonl or .npy file", a.out.display()),
-        ));
-    }
+    let ext = batch_ext(&a.out)?;
     let method = match &idx {
         Some(i) => Method::Lsh(i, a.search.params(a.k)?),
         None => Method::Exact,
@@ -1003,18 +1060,10 @@ pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
     };
     // Written as scored, a block of users at a time, so memory does not grow with the users;
     // users/s counts the scoring alone.
-    let mut sink = RecSink::create(&a.out, ext, &model, idx.as_ref(), &users, a.k)?;
-    let bar = crate::progress::count_bar(users.len() as u64, "scoring users");
-    let mut secs = 0.0;
-    for chunk in users.chunks(4096) {
-        let start = std::time::Instant::now();
-        let recs = recommend(&model, chunk, a.k, method, a.keep_seen, &blocked)?;
-        secs += start.elapsed().as_secs_f64();
-        sink.write(chunk, &recs)?;
-        bar.inc(chunk.len() as u64);
-    }
-    bar.finish_and_clear();
-    sink.finish()?;
+    let sink = RecSink::create(&a.out, ext, &model, idx.as_ref(), Rows::Users, &users, a.k)?;
+    let secs = write_batch(sink, &users, "scoring users", |chunk| {
+        recommend(&model, chunk, a.k, method, a.keep_seen, &blocked)
+    })?;
     if a.json {
         #[derive(Serialize)]
         struct J<'a> {
@@ -1044,32 +1093,100 @@ pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
         });
     }
     eprintln!(
-        "scored {} users ({}) in {:.2} s: {:.0} users/s on {} threads; wrote {}{}",
+        "scored {} users ({}) in {:.2} s: {:.0} users/s on {} threads; {}",
         users.len(),
         if idx.is_some() { "LSH" } else { "exact" },
         secs,
         users.len() as f64 / secs.max(1e-9),
         rayon::current_num_threads(),
-        a.out.display(),
-        match ext {
-            "npy" => {
-                let (u, i, s) = npy_companions(&a.out);
-                format!(" with {}, {} and {}", u.display(), i.display(), s.display())
-            }
-            _ => String::new(),
-        }
+        wrote(&a.out, ext, Rows::Users)
     );
     Ok(())
 }
 
+/// The extension of a batch output file, which must be `.tsv`, `.jsonl` or `.npy`.
+fn batch_ext(out: &Path) -> Result<&str> {
+    match out.extension().and_then(|e| e.to_str()) {
+        Some(ext @ ("tsv" | "jsonl" | "npy")) => Ok(ext),
+        _ => Err(Error::invalid(
+            "--out",
+            format!("{}: expected a .tsv, .jsonl or .npy file", out.display()),
+        )),
+    }
+}
+
+/// Scores `rows` a block at a time into `sink`, so memory does not grow with the rows, and
+/// renames the output into place; returns the seconds spent scoring alone.
+fn write_batch(
+    mut sink: RecSink<'_>,
+    rows: &[u32],
+    what: &'static str,
+    mut score: impl FnMut(&[u32]) -> Result<Vec<Vec<Scored>>>,
+) -> Result<f64> {
+    let bar = crate::progress::count_bar(rows.len() as u64, what);
+    let mut secs = 0.0;
+    for chunk in rows.chunks(4096) {
+        let start = std::time::Instant::now();
+        let lists = score(chunk)?;
+        secs += start.elapsed().as_secs_f64();
+        sink.write(chunk, &lists)?;
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    sink.finish()?;
+    Ok(secs)
+}
+
+/// "wrote OUT", with the files written beside a `.npy`.
+fn wrote(out: &Path, ext: &str, rows: Rows) -> String {
+    let beside = match ext {
+        "npy" => {
+            let (r, i, s) = npy_companions(out, rows);
+            format!(" with {}, {} and {}", r.display(), i.display(), s.display())
+        }
+        _ => String::new(),
+    };
+    format!("wrote {}{beside}", out.display())
+}
+
 /// The files `recommend-all --out OUT.npy` writes beside it: OUT.users.txt (the user id of
-/// each row), OUT.items.txt (the item id of each item row) and OUT.scores.npy.
-pub fn npy_companions(path: &Path) -> (PathBuf, PathBuf, PathBuf) {
+/// each row), OUT.items.txt (the item id of each item row) and OUT.scores.npy; for
+/// `similar --all` the row ids are in OUT.rows.txt.
+pub fn npy_companions(path: &Path, rows: Rows) -> (PathBuf, PathBuf, PathBuf) {
     (
-        path.with_extension("users.txt"),
+        path.with_extension(match rows {
+            Rows::Users => "users.txt",
+            Rows::Items => "rows.txt",
+        }),
         path.with_extension("items.txt"),
         path.with_extension("scores.npy"),
     )
+}
+
+/// What the rows of a batch output are: users (`recommend-all`, each with its recommended
+/// items) or items (`similar --all`, each with the items most like it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rows {
+    Users,
+    Items,
+}
+
+impl Rows {
+    /// The column (and JSON key) naming a row, and the JSON key of its list.
+    fn keys(self) -> (&'static str, &'static str) {
+        match self {
+            Rows::Users => ("user", "items"),
+            Rows::Items => ("item", "similar"),
+        }
+    }
+
+    /// The external id of row `r`.
+    fn id(self, model: &Model, idx: Option<&Index>, r: u32) -> String {
+        match self {
+            Rows::Users => model.meta.user_ids[r as usize].clone(),
+            Rows::Items => item_info(model, idx, r).0,
+        }
+    }
 }
 
 /// Where `recommend-all` writes, block by block: a text file (`.tsv`, `.jsonl`), or the `.npy`
@@ -1079,6 +1196,7 @@ enum RecSink<'a> {
     Text {
         file: AtomicFile,
         jsonl: bool,
+        rows: Rows,
         model: &'a Model,
         idx: Option<&'a Index>,
     },
@@ -1099,6 +1217,7 @@ impl<'a> RecSink<'a> {
         ext: &str,
         model: &'a Model,
         idx: Option<&'a Index>,
+        rows: Rows,
         users: &[u32],
         k: usize,
     ) -> Result<Self> {
@@ -1106,11 +1225,16 @@ impl<'a> RecSink<'a> {
             let mut file = AtomicFile::create(path)?;
             let jsonl = ext == "jsonl";
             if !jsonl {
-                writeln!(file, "user\trank\titem\tscore").map_err(|e| Error::io(path, e))?;
+                let header = match rows {
+                    Rows::Users => "user\trank\titem\tscore",
+                    Rows::Items => "item\trank\tsimilar\tscore",
+                };
+                writeln!(file, "{header}").map_err(|e| Error::io(path, e))?;
             }
             return Ok(RecSink::Text {
                 file,
                 jsonl,
+                rows,
                 model,
                 idx,
             });
@@ -1119,10 +1243,10 @@ impl<'a> RecSink<'a> {
         // are committed together when every user is written (`commit_together`): a failed run
         // leaves the previous run's files as they were, and a crash while renaming leaves no
         // item rows rather than old ones beside new ids.
-        let (users_txt, items_txt, scores_npy) = npy_companions(path);
+        let (users_txt, items_txt, scores_npy) = npy_companions(path, rows);
         let mut user_ids = AtomicFile::create(&users_txt)?;
         (users.iter())
-            .try_for_each(|&u| writeln!(user_ids, "{}", model.meta.user_ids[u as usize]))
+            .try_for_each(|&u| writeln!(user_ids, "{}", rows.id(model, idx, u)))
             .map_err(|e| Error::io(&users_txt, e))?;
         let mut item_ids = AtomicFile::create(&items_txt)?;
         let n_rows = model.n_items() + idx.map_or(0, |i| i.meta.appended.len());
@@ -1143,17 +1267,19 @@ impl<'a> RecSink<'a> {
             RecSink::Text {
                 file,
                 jsonl,
+                rows,
                 model,
                 idx,
             } => {
                 let name = |i: u32| item_info(model, *idx, i).0;
+                let (row_key, list_key) = rows.keys();
                 let mut put = || -> std::io::Result<()> {
                     for (u, list) in users.iter().zip(lists) {
-                        let user = &model.meta.user_ids[*u as usize];
+                        let user = rows.id(model, *idx, *u);
                         if *jsonl {
                             let items: Vec<String> = list.iter().map(|s| name(s.item)).collect();
                             let scores: Vec<f32> = list.iter().map(|s| s.score).collect();
-                            let line = serde_json::json!({ "user": user, "items": items, "scores": scores });
+                            let line = serde_json::json!({ row_key: user, list_key: items, "scores": scores });
                             writeln!(file, "{line}")?;
                         } else {
                             for (r, s) in list.iter().enumerate() {

@@ -4,22 +4,77 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::index::{Index, Scratch, SearchParams};
-use crate::score::{check_k, topk_exact, topk_exact_blocked, Scored};
+use crate::score::topk::TopK;
+use crate::score::{check_k, topk_exact_blocked, Scored};
 use crate::store::Model;
 
 /// How to answer.
 #[derive(Clone, Copy)]
 pub enum Method<'a> {
-    Exact,
+    /// Every item ranked exactly: the model's, and with an index the items appended to it
+    /// since its build, so that the answer is the exact one over what the index serves.
+    Exact(Option<&'a Index>),
     Lsh(&'a Index, SearchParams),
 }
 
-/// Refuses a `k` of 0 or above the items `method` can return (an index's appended items count).
-fn check_k_for(k: usize, model: &Model, method: &Method<'_>) -> Result<()> {
-    match method {
-        Method::Exact => check_k(k, model.n_items()),
-        Method::Lsh(index, _) => check_k(k, index.n_served()),
+impl Method<'_> {
+    /// `"exact"` or `"lsh"`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Method::Exact(_) => "exact",
+            Method::Lsh(..) => "lsh",
+        }
     }
+
+    /// The index serving the items, if any (an appended item's id, title and genres are there).
+    pub fn index(&self) -> Option<&Index> {
+        match *self {
+            Method::Exact(idx) => idx,
+            Method::Lsh(idx, _) => Some(idx),
+        }
+    }
+}
+
+/// Refuses a `k` of 0 or above the items `method` can return (an index's appended items count),
+/// and an index built from another model.
+fn check_method(k: usize, model: &Model, method: &Method<'_>) -> Result<()> {
+    if let Some(index) = method.index() {
+        index.check_model(model.meta.fingerprint(), model.n_items(), model.dim())?;
+    }
+    check_k(k, method.index().map_or(model.n_items(), Index::n_served))
+}
+
+/// Exact top-`k` for `queries` over the model's `items` and, when `index` has any, its
+/// appended items (ids from the model's item count on): each part ranked by the GEMM scorer,
+/// then merged per query. `exclude(q)` holds model items only; the sorted `blocked` may hold
+/// either.
+fn exact<'a>(
+    queries: &[f32],
+    items: &[f32],
+    d: usize,
+    k: usize,
+    exclude: &(dyn Fn(usize) -> &'a [u32] + Sync),
+    blocked: &[u32],
+    index: Option<&Index>,
+) -> Result<Vec<Vec<Scored>>> {
+    let n = items.len() / d;
+    let split = blocked.partition_point(|&b| (b as usize) < n);
+    let mut lists = topk_exact_blocked(queries, items, d, k.min(n), exclude, &blocked[..split])?;
+    let appended = index.map_or(&[][..], Index::appended_vectors);
+    let m = appended.len() / d;
+    if m == 0 {
+        return Ok(lists);
+    }
+    let skip: Vec<u32> = blocked[split..].iter().map(|&b| b - n as u32).collect();
+    let extra = topk_exact_blocked(queries, appended, d, k.min(m), &|_| &[], &skip)?;
+    for (list, more) in lists.iter_mut().zip(extra) {
+        let mut top = TopK::new(k);
+        list.iter().for_each(|s| top.push(s.item, s.score));
+        more.iter()
+            .for_each(|s| top.push(s.item + n as u32, s.score));
+        *list = top.into_sorted();
+    }
+    Ok(lists)
 }
 
 /// The top-`k` items for an ad-hoc query vector (a folded-in or cold-start user), skipping the
@@ -31,7 +86,7 @@ pub fn recommend_vector(
     k: usize,
     method: Method<'_>,
 ) -> Result<Vec<Scored>> {
-    check_k_for(k, model, &method)?;
+    check_method(k, model, &method)?;
     let d = model.dim();
     if query.len() != d {
         return Err(Error::Mismatch {
@@ -42,9 +97,11 @@ pub fn recommend_vector(
     }
     let items = model.items.as_slice();
     match method {
-        Method::Exact => Ok(topk_exact(query, items, d, k, &|_| exclude)?.remove(0)),
+        Method::Exact(index) => {
+            // `exclude` is one sorted list of model and appended items.
+            Ok(exact(query, items, d, k, &|_| &[], exclude, index)?.remove(0))
+        }
         Method::Lsh(index, params) => {
-            index.check_model(model.meta.fingerprint(), model.n_items(), d)?;
             index.check_params(&params)?;
             let p = SearchParams { k, ..params };
             let mut s = Scratch::new(model.n_items());
@@ -64,7 +121,7 @@ pub fn recommend(
     keep_seen: bool,
     blocked: &[u32],
 ) -> Result<Vec<Vec<Scored>>> {
-    check_k_for(k, model, &method)?;
+    check_method(k, model, &method)?;
     let d = model.dim();
     let items = model.items.as_slice();
     let uv = model.users.as_slice();
@@ -81,15 +138,14 @@ pub fn recommend(
         }
     };
     match method {
-        Method::Exact => {
+        Method::Exact(index) => {
             let mut q = Vec::with_capacity(users.len() * d);
             for &u in users {
                 q.extend_from_slice(&uv[u as usize * d..(u as usize + 1) * d]);
             }
-            topk_exact_blocked(&q, items, d, k, &|r| seen(users[r]), blocked)
+            exact(&q, items, d, k, &|r| seen(users[r]), blocked, index)
         }
         Method::Lsh(index, params) => {
-            index.check_model(model.meta.fingerprint(), model.n_items(), d)?;
             index.check_params(&params)?;
             let p = SearchParams { k, ..params };
             Ok(users
@@ -122,7 +178,6 @@ pub fn recommend(
 /// folded bias column (an MF model's, or `--item-bias`) is left out of the vectors, and an item
 /// with a zero vector scores 0. Exact: one pass over the catalogue, split across threads.
 pub fn similar_items(model: &Model, item: u32, k: usize, blocked: &[u32]) -> Result<Vec<Scored>> {
-    use crate::score::topk::TopK;
     use crate::simd::dot;
     let n = model.n_items();
     check_k(k, n)?;

@@ -5,6 +5,8 @@
 mod common;
 use common::{close, lshrec, ok, refused};
 
+use std::collections::BTreeSet;
+
 use lshrec::data::{features, synth};
 use lshrec::train::{self, coldstart, ModelKind, TrainConfig};
 
@@ -283,6 +285,48 @@ fn p3_pipeline_embed_item_and_fold_in() {
     assert!(recs.iter().any(|r| r["item"] == "brand-new"), "{j}");
     refused(
         &[&args[..], &["--k", &k(n + 2)]].concat(),
+        &format!("({})", n + 1),
+    );
+    // --exact beside the index ranks the appended movie with the model's, at the score the
+    // index gives it; --exclude-items can name it there too.
+    let exact_args = ["query", "--model", &m, "--user", user, "--index", &idx];
+    let exact_args = [&exact_args[..], &["--keep-seen", "--exact", "--json"]].concat();
+    let listed = |extra: &[&str]| -> Vec<(String, f64)> {
+        let j: serde_json::Value =
+            serde_json::from_str(&ok(&[&exact_args[..], extra].concat())).unwrap();
+        assert_eq!(j["method"], "exact");
+        (j["recommendations"].as_array().unwrap().iter())
+            .map(|r| {
+                (
+                    r["item"].as_str().unwrap().to_string(),
+                    r["score"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let exact = listed(&["--k", &k(n + 1)]);
+    let score_of = |list: &[(String, f64)]| list.iter().find(|r| r.0 == "brand-new").unwrap().1;
+    let lsh: Vec<(String, f64)> = (recs.iter())
+        .map(|r| {
+            (
+                r["item"].as_str().unwrap().to_string(),
+                r["score"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        (score_of(&exact) - score_of(&lsh)).abs() < 1e-4,
+        "{exact:?}"
+    );
+    let ids = |l: &[(String, f64)]| l.iter().map(|r| r.0.clone()).collect::<BTreeSet<_>>();
+    assert_eq!(ids(&exact), ids(&lsh));
+    assert!(exact.windows(2).all(|w| w[0].1 >= w[1].1));
+    std::fs::write(p("withdrawn.txt"), "brand-new\n").unwrap();
+    let without = listed(&["--k", &k(n), "--exclude-items", &p("withdrawn.txt")]);
+    assert_eq!(without.len(), n);
+    assert!(without.iter().all(|r| r.0 != "brand-new"));
+    refused(
+        &[&exact_args[..], &["--k", &k(n + 2)]].concat(),
         &format!("({})", n + 1),
     );
     // The same id again, twice in one file, a blank one, or no vector at all: refused.

@@ -167,7 +167,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
 
     section("top-10 for every user")?;
     let users: Vec<u32> = (0..model.n_users() as u32).collect();
-    let recs = recommend(&model, &users, 10, Method::Exact, false, &[])?;
+    let recs = recommend(&model, &users, 10, Method::Exact(None), false, &[])?;
     let path = a.out.join("top10.tsv");
     write_atomic(&path, |w| {
         writeln!(w, "user\trank\titem\tscore\ttitle\tgenres")?;

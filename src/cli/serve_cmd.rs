@@ -440,7 +440,7 @@ pub struct QueryArgs {
     /// How many items to recommend (at most the number of items).
     #[arg(long, default_value_t = 10)]
     pub k: usize,
-    /// Score exactly even when an index is given.
+    /// Rank every item exactly even when an index is given (the items appended to it too).
     #[arg(long, conflicts_with_all = ["mode", "probes", "max_candidates"])]
     pub exact: bool,
     /// Include items the user already interacted with.
@@ -521,15 +521,13 @@ pub(crate) fn check_prior_weight(w: f32) -> Result<f32> {
 /// Runs `lshrec query`.
 pub fn run_query(a: QueryArgs) -> Result<()> {
     let model = a.model.open()?;
-    let idx = if a.exact {
-        None
-    } else {
-        open_index(&a.index, &model)?
-    };
+    // With --exact, the index still names its appended items, which are ranked too.
+    let idx = open_index(&a.index, &model)?;
     let method = match &idx {
-        Some(i) => Method::Lsh(i, a.search.params(a.k)?),
-        None => Method::Exact,
+        Some(i) if !a.exact => Method::Lsh(i, a.search.params(a.k)?),
+        i => Method::Exact(i.as_ref()),
     };
+    let lsh = matches!(method, Method::Lsh(..));
     let blocked = blocked_items(a.exclude_items.as_deref(), &model, idx.as_ref())?;
     let start = std::time::Instant::now();
     let (label, recs, history, own) = match &a.user {
@@ -638,7 +636,7 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
     }
     let summary = J {
         user: a.user.as_deref().unwrap_or("(new)"),
-        method: if idx.is_some() { "lsh" } else { "exact" },
+        method: method.name(),
         micros,
         recommendations: &recs,
         history: &history,
@@ -647,7 +645,7 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
         let mut s = format!(
             "top {} for {label} ({}, {:.0} µs)\n",
             a.k,
-            if idx.is_some() { "LSH" } else { "exact" },
+            if lsh { "LSH" } else { "exact" },
             micros
         );
         s.push_str(&ranked_lines(&recs));
@@ -661,7 +659,7 @@ pub fn run_query(a: QueryArgs) -> Result<()> {
                 served - either,
                 own.len(),
                 blocked.len(),
-                idx.is_some(),
+                lsh,
             ));
         }
         if !history.is_empty() {
@@ -895,7 +893,7 @@ pub struct RecommendAllArgs {
     /// Output file: .tsv, .jsonl or .npy.
     #[arg(long)]
     pub out: PathBuf,
-    /// Score exactly even when an index is given.
+    /// Rank every item exactly even when an index is given (the items appended to it too).
     #[arg(long, conflicts_with_all = ["mode", "probes", "max_candidates"])]
     pub exact: bool,
     /// Include items the user already interacted with.
@@ -1034,11 +1032,7 @@ fn listed_users(path: &Path, model: &Model) -> Result<Vec<u32>> {
 /// Runs `lshrec recommend-all`.
 pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
     let model = a.model.open()?;
-    let idx = if a.exact {
-        None
-    } else {
-        open_index(&a.index, &model)?
-    };
+    let idx = open_index(&a.index, &model)?;
     let listed = match &a.user_list {
         Some(p) => Some(listed_users(p, &model)?),
         None => None,
@@ -1049,10 +1043,12 @@ pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
         None => 0..n_listed,
     };
     let ext = batch_ext(&a.out)?;
+    // With --exact, the index's appended items are ranked too.
     let method = match &idx {
-        Some(i) => Method::Lsh(i, a.search.params(a.k)?),
-        None => Method::Exact,
+        Some(i) if !a.exact => Method::Lsh(i, a.search.params(a.k)?),
+        i => Method::Exact(i.as_ref()),
     };
+    let lsh = matches!(method, Method::Lsh(..));
     let blocked = blocked_items(a.exclude_items.as_deref(), &model, idx.as_ref())?;
     let users: Vec<u32> = match &listed {
         Some(l) => l[range.clone()].to_vec(),
@@ -1081,7 +1077,7 @@ pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
         }
         return super::print_json(&J {
             out: &a.out,
-            method: if idx.is_some() { "lsh" } else { "exact" },
+            method: method.name(),
             users: users.len(),
             first_user_row: range.start,
             user_list: a.user_list.as_deref(),
@@ -1095,7 +1091,7 @@ pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
     eprintln!(
         "scored {} users ({}) in {:.2} s: {:.0} users/s on {} threads; {}",
         users.len(),
-        if idx.is_some() { "LSH" } else { "exact" },
+        if lsh { "LSH" } else { "exact" },
         secs,
         users.len() as f64 / secs.max(1e-9),
         rayon::current_num_threads(),

@@ -86,7 +86,6 @@ pub fn recommend_vector(
     k: usize,
     method: Method<'_>,
 ) -> Result<Vec<Scored>> {
-    check_method(k, model, &method)?;
     let d = model.dim();
     if query.len() != d {
         return Err(Error::Mismatch {
@@ -95,20 +94,8 @@ pub fn recommend_vector(
             found: query.len().to_string(),
         });
     }
-    let items = model.items.as_slice();
-    match method {
-        Method::Exact(index) => {
-            // `exclude` is one sorted list of model and appended items.
-            Ok(exact(query, items, d, k, &|_| &[], exclude, index)?.remove(0))
-        }
-        Method::Lsh(index, params) => {
-            index.check_params(&params)?;
-            let p = SearchParams { k, ..params };
-            let mut s = Scratch::new(model.n_items());
-            index.search(items, query, exclude, &p, &mut s);
-            Ok(s.out.clone())
-        }
-    }
+    // `exclude` may hold appended items: it goes where every query's shared list goes.
+    Ok(recommend_queries(model, query, k, method, &|_| &[], exclude)?.remove(0))
 }
 
 /// Top-`k` lists for `users` (dense ids), excluding each user's seen items unless `keep_seen`,
@@ -121,9 +108,7 @@ pub fn recommend(
     keep_seen: bool,
     blocked: &[u32],
 ) -> Result<Vec<Vec<Scored>>> {
-    check_method(k, model, &method)?;
     let d = model.dim();
-    let items = model.items.as_slice();
     let uv = model.users.as_slice();
     if let Some(&u) = users.iter().find(|&&u| u as usize >= model.n_users()) {
         return Err(Error::UnknownUser {
@@ -137,33 +122,54 @@ pub fn recommend(
             _ => &[],
         }
     };
+    let mut q = Vec::with_capacity(users.len() * d);
+    for &u in users {
+        q.extend_from_slice(&uv[u as usize * d..(u as usize + 1) * d]);
+    }
+    recommend_queries(model, &q, k, method, &|r| seen(users[r]), blocked)
+}
+
+/// Top-`k` lists for the query vectors `queries` (`n × d`, row-major: trained users' vectors,
+/// or folded-in ones), each skipping the sorted item ids `exclude(r)` and the sorted `blocked`.
+pub fn recommend_queries<'a>(
+    model: &Model,
+    queries: &[f32],
+    k: usize,
+    method: Method<'_>,
+    exclude: &(dyn Fn(usize) -> &'a [u32] + Sync),
+    blocked: &[u32],
+) -> Result<Vec<Vec<Scored>>> {
+    check_method(k, model, &method)?;
+    let d = model.dim();
+    if !queries.len().is_multiple_of(d) {
+        return Err(Error::Mismatch {
+            what: "query vectors".into(),
+            expected: format!("a multiple of {d} values"),
+            found: queries.len().to_string(),
+        });
+    }
+    let items = model.items.as_slice();
     match method {
-        Method::Exact(index) => {
-            let mut q = Vec::with_capacity(users.len() * d);
-            for &u in users {
-                q.extend_from_slice(&uv[u as usize * d..(u as usize + 1) * d]);
-            }
-            exact(&q, items, d, k, &|r| seen(users[r]), blocked, index)
-        }
+        Method::Exact(index) => exact(queries, items, d, k, exclude, blocked, index),
         Method::Lsh(index, params) => {
             index.check_params(&params)?;
             let p = SearchParams { k, ..params };
-            Ok(users
-                .par_iter()
+            Ok(queries
+                .par_chunks(d)
+                .enumerate()
                 .map_init(
                     || (Scratch::new(model.n_items()), Vec::new()),
-                    |(s, skip), &u| {
+                    |(s, skip), (r, q)| {
                         // The search takes one list, sorted or not.
                         let skip: &[u32] = match blocked {
-                            [] => seen(u),
+                            [] => exclude(r),
                             _ => {
                                 skip.clear();
-                                skip.extend_from_slice(seen(u));
+                                skip.extend_from_slice(exclude(r));
                                 skip.extend_from_slice(blocked);
                                 skip
                             }
                         };
-                        let q = &uv[u as usize * d..(u as usize + 1) * d];
                         index.search(items, q, skip, &p, s);
                         s.out.clone()
                     },

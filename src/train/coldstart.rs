@@ -733,18 +733,30 @@ impl<'a> FoldInSolver<'a> {
         let lam = row_lambda(c.reg as f64, sorted.len(), w0 as f64, n) as f32;
         let mut a = Mat::<f64>::from_fn(d, d, |p, q| (w0 * g[(p, q)]) as f64);
         let mut b = Mat::<f64>::zeros(d, 1);
-        let rows = (liked.iter().map(|&i| (i, c.weights.confidence(1.0), 1.0))).chain(
-            disliked
-                .iter()
-                .map(|&i| (i, c.weights.confidence(0.0), 0.0)),
+        // A += Σ (c − w0) y yᵀ over the revealed items, as one product Y · diag(c − w0) · Yᵀ
+        // (an element-wise loop over d² entries per item took ~1 ms per user at 128 dims).
+        let rows: Vec<(u32, f32, f32)> = (liked.iter())
+            .map(|&i| (i, c.weights.confidence(1.0), 1.0))
+            .chain(
+                disliked
+                    .iter()
+                    .map(|&i| (i, c.weights.confidence(0.0), 0.0)),
+            )
+            .collect();
+        let y = |j: usize, p: usize| items[rows[j].0 as usize * d + p] as f64;
+        let ys = Mat::<f64>::from_fn(d, rows.len(), |p, j| y(j, p));
+        let scaled = Mat::<f64>::from_fn(d, rows.len(), |p, j| (rows[j].1 - w0) as f64 * y(j, p));
+        faer::linalg::matmul::matmul(
+            a.as_mut(),
+            faer::Accum::Add,
+            scaled.as_ref(),
+            ys.transpose(),
+            1.0f64,
+            faer::Par::Seq,
         );
-        for (i, ci, pref) in rows {
-            let y = &items[i as usize * d..(i as usize + 1) * d];
+        for (j, &(_, ci, pref)) in rows.iter().enumerate() {
             for p in 0..d {
-                for q in 0..d {
-                    a[(p, q)] += ((ci - w0) * y[p] * y[q]) as f64;
-                }
-                b[(p, 0)] += (ci * pref * y[p]) as f64;
+                b[(p, 0)] += (ci * pref) as f64 * y(j, p);
             }
         }
         for p in 0..d {

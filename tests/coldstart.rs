@@ -1236,3 +1236,208 @@ fn cold_users_split_and_eval() {
         "eval --cold-users",
     );
 }
+
+/// `recommend-all --fold-in FILE` scores the users of a ratings file from their rows: a new
+/// user exactly as `query --liked … --disliked …` folds them in (rows below the model's
+/// --min-rating are the dislikes), a user the model knows from their training items and the
+/// file's rows together; and a row naming an unknown item, or a user with nothing to fold in
+/// from, is refused at its line.
+#[test]
+fn recommend_all_folds_in_users_from_a_file() {
+    let t = tempfile::tempdir().unwrap();
+    let p = |s: &str| t.path().join(s).to_string_lossy().into_owned();
+    small_synth(&p("s"), "ml-100k");
+    ok(&[
+        "data",
+        "split",
+        &p("s"),
+        "--method",
+        "cold-users:0.1:15",
+        "--min-rating",
+        "4",
+        "--seed",
+        "2",
+        "--out",
+        &p("cu"),
+    ]);
+    let m = p("m");
+    ok(&[
+        "train",
+        "--train",
+        &p("cu/train.tsv"),
+        "--test",
+        &p("cu/test.tsv"),
+        "--model",
+        "ials",
+        "--min-rating",
+        "4",
+        "--dim",
+        "16",
+        "--out",
+        &m,
+        "--quiet",
+    ]);
+    let read = |f: &str| std::fs::read_to_string(p(f)).unwrap();
+    let cold: Vec<String> = read("cu/cold_users.txt")
+        .lines()
+        .map(String::from)
+        .collect();
+    let rows_of = |file: &str, user: &str| -> Vec<(String, u32)> {
+        (read(file).lines())
+            .map(|l| l.split('\t').collect::<Vec<_>>())
+            .filter(|f| f[0] == user)
+            .map(|f| {
+                (
+                    f[1].to_string(),
+                    f[2].parse::<f32>().map_or(5, |r| r as u32),
+                )
+            })
+            .collect()
+    };
+    // A new user with all their ratings (some below 4); another with three; a trained user
+    // with two rows on top of their training items.
+    let all = rows_of("s/u.data", &cold[0]);
+    assert!(all.iter().any(|r| r.1 < 4) && all.iter().any(|r| r.1 >= 4));
+    let few: Vec<_> = (rows_of("s/u.data", &cold[1]).into_iter())
+        .filter(|r| r.1 >= 4)
+        .take(3)
+        .collect();
+    let train = read("cu/train.tsv");
+    let known = train
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split('\t')
+        .next()
+        .unwrap()
+        .to_string();
+    let trained: Vec<String> = rows_of("cu/train.tsv", &known)
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    let extra: Vec<(String, u32)> = (1..=400)
+        .map(|i| i.to_string())
+        .filter(|i| !trained.contains(i))
+        .take(2)
+        .map(|i| (i, 5))
+        .collect();
+    let mut file = String::from("user,item,rating\n");
+    for (user, rows) in [(&cold[0], &all), (&cold[1], &few), (&known, &extra)] {
+        for (item, r) in rows.iter() {
+            file += &format!("{user},{item},{r}\n");
+        }
+    }
+    std::fs::write(p("fold.csv"), &file).unwrap();
+    let summary = ok(&[
+        "recommend-all",
+        "--model",
+        &m,
+        "--fold-in",
+        &p("fold.csv"),
+        "--k",
+        "10",
+        "--out",
+        &p("f.jsonl"),
+        "--json",
+    ]);
+    let s: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(
+        (s["users"].as_u64(), s["fold_in_known_users"].as_u64()),
+        (Some(3), Some(1))
+    );
+    let lists: std::collections::HashMap<String, Vec<(String, f64)>> = (read("f.jsonl").lines())
+        .map(|l| {
+            let j: serde_json::Value = serde_json::from_str(l).unwrap();
+            let items = j["items"].as_array().unwrap().iter();
+            let scores = j["scores"].as_array().unwrap().iter();
+            let list = (items.zip(scores))
+                .map(|(i, s)| (i.as_str().unwrap().to_string(), s.as_f64().unwrap()))
+                .collect();
+            (j["user"].as_str().unwrap().to_string(), list)
+        })
+        .collect();
+    let query = |liked: Vec<String>, disliked: Vec<String>| -> Vec<(String, f64)> {
+        let (liked, disliked) = (liked.join(","), disliked.join(","));
+        let mut args = vec![
+            "query", "--model", &m, "--k", "10", "--json", "--liked", &liked,
+        ];
+        if !disliked.is_empty() {
+            args.extend(["--disliked", &disliked]);
+        }
+        let j: serde_json::Value = serde_json::from_str(&ok(&args)).unwrap();
+        (j["recommendations"].as_array().unwrap().iter())
+            .map(|r| {
+                (
+                    r["item"].as_str().unwrap().to_string(),
+                    r["score"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let split = |rows: &[(String, u32)], liked: bool| -> Vec<String> {
+        (rows.iter().filter(|r| (r.1 >= 4) == liked))
+            .map(|r| r.0.clone())
+            .collect()
+    };
+    let same = |got: &[(String, f64)], want: &[(String, f64)], who: &str| {
+        assert_eq!(got.len(), want.len(), "{who}");
+        for (g, w) in got.iter().zip(want) {
+            assert!(
+                g.0 == w.0 && (g.1 - w.1).abs() < 1e-5,
+                "{who}: {got:?} against {want:?}"
+            );
+        }
+    };
+    same(
+        &lists[&cold[0]],
+        &query(split(&all, true), split(&all, false)),
+        "all rows",
+    );
+    same(
+        &lists[&cold[1]],
+        &query(split(&few, true), vec![]),
+        "three rows",
+    );
+    let union = [trained.clone(), split(&extra, true)].concat();
+    same(&lists[&known], &query(union, vec![]), "a trained user");
+
+    // Refusals, each at its line; nothing is written.
+    let refused_at = |body: &str, needle: &str| {
+        std::fs::write(p("bad.csv"), body).unwrap();
+        refused(
+            &[
+                "recommend-all",
+                "--model",
+                &m,
+                "--fold-in",
+                &p("bad.csv"),
+                "--out",
+                &p("x.tsv"),
+            ],
+            needle,
+        );
+        assert!(!t.path().join("x.tsv").exists());
+    };
+    refused_at(
+        "user,item,rating\nnew,1,5\nnew,no-such-item,4\n",
+        "bad.csv:3: field `item`: expected an item id of the model",
+    );
+    refused_at(
+        "user,item,rating\nok,1,5\ngrumpy,2,1\ngrumpy,3,2\n",
+        "bad.csv:3: field `user`: expected a user with at least one row rated 4 or more",
+    );
+    refused(
+        &[
+            "recommend-all",
+            "--model",
+            &m,
+            "--fold-in",
+            &p("fold.csv"),
+            "--user-list",
+            &p("cu/cold_users.txt"),
+            "--out",
+            &p("x.tsv"),
+        ],
+        "cannot be used with",
+    );
+}

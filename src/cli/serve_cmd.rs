@@ -8,11 +8,12 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::index::{self, BuildConfig, Index, Mode, SearchParams};
-use crate::recommend::{recommend, Method};
+use crate::recommend::{recommend, recommend_queries, Method};
 use crate::score::Scored;
 use crate::store::atomic::{commit_together, AtomicFile};
 use crate::store::npy::NpyWriter;
 use crate::store::Model;
+use rayon::prelude::*;
 
 /// Where the embeddings come from.
 #[derive(Debug, Args, Clone)]
@@ -909,14 +910,128 @@ pub struct RecommendAllArgs {
     #[arg(long, value_name = "FILE")]
     pub exclude_items: Option<PathBuf>,
     /// Process only shard i of n (0-based), a contiguous range of users (of --user-list's
-    /// users, when given).
+    /// users, or --fold-in's, when given).
     #[arg(long, value_name = "i/n")]
     pub shard: Option<String>,
+    /// Score the users of FILE from its rows rather than from trained vectors: user,item[,rating
+    /// [,timestamp]] in any delimited layout, with or without a header. Each user is folded in
+    /// (the iALS user step with the item vectors fixed, as `query --liked` does): a user the
+    /// model knows, from their training items and FILE's rows; a new user, from FILE's rows
+    /// alone. With a model trained at --min-rating R, a row rated below R is a known negative
+    /// (as `query --disliked`). FILE's items are never recommended back unless --keep-seen.
+    #[arg(long, value_name = "FILE", conflicts_with = "user_list")]
+    pub fold_in: Option<PathBuf>,
     #[command(flatten)]
     pub search: SearchArgs,
     /// Print the summary (users, seconds, users/s) as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--fold-in`: the users of a ratings file, each with its folded-in query vector and the items
+/// not to recommend back.
+struct FoldedIn {
+    ids: Vec<String>,
+    /// `ids.len() × d`, row-major.
+    vectors: Vec<f32>,
+    /// Each user's items in the file and, for a user the model knows, its training items;
+    /// sorted.
+    own: Vec<Vec<u32>>,
+    /// How many of the users had training items in the model.
+    known: usize,
+    seconds: f64,
+}
+
+/// Reads `path` and folds each of its users in (see `RecommendAllArgs::fold_in`).
+fn fold_in_file(path: &Path, model: &Model) -> Result<FoldedIn> {
+    use crate::store::read::first_line_with;
+    let opts = crate::data::LoadOptions {
+        format: Some(crate::data::Format::Generic),
+        ..Default::default()
+    };
+    let ds = crate::data::load(path, &opts)?;
+    super::note_dataset(&ds);
+    let min_rating = (model.train_config())
+        .and_then(|c| c.min_rating)
+        .filter(|_| ds.has_ratings);
+    let index = model.item_index();
+    let mut rows: Vec<(Vec<u32>, Vec<u32>)> = vec![Default::default(); ds.n_users()];
+    for x in &ds.interactions {
+        let ext = ds.items.ext(x.item);
+        let Some(&i) = index.get(ext) else {
+            return Err(Error::Parse {
+                path: path.to_path_buf(),
+                line: first_line_with(path, 1, ext)?,
+                field: "item".into(),
+                expected: format!("an item id of the model ({} items)", model.n_items()),
+                found: ext.into(),
+            });
+        };
+        let (liked, disliked) = &mut rows[x.user as usize];
+        match min_rating {
+            Some(r) if x.rating < r => disliked.push(i),
+            _ => liked.push(i),
+        }
+    }
+    let start = std::time::Instant::now();
+    let d = model.dim();
+    let solver = crate::train::coldstart::FoldInSolver::new(
+        model.items.as_slice(),
+        d,
+        model.fold_in_config(),
+    );
+    let bar = crate::progress::count_bar(rows.len() as u64, "folding in users");
+    // Each user's vector, own items, and whether it had training items; errors are reported
+    // in the users' order, so the same file always names the same line.
+    type Solved = Result<(Vec<f32>, Vec<u32>, bool)>;
+    let solved: Vec<Solved> = (rows.par_iter().enumerate())
+        .map(|(u, (liked, disliked))| {
+            let id = ds.users.ext(u as u32);
+            let mut liked = liked.clone();
+            // A user the model holds with no training items (a test-only id) is new here.
+            let trained = match (model.user(id), &model.seen) {
+                (Ok(t), Some(seen)) => seen.row(t as usize),
+                _ => &[],
+            };
+            liked.extend(trained.iter().filter(|i| !disliked.contains(i)));
+            liked.sort_unstable();
+            liked.dedup();
+            if liked.is_empty() {
+                return Err(Error::Parse {
+                    path: path.to_path_buf(),
+                    line: first_line_with(path, 0, id)?,
+                    field: "user".into(),
+                    expected: format!(
+                        "a user with at least one row rated {} or more, to fold in from",
+                        min_rating.unwrap_or_default()
+                    ),
+                    found: id.into(),
+                });
+            }
+            let v = solver.solve(&liked, disliked, None)?;
+            bar.inc(1);
+            let mut own = [&liked[..], &disliked[..]].concat();
+            own.sort_unstable();
+            Ok((v, own, !trained.is_empty()))
+        })
+        .collect();
+    bar.finish_and_clear();
+    let mut out = FoldedIn {
+        ids: Vec::with_capacity(rows.len()),
+        vectors: Vec::with_capacity(rows.len() * d),
+        own: Vec::with_capacity(rows.len()),
+        known: 0,
+        seconds: 0.0,
+    };
+    for (u, r) in solved.into_iter().enumerate() {
+        let (v, own, known) = r?;
+        out.ids.push(ds.users.ext(u as u32).to_string());
+        out.vectors.extend_from_slice(&v);
+        out.own.push(own);
+        out.known += usize::from(known);
+    }
+    out.seconds = start.elapsed().as_secs_f64();
+    Ok(out)
 }
 
 /// Parses `i/n` into the user range of shard i.
@@ -1037,7 +1152,15 @@ pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
         Some(p) => Some(listed_users(p, &model)?),
         None => None,
     };
-    let n_listed = listed.as_ref().map_or(model.n_users(), Vec::len);
+    let folded = match &a.fold_in {
+        Some(p) => Some(fold_in_file(p, &model)?),
+        None => None,
+    };
+    let n_listed = match (&listed, &folded) {
+        (Some(l), _) => l.len(),
+        (_, Some(f)) => f.ids.len(),
+        _ => model.n_users(),
+    };
     let range = match &a.shard {
         Some(s) => shard_range(s, n_listed)?,
         None => 0..n_listed,
@@ -1050,15 +1173,31 @@ pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
     };
     let lsh = matches!(method, Method::Lsh(..));
     let blocked = blocked_items(a.exclude_items.as_deref(), &model, idx.as_ref())?;
+    // Rows of the model's users, or positions in --fold-in's list.
     let users: Vec<u32> = match &listed {
         Some(l) => l[range.clone()].to_vec(),
         None => range.clone().map(|u| u as u32).collect(),
     };
     // Written as scored, a block of users at a time, so memory does not grow with the users;
     // users/s counts the scoring alone.
-    let sink = RecSink::create(&a.out, ext, &model, idx.as_ref(), Rows::Users, &users, a.k)?;
-    let secs = write_batch(sink, &users, "scoring users", |chunk| {
-        recommend(&model, chunk, a.k, method, a.keep_seen, &blocked)
+    let rows = folded.as_ref().map_or(Rows::Users, |f| Rows::Named(&f.ids));
+    let sink = RecSink::create(&a.out, ext, &model, idx.as_ref(), rows, &users, a.k)?;
+    let secs = write_batch(sink, &users, "scoring users", |chunk| match &folded {
+        None => recommend(&model, chunk, a.k, method, a.keep_seen, &blocked),
+        Some(f) => {
+            let d = model.dim();
+            let q: Vec<f32> = (chunk.iter())
+                .flat_map(|&r| &f.vectors[r as usize * d..][..d])
+                .copied()
+                .collect();
+            let own = |r: usize| -> &[u32] {
+                match a.keep_seen {
+                    true => &[],
+                    false => &f.own[chunk[r] as usize],
+                }
+            };
+            recommend_queries(&model, &q, a.k, method, &own, &blocked)
+        }
     })?;
     if a.json {
         #[derive(Serialize)]
@@ -1066,9 +1205,14 @@ pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
             out: &'a Path,
             method: &'a str,
             users: usize,
-            /// The shard's first user: a row of the model, or a position in --user-list.
+            /// The shard's first user: a row of the model, or a position in --user-list
+            /// or --fold-in's users.
             first_user_row: usize,
             user_list: Option<&'a Path>,
+            fold_in: Option<&'a Path>,
+            /// With --fold-in: how many of its users had training items in the model.
+            fold_in_known_users: Option<usize>,
+            fold_in_seconds: Option<f64>,
             excluded_items: usize,
             k: usize,
             seconds: f64,
@@ -1081,12 +1225,24 @@ pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
             users: users.len(),
             first_user_row: range.start,
             user_list: a.user_list.as_deref(),
+            fold_in: a.fold_in.as_deref(),
+            fold_in_known_users: folded.as_ref().map(|f| f.known),
+            fold_in_seconds: folded.as_ref().map(|f| f.seconds),
             excluded_items: blocked.len(),
             k: a.k,
             seconds: secs,
             users_per_second: users.len() as f64 / secs.max(1e-9),
             threads: rayon::current_num_threads(),
         });
+    }
+    if let Some(f) = &folded {
+        eprintln!(
+            "folded in {} users from {} ({} of them with training items in the model) in {:.2} s",
+            f.ids.len(),
+            a.fold_in.as_deref().unwrap_or(Path::new("")).display(),
+            f.known,
+            f.seconds
+        );
     }
     eprintln!(
         "scored {} users ({}) in {:.2} s: {:.0} users/s on {} threads; {}",
@@ -1134,7 +1290,7 @@ fn write_batch(
 }
 
 /// "wrote OUT", with the files written beside a `.npy`.
-fn wrote(out: &Path, ext: &str, rows: Rows) -> String {
+fn wrote(out: &Path, ext: &str, rows: Rows<'_>) -> String {
     let beside = match ext {
         "npy" => {
             let (r, i, s) = npy_companions(out, rows);
@@ -1148,10 +1304,10 @@ fn wrote(out: &Path, ext: &str, rows: Rows) -> String {
 /// The files `recommend-all --out OUT.npy` writes beside it: OUT.users.txt (the user id of
 /// each row), OUT.items.txt (the item id of each item row) and OUT.scores.npy; for
 /// `similar --all` the row ids are in OUT.rows.txt.
-pub fn npy_companions(path: &Path, rows: Rows) -> (PathBuf, PathBuf, PathBuf) {
+pub fn npy_companions(path: &Path, rows: Rows<'_>) -> (PathBuf, PathBuf, PathBuf) {
     (
         path.with_extension(match rows {
-            Rows::Users => "users.txt",
+            Rows::Users | Rows::Named(_) => "users.txt",
             Rows::Items => "rows.txt",
         }),
         path.with_extension("items.txt"),
@@ -1162,16 +1318,20 @@ pub fn npy_companions(path: &Path, rows: Rows) -> (PathBuf, PathBuf, PathBuf) {
 /// What the rows of a batch output are: users (`recommend-all`, each with its recommended
 /// items) or items (`similar --all`, each with the items most like it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Rows {
+pub enum Rows<'a> {
+    /// The model's users, by dense id.
     Users,
+    /// The model's items, by dense id.
     Items,
+    /// Users named by position in the list (`--fold-in`'s users, who may be new).
+    Named(&'a [String]),
 }
 
-impl Rows {
+impl Rows<'_> {
     /// The column (and JSON key) naming a row, and the JSON key of its list.
     fn keys(self) -> (&'static str, &'static str) {
         match self {
-            Rows::Users => ("user", "items"),
+            Rows::Users | Rows::Named(_) => ("user", "items"),
             Rows::Items => ("item", "similar"),
         }
     }
@@ -1181,6 +1341,7 @@ impl Rows {
         match self {
             Rows::Users => model.meta.user_ids[r as usize].clone(),
             Rows::Items => item_info(model, idx, r).0,
+            Rows::Named(names) => names[r as usize].clone(),
         }
     }
 }
@@ -1192,7 +1353,7 @@ enum RecSink<'a> {
     Text {
         file: AtomicFile,
         jsonl: bool,
-        rows: Rows,
+        rows: Rows<'a>,
         model: &'a Model,
         idx: Option<&'a Index>,
     },
@@ -1213,7 +1374,7 @@ impl<'a> RecSink<'a> {
         ext: &str,
         model: &'a Model,
         idx: Option<&'a Index>,
-        rows: Rows,
+        rows: Rows<'a>,
         users: &[u32],
         k: usize,
     ) -> Result<Self> {
@@ -1222,7 +1383,7 @@ impl<'a> RecSink<'a> {
             let jsonl = ext == "jsonl";
             if !jsonl {
                 let header = match rows {
-                    Rows::Users => "user\trank\titem\tscore",
+                    Rows::Users | Rows::Named(_) => "user\trank\titem\tscore",
                     Rows::Items => "item\trank\tsimilar\tscore",
                 };
                 writeln!(file, "{header}").map_err(|e| Error::io(path, e))?;

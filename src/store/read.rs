@@ -678,7 +678,7 @@ fn read_seen_pairs(path: &Path, nu: usize, ni: usize) -> Result<Csr> {
 /// The number of the first data line of `path` whose user field (`role` 0) or item field
 /// (`role` 1) is `value` (the loader sorts rows, so an error found after loading looks its line
 /// up again); 0 if none is. The columns are resolved as the generic loader resolves them.
-fn first_line_with(path: &Path, role: usize, value: &str) -> Result<usize> {
+pub(crate) fn first_line_with(path: &Path, role: usize, value: &str) -> Result<usize> {
     let layout = data::formats::generic::layout(path, &Default::default())?;
     let column = [layout.columns.user, layout.columns.item][role];
     let mut rdr = data::text::LineReader::open(path)?;

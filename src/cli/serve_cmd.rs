@@ -877,7 +877,7 @@ fn user_history(model: &Model, u: u32) -> Vec<Scored> {
 /// `lshrec recommend-all`
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  lshrec recommend-all --model model/ --k 10 --out recs.tsv\n  lshrec recommend-all --model model/ --index model/index --k 20 --out part-3.jsonl --shard 3/16\n  lshrec recommend-all --model model/ --user-list active.txt --exclude-items withdrawn.txt --out recs.npy\n\nOutputs: .tsv (user, rank, item, score), .jsonl (one user per line), .npy (int64 item rows, n_users × k, -1 padded), with OUT.users.txt (the user id of each row), OUT.items.txt (the item id of each item row) and OUT.scores.npy (float32, NaN padded) beside it.",
+    after_help = "Examples:\n  lshrec recommend-all --model model/ --k 10 --out recs.tsv\n  lshrec recommend-all --model model/ --index model/index --k 20 --out part-3.jsonl --shard 3/16\n  lshrec recommend-all --model model/ --user-list active.txt --exclude-items withdrawn.txt --out recs.npy\n  lshrec recommend-all --model model/ --fold-in since-training.tsv --out new-users.tsv\n\nOutputs: .tsv (user, rank, item, score), .jsonl (one user per line), .npy (int64 item rows, n_users × k, -1 padded), with OUT.users.txt (the user id of each row), OUT.items.txt (the item id of each item row) and OUT.scores.npy (float32, NaN padded) beside it.",
     mut_arg("mode", |a| a.requires("index")),
     mut_arg("probes", |a| a.requires("index")),
     mut_arg("max_candidates", |a| a.requires("index")),
@@ -913,11 +913,12 @@ pub struct RecommendAllArgs {
     /// users, or --fold-in's, when given).
     #[arg(long, value_name = "i/n")]
     pub shard: Option<String>,
-    /// Score the users of FILE from its rows rather than from trained vectors: user,item[,rating
-    /// [,timestamp]] in any delimited layout, with or without a header. Each user is folded in
+    /// Score the users of FILE from its rows rather than from trained vectors: user and item
+    /// columns, then optionally rating and timestamp, in any delimited layout, with or without a
+    /// header. Each user is folded in
     /// (the iALS user step with the item vectors fixed, as `query --liked` does): a user the
-    /// model knows, from their training items and FILE's rows; a new user, from FILE's rows
-    /// alone. With a model trained at --min-rating R, a row rated below R is a known negative
+    /// model has training items for, from those and FILE's rows; any other user, from FILE's
+    /// rows alone. With a model trained at --min-rating R, a row rated below R is a known negative
     /// (as `query --disliked`). FILE's items are never recommended back unless --keep-seen.
     #[arg(long, value_name = "FILE", conflicts_with = "user_list")]
     pub fold_in: Option<PathBuf>,

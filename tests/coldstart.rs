@@ -552,6 +552,47 @@ fn p3_split(data: &str, out: &str) {
     ]);
 }
 
+/// The user cold-start split of `data` (a tenth of the users with 15 or more positives ≥ 4
+/// held out) into `out`; returns the command's stdout.
+fn cold_users_split(data: &str, seed: &str, out: &str) -> String {
+    ok(&[
+        "data",
+        "split",
+        data,
+        "--method",
+        "cold-users:0.1:15",
+        "--min-rating",
+        "4",
+        "--seed",
+        seed,
+        "--out",
+        out,
+    ])
+}
+
+/// A 16-dimensional iALS model at --min-rating 4 on `split`'s train.tsv (test.tsv beside it),
+/// written to `out`, with `extra` arguments.
+fn ials_on_split(split: &str, out: &str, extra: &[&str]) {
+    let (train, test) = (format!("{split}/train.tsv"), format!("{split}/test.tsv"));
+    let args = [
+        "train",
+        "--train",
+        &train,
+        "--test",
+        &test,
+        "--model",
+        "ials",
+        "--min-rating",
+        "4",
+        "--dim",
+        "16",
+        "--out",
+        out,
+        "-q",
+    ];
+    ok(&[&args[..], extra].concat());
+}
+
 /// The expected NDCG@10 of a random order of `n_cold` items, for the users of a test file.
 fn random_order_ndcg(test: &str, n_cold: f64) -> f64 {
     let mut rel: std::collections::HashMap<String, usize> = Default::default();
@@ -928,21 +969,7 @@ fn cold_users_split_and_eval() {
     let t = tempfile::tempdir().unwrap();
     let p = |s: &str| t.path().join(s).to_string_lossy().into_owned();
     small_synth(&p("s"), "ml-100k");
-    let split = |out: &str, seed: &str| {
-        ok(&[
-            "data",
-            "split",
-            &p("s"),
-            "--method",
-            "cold-users:0.1:15",
-            "--min-rating",
-            "4",
-            "--seed",
-            seed,
-            "--out",
-            out,
-        ])
-    };
+    let split = |out: &str, seed: &str| cold_users_split(&p("s"), seed, out);
     split(&p("cu"), "1");
     let read = |f: &str| std::fs::read_to_string(p(f)).unwrap();
     let cold: Vec<String> = read("cu/cold_users.txt")
@@ -989,25 +1016,7 @@ fn cold_users_split_and_eval() {
     assert_ne!(read("cu2/cold_users.txt"), read("cu/cold_users.txt"));
 
     let (model, train, test) = (p("m"), p("cu/train.tsv"), p("cu/test.tsv"));
-    let train_model = |out: &str, extra: &[&str]| {
-        let args = [
-            "train",
-            "--train",
-            &train,
-            "--test",
-            &test,
-            "--model",
-            "ials",
-            "--min-rating",
-            "4",
-            "--dim",
-            "16",
-            "--out",
-            out,
-            "-q",
-        ];
-        ok(&[&args[..], extra].concat());
-    };
+    let train_model = |out: &str, extra: &[&str]| ials_on_split(&p("cu"), out, extra);
     train_model(&model, &[]);
     let eval = |extra: &[&str]| -> serde_json::Value {
         let mut args = vec![
@@ -1247,36 +1256,9 @@ fn recommend_all_folds_in_users_from_a_file() {
     let t = tempfile::tempdir().unwrap();
     let p = |s: &str| t.path().join(s).to_string_lossy().into_owned();
     small_synth(&p("s"), "ml-100k");
-    ok(&[
-        "data",
-        "split",
-        &p("s"),
-        "--method",
-        "cold-users:0.1:15",
-        "--min-rating",
-        "4",
-        "--seed",
-        "2",
-        "--out",
-        &p("cu"),
-    ]);
+    cold_users_split(&p("s"), "2", &p("cu"));
     let m = p("m");
-    ok(&[
-        "train",
-        "--train",
-        &p("cu/train.tsv"),
-        "--test",
-        &p("cu/test.tsv"),
-        "--model",
-        "ials",
-        "--min-rating",
-        "4",
-        "--dim",
-        "16",
-        "--out",
-        &m,
-        "--quiet",
-    ]);
+    ials_on_split(&p("cu"), &m, &[]);
     let read = |f: &str| std::fs::read_to_string(p(f)).unwrap();
     let cold: Vec<String> = read("cu/cold_users.txt")
         .lines()

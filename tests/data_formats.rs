@@ -189,6 +189,44 @@ fn bad_input_is_refused_with_file_line_and_field() {
         e => panic!("missing column: {e}"),
     }
 
+    // A row with more values than its header (or, without one, than the format's rows) has a
+    // value holding the delimiter, or a stray column: refused rather than read shifted.
+    // Empty trailing fields (a trailing delimiter) are not values.
+    for (name, body, line, want) in [
+        (
+            "u1.test",
+            &b"1\t2\t3\t100\n1\t3\t4\t101\t9\n"[..],
+            2,
+            (4, 5),
+        ),
+        (
+            "extra.csv",
+            b"user,item,rating\n1,2,5\nu2,\"A, B\",4,2\n",
+            3,
+            (3, 4),
+        ),
+        ("plain.tsv", b"1\t2\t5\n1\t3\t4\t77\n", 2, (3, 4)),
+    ] {
+        let p = write(d, name, body);
+        match load_err(&p) {
+            Error::FieldCount {
+                line: l,
+                expected,
+                found,
+                ..
+            } => assert_eq!((l, (expected, found)), (line, want), "{name}"),
+            e => panic!("{name}: {e}"),
+        }
+    }
+    let p = write(d, "trailing.csv", b"user,item,rating\n1,2,5,\n2,2,4,,\n");
+    assert_eq!(
+        data::load(&p, &LoadOptions::default())
+            .unwrap()
+            .interactions
+            .len(),
+        2
+    );
+
     // A quoted CSV id holding a tab would split into two fields in every file written from it
     // (a split's train.tsv, recommendations): refused at the line.
     let p = write(d, "tab.csv", b"user,item,rating\nu1,i1,5\nu2,\"i\t2\",4\n");

@@ -78,6 +78,7 @@ pub fn read_inter(path: &Path, b: &mut DatasetBuilder) -> Result<()> {
         columns: Columns::UDATA,
         rating_range: None,
         comments: false,
+        fields: 4,
         expected: "tab-separated rows under a user_id:token, item_id:token header",
     };
     read_interactions(path, &spec, b)

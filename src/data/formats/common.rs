@@ -152,6 +152,10 @@ pub struct InterSpec<'a> {
     pub comments: bool,
     /// What a data row looks like, for the empty-file message.
     pub expected: &'a str,
+    /// How many fields a row has when there is no header (a header's own count is used
+    /// otherwise): a row with more, other than empty trailing ones, is refused, since a value
+    /// holding the delimiter would shift the columns silently.
+    pub fields: usize,
 }
 
 /// Reads every interaction row of `path` into `b`.
@@ -162,6 +166,7 @@ pub fn read_interactions(path: &Path, spec: &InterSpec<'_>, b: &mut DatasetBuild
     let mut cols = spec.columns.clone();
     let before = b.len();
     let mut header_text = None;
+    let mut n_fields = spec.fields;
     if let Some((names, strip)) = spec.header {
         let (header_line, line) = match rdr.next_content_line(spec.comments)? {
             Some((n, l)) => (n, l.to_string()),
@@ -182,6 +187,7 @@ pub fn read_interactions(path: &Path, spec: &InterSpec<'_>, b: &mut DatasetBuild
             .map_err(|e| ctx.parse_err("header", "a delimited header", &e))?;
         cols = Columns::from_header(path, &hf, names, strip)
             .map_err(|e| e.header_at_line(header_line))?;
+        n_fields = hf.len();
         header_text = Some(line);
     }
     let width = cols.width();
@@ -210,6 +216,15 @@ pub fn read_interactions(path: &Path, spec: &InterSpec<'_>, b: &mut DatasetBuild
             .split(line, &mut fields)
             .map_err(|e| ctx.parse_err("record", "well-formed CSV", &e))?;
         ctx.need_fields(fields.len(), width, spec.delim)?;
+        if fields.len() > n_fields && fields[n_fields..].iter().any(|f| !f.trim().is_empty()) {
+            return Err(Error::FieldCount {
+                path: path.to_path_buf(),
+                line: line_no,
+                expected: n_fields,
+                found: fields.len(),
+                delimiter: spec.delim.describe().to_string(),
+            });
+        }
         let user = ctx.id("user", &fields[cols.user])?;
         let item = ctx.id("item", &fields[cols.item])?;
         let rating = match cols.rating {

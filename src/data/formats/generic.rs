@@ -159,6 +159,8 @@ pub struct Layout {
     pub unread: Option<String>,
     /// The line of the header, or of the first row when there is none.
     pub header_line: usize,
+    /// The fields of that line.
+    pub n_fields: usize,
 }
 
 /// Resolves the columns of a generic file: from its header's names, or by position.
@@ -193,6 +195,7 @@ pub fn layout(path: &Path, opts: &GenericOptions) -> Result<Layout> {
         columns,
         unread,
         header_line: s.header_line,
+        n_fields: s.n_fields,
     })
 }
 
@@ -239,6 +242,7 @@ pub fn read_ratings(
             rating_range: None,
             comments: true,
             expected: "delimited user,item[,rating[,timestamp]] rows",
+            fields: l.n_fields,
         };
         read_interactions(path, &spec, b)
     })

@@ -40,6 +40,7 @@ pub fn ratings_spec() -> InterSpec<'static> {
         columns: Columns::UDATA,
         rating_range: Some((1.0, 5.0)),
         comments: false,
+        fields: 4,
         expected: "lines of UserID::MovieID::Rating::Timestamp",
     }
 }

@@ -25,6 +25,7 @@ pub fn ratings_spec() -> InterSpec<'static> {
         columns: Columns::UDATA,
         rating_range: Some((0.5, 5.0)),
         comments: false,
+        fields: 4,
         expected: "rows of userId,movieId,rating,timestamp",
     }
 }

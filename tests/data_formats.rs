@@ -218,14 +218,15 @@ fn bad_input_is_refused_with_file_line_and_field() {
             e => panic!("{name}: {e}"),
         }
     }
-    let p = write(d, "trailing.csv", b"user,item,rating\n1,2,5,\n2,2,4,,\n");
-    assert_eq!(
-        data::load(&p, &LoadOptions::default())
-            .unwrap()
-            .interactions
-            .len(),
-        2
-    );
+    for (name, body) in [
+        ("trailing.csv", &b"user,item,rating\n1,2,5,\n2,2,4,,\n"[..]),
+        ("trailing.tsv", b"1\t2\t5\t\n2\t2\t4\t\n"),
+    ] {
+        let p = write(d, name, body);
+        let ds = data::load(&p, &LoadOptions::default()).unwrap();
+        assert_eq!(ds.interactions.len(), 2, "{name}");
+        assert!(ds.has_ratings && !ds.has_timestamps, "{name}");
+    }
 
     // A quoted CSV id holding a tab would split into two fields in every file written from it
     // (a split's train.tsv, recommendations): refused at the line.

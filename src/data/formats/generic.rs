@@ -145,7 +145,13 @@ pub fn sniff(path: &Path, opts: &GenericOptions) -> Result<Sniffed> {
         has_header: named || known || unnamed || over_numbers,
         header_by_rating: unnamed && !(named || known || over_numbers),
         header_line,
-        n_fields: fields.len(),
+        // A trailing delimiter (`1\t2\t5\t`) adds an empty field, not a column.
+        n_fields: fields.len()
+            - fields
+                .iter()
+                .rev()
+                .take_while(|f| f.trim().is_empty())
+                .count(),
     })
 }
 

@@ -193,8 +193,7 @@ pub fn similar_items(model: &Model, item: u32, k: usize, blocked: &[u32]) -> Res
             known: n,
         });
     }
-    let d = model.dim();
-    let e = d - usize::from(model.meta.folded_item_bias);
+    let (d, e) = (model.dim(), cosine_dims(model));
     let items = model.items.as_slice();
     let row = |i: usize| &items[i * d..i * d + e];
     let q = row(item as usize);
@@ -222,6 +221,12 @@ pub fn similar_items(model: &Model, item: u32, k: usize, blocked: &[u32]) -> Res
     Ok(top.into_sorted())
 }
 
+/// The leading dimensions of an item vector that item-to-item cosines use: all but a folded
+/// bias column.
+fn cosine_dims(model: &Model) -> usize {
+    model.dim() - usize::from(model.meta.folded_item_bias)
+}
+
 /// Every item's neighbours at once (`similar --all`): the item vectors scaled to unit length,
 /// with a folded bias column left out, so that the exact scorer's inner products are the
 /// cosines [`similar_items`] ranks by. A zero vector stays zero and scores 0 with every item.
@@ -234,8 +239,7 @@ pub struct Cosine {
 impl Cosine {
     /// Scales a copy of `model`'s item vectors (`n_items × dim` floats).
     pub fn new(model: &Model) -> Cosine {
-        let d = model.dim();
-        let e = d - usize::from(model.meta.folded_item_bias);
+        let (d, e) = (model.dim(), cosine_dims(model));
         let mut unit = Vec::with_capacity(model.n_items() * e);
         for row in model.items.as_slice().chunks_exact(d) {
             let v = &row[..e];

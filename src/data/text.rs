@@ -170,15 +170,34 @@ impl Ctx<'_> {
     /// Fails unless there are at least `expected` fields.
     pub fn need_fields(&self, found: usize, expected: usize, delim: Delimiter) -> Result<()> {
         if found < expected {
-            return Err(Error::FieldCount {
-                path: self.path.to_path_buf(),
-                line: self.line,
-                expected,
-                found,
-                delimiter: delim.describe().to_string(),
-            });
+            return Err(self.field_count_err(found, expected, delim));
         }
         Ok(())
+    }
+
+    /// Refuses a row with values beyond its first `expected` fields (empty trailing fields, as
+    /// a trailing delimiter leaves, are not values): a value holding the delimiter would shift
+    /// the columns silently.
+    pub fn no_extra_fields(
+        &self,
+        fields: &[Cow<'_, str>],
+        expected: usize,
+        delim: Delimiter,
+    ) -> Result<()> {
+        if fields.iter().skip(expected).any(|f| !f.trim().is_empty()) {
+            return Err(self.field_count_err(fields.len(), expected, delim));
+        }
+        Ok(())
+    }
+
+    fn field_count_err(&self, found: usize, expected: usize, delim: Delimiter) -> Error {
+        Error::FieldCount {
+            path: self.path.to_path_buf(),
+            line: self.line,
+            expected,
+            found,
+            delimiter: delim.describe().to_string(),
+        }
     }
 
     /// A non-empty id field.

@@ -216,15 +216,7 @@ pub fn read_interactions(path: &Path, spec: &InterSpec<'_>, b: &mut DatasetBuild
             .split(line, &mut fields)
             .map_err(|e| ctx.parse_err("record", "well-formed CSV", &e))?;
         ctx.need_fields(fields.len(), width, spec.delim)?;
-        if fields.len() > n_fields && fields[n_fields..].iter().any(|f| !f.trim().is_empty()) {
-            return Err(Error::FieldCount {
-                path: path.to_path_buf(),
-                line: line_no,
-                expected: n_fields,
-                found: fields.len(),
-                delimiter: spec.delim.describe().to_string(),
-            });
-        }
+        ctx.no_extra_fields(&fields, n_fields, spec.delim)?;
         let user = ctx.id("user", &fields[cols.user])?;
         let item = ctx.id("item", &fields[cols.item])?;
         let rating = match cols.rating {

@@ -1382,6 +1382,35 @@ fn recommend_all_folds_in_users_from_a_file() {
     );
     let union = [trained.clone(), split(&extra, true)].concat();
     same(&lists[&known], &query(union, vec![]), "a trained user");
+    // A shard folds in and writes its own users only, each list as in the whole run (the
+    // scores to the GEMM's rounding, which depends on how many users share a block).
+    ok(&[
+        "recommend-all",
+        "--model",
+        &m,
+        "--fold-in",
+        &p("fold.csv"),
+        "--k",
+        "10",
+        "--out",
+        &p("f1.jsonl"),
+        "--shard",
+        "1/3",
+    ]);
+    let shard: Vec<serde_json::Value> = (read("f1.jsonl").lines())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(shard.len(), 1);
+    let user = shard[0]["user"].as_str().unwrap().to_string();
+    let whole: Vec<serde_json::Value> = (read("f.jsonl").lines())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(whole[1]["user"], shard[0]["user"], "the file's second user");
+    let got: Vec<(String, f64)> = (shard[0]["items"].as_array().unwrap().iter())
+        .zip(shard[0]["scores"].as_array().unwrap())
+        .map(|(i, s)| (i.as_str().unwrap().to_string(), s.as_f64().unwrap()))
+        .collect();
+    same(&got, &lists[&user], "a shard");
 
     // Refusals, each at its line; nothing is written.
     let refused_at = |body: &str, needle: &str| {

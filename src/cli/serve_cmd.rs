@@ -932,19 +932,23 @@ pub struct RecommendAllArgs {
 /// `--fold-in`: the users of a ratings file, each with its folded-in query vector and the items
 /// not to recommend back.
 struct FoldedIn {
+    /// Every user of the file, in the file's (natural) id order.
     ids: Vec<String>,
-    /// `ids.len() × d`, row-major.
+    /// The first user folded in: only the shard's users are (`--shard`).
+    first: usize,
+    /// `own.len() × d`, row-major: the vectors of users `first..first + own.len()`.
     vectors: Vec<f32>,
-    /// Each user's items in the file and, for a user the model knows, its training items;
-    /// sorted.
+    /// Each of those users' items in the file and, for a user the model knows, its training
+    /// items; sorted.
     own: Vec<Vec<u32>>,
     /// How many of the users had training items in the model.
     known: usize,
     seconds: f64,
 }
 
-/// Reads `path` and folds each of its users in (see `RecommendAllArgs::fold_in`).
-fn fold_in_file(path: &Path, model: &Model) -> Result<FoldedIn> {
+/// Reads `path`, checking every row, and folds in the users of `shard` (all of them without
+/// one; see `RecommendAllArgs::fold_in`).
+fn fold_in_file(path: &Path, model: &Model, shard: Option<&str>) -> Result<FoldedIn> {
     use crate::store::read::first_line_with;
     let opts = crate::data::LoadOptions {
         format: Some(crate::data::Format::Generic),
@@ -974,6 +978,10 @@ fn fold_in_file(path: &Path, model: &Model) -> Result<FoldedIn> {
             _ => liked.push(i),
         }
     }
+    let range = match shard {
+        Some(s) => shard_range(s, rows.len())?,
+        None => 0..rows.len(),
+    };
     let start = std::time::Instant::now();
     let d = model.dim();
     let solver = crate::train::coldstart::FoldInSolver::new(
@@ -981,12 +989,12 @@ fn fold_in_file(path: &Path, model: &Model) -> Result<FoldedIn> {
         d,
         model.fold_in_config(),
     );
-    let bar = crate::progress::count_bar(rows.len() as u64, "folding in users");
+    let bar = crate::progress::count_bar(range.len() as u64, "folding in users");
     // Each user's vector, own items, and whether it had training items; errors are reported
     // in the users' order, so the same file always names the same line.
     type Solved = Result<(Vec<f32>, Vec<u32>, bool)>;
-    let solved: Vec<Solved> = (rows.par_iter().enumerate())
-        .map(|(u, (liked, disliked))| {
+    let solved: Vec<Solved> = (rows[range.clone()].par_iter().zip(range.clone()))
+        .map(|((liked, disliked), u)| {
             let id = ds.users.ext(u as u32);
             let mut liked = liked.clone();
             // A user the model holds with no training items (a test-only id) is new here.
@@ -1018,15 +1026,17 @@ fn fold_in_file(path: &Path, model: &Model) -> Result<FoldedIn> {
         .collect();
     bar.finish_and_clear();
     let mut out = FoldedIn {
-        ids: Vec::with_capacity(rows.len()),
-        vectors: Vec::with_capacity(rows.len() * d),
-        own: Vec::with_capacity(rows.len()),
+        ids: (0..rows.len() as u32)
+            .map(|u| ds.users.ext(u).to_string())
+            .collect(),
+        first: range.start,
+        vectors: Vec::with_capacity(range.len() * d),
+        own: Vec::with_capacity(range.len()),
         known: 0,
         seconds: 0.0,
     };
-    for (u, r) in solved.into_iter().enumerate() {
+    for r in solved {
         let (v, own, known) = r?;
-        out.ids.push(ds.users.ext(u as u32).to_string());
         out.vectors.extend_from_slice(&v);
         out.own.push(own);
         out.known += usize::from(known);
@@ -1154,7 +1164,7 @@ pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
         None => None,
     };
     let folded = match &a.fold_in {
-        Some(p) => Some(fold_in_file(p, &model)?),
+        Some(p) => Some(fold_in_file(p, &model, a.shard.as_deref())?),
         None => None,
     };
     let n_listed = match (&listed, &folded) {
@@ -1186,15 +1196,17 @@ pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
     let secs = write_batch(sink, &users, "scoring users", |chunk| match &folded {
         None => recommend(&model, chunk, a.k, method, a.keep_seen, &blocked),
         Some(f) => {
+            // Chunks hold positions in the file's users; only the shard's were folded in.
             let d = model.dim();
+            let at = |r: u32| r as usize - f.first;
             let q: Vec<f32> = (chunk.iter())
-                .flat_map(|&r| &f.vectors[r as usize * d..][..d])
+                .flat_map(|&r| &f.vectors[at(r) * d..][..d])
                 .copied()
                 .collect();
             let own = |r: usize| -> &[u32] {
                 match a.keep_seen {
                     true => &[],
-                    false => &f.own[chunk[r] as usize],
+                    false => &f.own[at(chunk[r])],
                 }
             };
             recommend_queries(&model, &q, a.k, method, &own, &blocked)
@@ -1239,7 +1251,7 @@ pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
     if let Some(f) = &folded {
         eprintln!(
             "folded in {} users from {} ({} of them with training items in the model) in {:.2} s",
-            f.ids.len(),
+            f.own.len(),
             a.fold_in.as_deref().unwrap_or(Path::new("")).display(),
             f.known,
             f.seconds

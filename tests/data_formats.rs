@@ -912,7 +912,7 @@ mod fuzz {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 1500, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: 5000, ..ProptestConfig::default() })]
         #[test]
         fn damaged_files_never_panic_and_refusals_name_the_file(
             which in 0usize..FORMATS.len(),

@@ -2,6 +2,7 @@
 //! is flushed and synced, and is then renamed over the destination. A crash leaves either the old
 //! file or the new one, never half of either.
 
+use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -18,17 +19,18 @@ fn temp_path(path: &Path) -> PathBuf {
 }
 
 /// The data files this process has read (canonical paths): never replaced by a write, so
-/// that `data split ratings/train.tsv --out ratings/` cannot overwrite its own input.
-static INPUTS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+/// that `data split ratings/train.tsv --out ratings/` cannot overwrite its own input. A set,
+/// not a list: a long-lived process (a server, a test suite) reads thousands of files, and
+/// each read and each write looks its path up here.
+static INPUTS: std::sync::LazyLock<std::sync::Mutex<HashSet<PathBuf>>> =
+    std::sync::LazyLock::new(Default::default);
 
 /// The temporary files being written now: what [`remove_unfinished`] removes when the process
 /// is interrupted, since no destructor runs then.
 static UNFINISHED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
 
-/// One of the path lists above, locked (a panic elsewhere does not make it unusable).
-fn paths(
-    list: &'static std::sync::Mutex<Vec<PathBuf>>,
-) -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+/// One of the path collections above, locked (a panic elsewhere does not make it unusable).
+fn paths<T>(list: &'static std::sync::Mutex<T>) -> std::sync::MutexGuard<'static, T> {
     list.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -44,10 +46,7 @@ pub fn remove_unfinished() -> usize {
 /// Records `path` as an input of this process: [`write_atomic`] refuses to replace it.
 pub fn protect_input(path: &Path) {
     if let Ok(p) = fs::canonicalize(path) {
-        let mut inputs = paths(&INPUTS);
-        if !inputs.contains(&p) {
-            inputs.push(p);
-        }
+        paths(&INPUTS).insert(p);
     }
 }
 

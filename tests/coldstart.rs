@@ -1412,6 +1412,105 @@ fn recommend_all_folds_in_users_from_a_file() {
         .collect();
     same(&got, &lists[&user], "a shard");
 
+    // --first-ratings: the new users' vectors come from the first-ratings map, as `query
+    // --liked … --first-ratings` makes them; their low rows enter no vector but are not
+    // recommended back; the trained user is folded in as before; a new user with low rows
+    // only gets the map's N = 0 vector instead of a refusal.
+    std::fs::write(p("fr.csv"), format!("{file}grumpy,2,1\ngrumpy,3,2\n")).unwrap();
+    let s: serde_json::Value = serde_json::from_str(&ok(&[
+        "recommend-all",
+        "--model",
+        &m,
+        "--fold-in",
+        &p("fr.csv"),
+        "--first-ratings",
+        "--k",
+        "10",
+        "--out",
+        &p("fr.jsonl"),
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        (
+            s["users"].as_u64(),
+            s["fold_in_known_users"].as_u64(),
+            s["first_ratings_users"].as_u64()
+        ),
+        (Some(4), Some(1), Some(3))
+    );
+    let mapped: std::collections::HashMap<String, Vec<(String, f64)>> = (read("fr.jsonl").lines())
+        .map(|l| {
+            let j: serde_json::Value = serde_json::from_str(l).unwrap();
+            let items = j["items"].as_array().unwrap().iter();
+            let scores = j["scores"].as_array().unwrap().iter();
+            let list = (items.zip(scores))
+                .map(|(i, s)| (i.as_str().unwrap().to_string(), s.as_f64().unwrap()))
+                .collect();
+            (j["user"].as_str().unwrap().to_string(), list)
+        })
+        .collect();
+    // `query --first-ratings` excludes the liked items only: ask it for more and drop the
+    // disliked ones.
+    let query_first = |liked: Vec<String>, drop: &[String]| -> Vec<(String, f64)> {
+        let liked = liked.join(",");
+        let j: serde_json::Value = serde_json::from_str(&ok(&[
+            "query",
+            "--model",
+            &m,
+            "--k",
+            "30",
+            "--json",
+            "--liked",
+            &liked,
+            "--first-ratings",
+        ]))
+        .unwrap();
+        (j["recommendations"].as_array().unwrap().iter())
+            .map(|r| {
+                (
+                    r["item"].as_str().unwrap().to_string(),
+                    r["score"].as_f64().unwrap(),
+                )
+            })
+            .filter(|r| !drop.contains(&r.0))
+            .take(10)
+            .collect()
+    };
+    same(
+        &mapped[&cold[1]],
+        &query_first(split(&few, true), &[]),
+        "three first ratings",
+    );
+    let disliked = split(&all, false);
+    same(
+        &mapped[&cold[0]],
+        &query_first(split(&all, true), &disliked),
+        "all rows as first ratings",
+    );
+    assert_ne!(
+        mapped[&cold[0]], lists[&cold[0]],
+        "the map is not the fold-in"
+    );
+    same(&mapped[&known], &lists[&known], "a trained user, folded in");
+    assert_eq!(mapped["grumpy"].len(), 10);
+    assert!(mapped["grumpy"].iter().all(|r| r.0 != "2" && r.0 != "3"));
+    // A model without the map is refused before any work.
+    ials_on_split(&p("cu"), &p("m_plain"), &["--no-first-ratings"]);
+    refused(
+        &[
+            "recommend-all",
+            "--model",
+            &p("m_plain"),
+            "--fold-in",
+            &p("fr.csv"),
+            "--first-ratings",
+            "--out",
+            &p("x.tsv"),
+        ],
+        "this model has no first-ratings map",
+    );
+
     // Refusals, each at its line; nothing is written.
     let refused_at = |body: &str, needle: &str| {
         std::fs::write(p("bad.csv"), body).unwrap();

@@ -431,6 +431,16 @@ impl Model {
         })
     }
 
+    /// The first-ratings map, or the error `--first-ratings` gives for a model without one.
+    pub fn require_first_ratings_map(&self) -> Result<FirstRatingsMap<'_>> {
+        self.first_ratings_map().ok_or_else(|| {
+            Error::invalid(
+                "--first-ratings",
+                "this model has no first-ratings map: `lshrec train` fits one when the training file has timestamps",
+            )
+        })
+    }
+
     /// The feature pairs of a user with demographics `age`, `gender`, `occupation` and
     /// attribute values `tags`.
     fn user_feature_pairs(
@@ -457,12 +467,7 @@ impl Model {
         tags: &[(String, String)],
     ) -> Result<Vec<f32>> {
         let pairs = self.user_feature_pairs(age, gender, occupation, tags);
-        let map = self.first_ratings_map().ok_or_else(|| {
-            Error::invalid(
-                "--first-ratings",
-                "this model has no first-ratings map: `lshrec train` fits one when the training file has timestamps",
-            )
-        })?;
+        let map = self.require_first_ratings_map()?;
         let features = match pairs.is_empty() {
             true => Vec::new(),
             false if self.meta.user_features.is_empty() => {

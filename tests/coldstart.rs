@@ -1495,6 +1495,124 @@ fn recommend_all_folds_in_users_from_a_file() {
     same(&mapped[&known], &lists[&known], "a trained user, folded in");
     assert_eq!(mapped["grumpy"].len(), 10);
     assert!(mapped["grumpy"].iter().all(|r| r.0 != "2" && r.0 != "3"));
+
+    // --fold-in-users: each user's demographics as `query --age --gender --occupation` takes
+    // them (the prior of the fold-in, or features of the map); a user listed there without
+    // rows is scored from them alone; a column the model has no features for (zip) is left
+    // out, a value it never saw is counted, a bad age is refused at its line.
+    let users_tsv = read("cu/users.tsv");
+    let demo = |user: &str| -> Vec<String> {
+        let l = users_tsv
+            .lines()
+            .find(|l| l.starts_with(&format!("{user}\t")));
+        l.unwrap().split('\t').map(String::from).collect()
+    };
+    let (d1, header) = (demo(&cold[1]), users_tsv.lines().next().unwrap());
+    assert!(
+        header.starts_with("user\tage\tgender\toccupation\tzip"),
+        "{header}"
+    );
+    let users_file = format!(
+        "{header}\n{}\nfresh\t31\tF\t{}\t00000\nodd\t40\tM\tastronaut\t00000\n",
+        d1.join("\t"),
+        d1[3]
+    );
+    std::fs::write(p("users.tsv"), users_file).unwrap();
+    let with_users = |extra: &[&str], out: &str| -> serde_json::Value {
+        let args = [
+            "recommend-all",
+            "--model",
+            &m,
+            "--fold-in",
+            &p("fold.csv"),
+            "--fold-in-users",
+            &p("users.tsv"),
+            "--k",
+            "10",
+            "--out",
+            &p(out),
+            "--json",
+        ];
+        serde_json::from_str(&ok(&[&args[..], extra].concat())).unwrap()
+    };
+    let lists_of = |out: &str| -> std::collections::HashMap<String, Vec<(String, f64)>> {
+        (read(out).lines().skip(1))
+            .map(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                (f[0].to_string(), (f[2].to_string(), f[3].parse().unwrap()))
+            })
+            .fold(Default::default(), |mut m, (u, r)| {
+                m.entry(u).or_insert_with(Vec::new).push(r);
+                m
+            })
+    };
+    let query_demo = |liked: &[String], age: &str, gender: &str, occ: &str, first: bool| {
+        let liked = liked.join(",");
+        let mut args = vec![
+            "query",
+            "--model",
+            &m,
+            "--k",
+            "10",
+            "--json",
+            "--age",
+            age,
+            "--gender",
+            gender,
+            "--occupation",
+            occ,
+        ];
+        if !liked.is_empty() {
+            args.extend(["--liked", &liked]);
+        }
+        if first {
+            args.push("--first-ratings");
+        }
+        let j: serde_json::Value = serde_json::from_str(&ok(&args)).unwrap();
+        (j["recommendations"].as_array().unwrap().iter())
+            .map(|r| {
+                (
+                    r["item"].as_str().unwrap().to_string(),
+                    r["score"].as_f64().unwrap(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    for first in [false, true] {
+        let s = with_users(if first { &["--first-ratings"] } else { &[] }, "d.tsv");
+        assert_eq!(
+            (s["users"].as_u64(), s["unknown_feature_values"].as_u64()),
+            (Some(5), Some(1)),
+            "{s}"
+        );
+        let got = lists_of("d.tsv");
+        let want = query_demo(&split(&few, true), &d1[1], &d1[2], &d1[3], first);
+        same(&got[&cold[1]], &want, "three rows and demographics");
+        assert_ne!(got[&cold[1]], mapped[&cold[1]], "demographics count");
+        let want = query_demo(&[], "31", "F", &d1[3], first);
+        same(&got["fresh"], &want, "demographics alone");
+        assert_eq!(
+            got["odd"].len(),
+            10,
+            "a new occupation is left out, not refused"
+        );
+    }
+    std::fs::write(p("users.tsv"), format!("{header}\nx\t0\tF\twriter\t0\n")).unwrap();
+    refused(
+        &[
+            "recommend-all",
+            "--model",
+            &m,
+            "--fold-in",
+            &p("fold.csv"),
+            "--fold-in-users",
+            &p("users.tsv"),
+            "--out",
+            &p("x.tsv"),
+        ],
+        "users.tsv:2: field `age`: expected an age in years, 1 to 120",
+    );
+
     // A model without the map is refused before any work.
     ials_on_split(&p("cu"), &p("m_plain"), &["--no-first-ratings"]);
     refused(

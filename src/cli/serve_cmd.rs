@@ -932,6 +932,18 @@ pub struct RecommendAllArgs {
     /// folded in as without this flag.
     #[arg(long, requires = "fold_in")]
     pub first_ratings: bool,
+    /// With --fold-in: the users' demographics and attributes, for a model trained with user
+    /// side information. A delimited file with a header row, the user id first (as an attribute
+    /// file for `train --user-features`): a column `age` holds years (1 to 120, bucketed as in
+    /// training), `gender` and `occupation` are as in the training users file, any other
+    /// column is an attribute (as `query --feature COLUMN=VALUE`). Each user's features are
+    /// the prior the fold-in pulls toward (`query --age …`), or enter the first-ratings map.
+    /// Users listed here without rows in --fold-in's file (sign-ups who rated nothing yet) are
+    /// scored from their demographics alone. A column the model has no features for (say,
+    /// zip) is left out with a note, and so is a value it never saw (a new occupation), counted;
+    /// a file with no column the model knows is an error.
+    #[arg(long, value_name = "FILE", requires = "fold_in")]
+    pub fold_in_users: Option<PathBuf>,
     #[command(flatten)]
     pub search: SearchArgs,
     /// Print the summary (users, seconds, users/s) as JSON on stdout.
@@ -955,24 +967,116 @@ struct FoldedIn {
     known: usize,
     /// How many users' vectors came from the first-ratings map (`--first-ratings`).
     mapped: usize,
+    /// How many values of `--fold-in-users` the model had no feature for (left out).
+    unknown_values: usize,
     seconds: f64,
+}
+
+/// One user's features: rows of the model's user features, and weights.
+type Features = Vec<(usize, f32)>;
+
+/// `--fold-in-users`: the features (rows of the model's user features, and weights) of each
+/// user of `ds`, from the attribute columns its users file was read into, and how many values
+/// the model does not know.
+fn users_file_features(
+    path: &Path,
+    model: &Model,
+    ds: &crate::data::Dataset,
+) -> Result<(Vec<Features>, usize)> {
+    use std::collections::BTreeSet;
+    let names = &model.meta.user_features;
+    let columns: BTreeSet<&str> = (names.iter())
+        .filter_map(|n| n.split_once(':').map(|(c, _)| c))
+        .collect();
+    if columns.is_empty() {
+        return Err(Error::invalid(
+            "--fold-in-users",
+            "this model was trained without user side information (no users file or --user-features)",
+        ));
+    }
+    let tags = ds.user_info.as_ref().map_or(&[][..], |i| &i.tags[..]);
+    let given: BTreeSet<&str> = (tags.iter().flatten()).map(|(c, _)| c.as_str()).collect();
+    let unused: Vec<&str> = given.difference(&columns).copied().collect();
+    if unused.len() == given.len() {
+        return Err(Error::Header {
+            path: path.to_path_buf(),
+            line: 1,
+            expected: format!(
+                "user columns the model has features for ({}), after the user id",
+                columns.iter().copied().collect::<Vec<_>>().join(", ")
+            ),
+            found: given.iter().map(|c| c.to_string()).collect(),
+        });
+    }
+    if !unused.is_empty() {
+        eprintln!(
+            "note: the model has no features for column(s) {} of {}; they are left out",
+            unused.join(", "),
+            path.display()
+        );
+    }
+    let mut unknown = 0;
+    let mut out = Vec::with_capacity(ds.n_users());
+    for u in 0..ds.n_users() {
+        let t = tags.get(u).map_or(&[][..], |t| &t[..]);
+        let used = t
+            .iter()
+            .filter(|(c, _)| columns.contains(c.as_str()))
+            .cloned();
+        let (ages, rest): (Vec<_>, Vec<_>) = used.partition(|(c, _)| c == "age");
+        let age = match &ages[..] {
+            [] => None,
+            [(_, v)] => match v.parse::<u16>() {
+                Ok(a) if (1..=120).contains(&a) => Some(a),
+                _ => {
+                    let id = ds.users.ext(u as u32);
+                    return Err(Error::Parse {
+                        path: path.to_path_buf(),
+                        line: crate::store::read::attribute_line_with(path, id)?,
+                        field: "age".into(),
+                        expected: "an age in years, 1 to 120".into(),
+                        found: v.clone(),
+                    });
+                }
+            },
+            _ => {
+                let id = ds.users.ext(u as u32);
+                return Err(Error::Parse {
+                    path: path.to_path_buf(),
+                    line: crate::store::read::attribute_line_with(path, id)?,
+                    field: "age".into(),
+                    expected: format!("one age for user {id}"),
+                    found: (ages.iter().map(|a| a.1.as_str()))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+        };
+        let mut pairs = crate::data::features::user_pairs(age, None, None);
+        pairs.extend(crate::data::features::tag_pairs(&rest, model.user_knots()));
+        let (features, n) = model.known_user_features(&pairs)?;
+        unknown += n;
+        out.push(features);
+    }
+    Ok((out, unknown))
 }
 
 /// Reads `path`, checking every row, and folds in the users of `shard` (all of them without
 /// one; see `RecommendAllArgs::fold_in`).
-fn fold_in_file(
-    path: &Path,
-    model: &Model,
-    shard: Option<&str>,
-    first_ratings: bool,
-) -> Result<FoldedIn> {
+fn fold_in_file(a: &RecommendAllArgs, path: &Path, model: &Model) -> Result<FoldedIn> {
     use crate::store::read::first_line_with;
+    let users_file = a.fold_in_users.as_deref();
     let opts = crate::data::LoadOptions {
         format: Some(crate::data::Format::Generic),
+        user_attributes: users_file.map(|p| crate::data::AttributeFile {
+            path: p.to_path_buf(),
+            columns: None,
+            numeric: Vec::new(),
+        }),
         ..Default::default()
     };
     // Refused before the file is read, as `query --first-ratings` refuses it.
-    let map = match first_ratings {
+    let map = match a.first_ratings {
         true => Some(model.require_first_ratings_map()?),
         false => None,
     };
@@ -1000,7 +1104,11 @@ fn fold_in_file(
             _ => liked.push(i),
         }
     }
-    let range = match shard {
+    let (features, unknown_values) = match users_file {
+        Some(f) => users_file_features(f, model, &ds)?,
+        None => (vec![Vec::new(); rows.len()], 0),
+    };
+    let range = match a.shard.as_deref() {
         Some(s) => shard_range(s, rows.len())?,
         None => 0..rows.len(),
     };
@@ -1040,12 +1148,24 @@ fn fold_in_file(
                 // A sign-up: its positive rows are its first ratings (none at all is the
                 // map's N = 0).
                 bar.inc(1);
-                return Ok((map.vector(&liked, &[])?, own, Solved::Mapped));
+                return Ok((map.vector(&liked, &features[u])?, own, Solved::Mapped));
             }
+            let prior = model.user_feature_vector(&features[u]);
+            let rated = !(liked.is_empty() && disliked.is_empty());
             liked.extend(trained.iter().filter(|i| !disliked.contains(i)));
             liked.sort_unstable();
             liked.dedup();
-            if liked.is_empty() {
+            if let (true, None, false, Some(f)) = (liked.is_empty(), &prior, rated, users_file) {
+                // Listed in the users file only, with no value the model knows.
+                return Err(Error::Parse {
+                    path: f.to_path_buf(),
+                    line: crate::store::read::attribute_line_with(f, id)?,
+                    field: "user".into(),
+                    expected: "a user with rows in the --fold-in file, or a demographic or attribute value the model knows".into(),
+                    found: id.into(),
+                });
+            }
+            if liked.is_empty() && prior.is_none() {
                 return Err(Error::Parse {
                     path: path.to_path_buf(),
                     line: first_line_with(path, 0, id)?,
@@ -1057,7 +1177,7 @@ fn fold_in_file(
                     found: id.into(),
                 });
             }
-            let v = solver.solve(&liked, disliked, None)?;
+            let v = solver.solve(&liked, disliked, prior.as_deref())?;
             bar.inc(1);
             let how = match trained.is_empty() {
                 true => Solved::New,
@@ -1076,6 +1196,7 @@ fn fold_in_file(
         own: Vec::with_capacity(range.len()),
         known: 0,
         mapped: 0,
+        unknown_values,
         seconds: 0.0,
     };
     for r in solved {
@@ -1208,12 +1329,7 @@ pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
         None => None,
     };
     let folded = match &a.fold_in {
-        Some(p) => Some(fold_in_file(
-            p,
-            &model,
-            a.shard.as_deref(),
-            a.first_ratings,
-        )?),
+        Some(p) => Some(fold_in_file(&a, p, &model)?),
         None => None,
     };
     let n_listed = match (&listed, &folded) {
@@ -1261,6 +1377,13 @@ pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
             recommend_queries(&model, &q, a.k, method, &own, &blocked)
         }
     })?;
+    if let Some(f) = folded.as_ref().filter(|f| f.unknown_values > 0) {
+        eprintln!(
+            "note: {} value(s) in {} the model has no feature for (a new occupation, say) were left out",
+            f.unknown_values,
+            a.fold_in_users.as_deref().unwrap_or(Path::new("")).display()
+        );
+    }
     if a.json {
         #[derive(Serialize)]
         struct J<'a> {
@@ -1276,6 +1399,9 @@ pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
             fold_in_known_users: Option<usize>,
             /// With --first-ratings: how many users' vectors came from the first-ratings map.
             first_ratings_users: Option<usize>,
+            fold_in_users: Option<&'a Path>,
+            /// With --fold-in-users: its values the model had no feature for (left out).
+            unknown_feature_values: Option<usize>,
             fold_in_seconds: Option<f64>,
             excluded_items: usize,
             k: usize,
@@ -1294,6 +1420,10 @@ pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
             first_ratings_users: (folded.as_ref())
                 .filter(|_| a.first_ratings)
                 .map(|f| f.mapped),
+            fold_in_users: a.fold_in_users.as_deref(),
+            unknown_feature_values: (folded.as_ref())
+                .filter(|_| a.fold_in_users.is_some())
+                .map(|f| f.unknown_values),
             fold_in_seconds: folded.as_ref().map(|f| f.seconds),
             excluded_items: blocked.len(),
             k: a.k,
@@ -1307,6 +1437,7 @@ pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
             true => format!(", {} from the first-ratings map", f.mapped),
             false => String::new(),
         };
+
         eprintln!(
             "folded in {} users from {} ({} of them with training items in the model{mapped}) in {:.2} s",
             f.own.len(),

@@ -686,14 +686,38 @@ fn read_seen_pairs(path: &Path, nu: usize, ni: usize) -> Result<Csr> {
 pub(crate) fn first_line_with(path: &Path, role: usize, value: &str) -> Result<usize> {
     let layout = data::formats::generic::layout(path, &Default::default())?;
     let column = [layout.columns.user, layout.columns.item][role];
+    line_with(path, layout.delim, layout.has_header, column, value)
+}
+
+/// The number of the first row of attribute file `path` (a header row, then the id in the
+/// first column) about `id`; 0 if none is.
+pub(crate) fn attribute_line_with(path: &Path, id: &str) -> Result<usize> {
     let mut rdr = data::text::LineReader::open(path)?;
-    if layout.has_header {
+    match rdr
+        .next_content_line(true)?
+        .and_then(|(_, h)| data::text::Delimiter::sniff(h))
+    {
+        Some(delim) => line_with(path, delim, true, 0, id),
+        None => Ok(0),
+    }
+}
+
+/// The number of the first data line of `path` whose `column` is `value`; 0 if none is.
+fn line_with(
+    path: &Path,
+    delim: data::text::Delimiter,
+    has_header: bool,
+    column: usize,
+    value: &str,
+) -> Result<usize> {
+    let mut rdr = data::text::LineReader::open(path)?;
+    if has_header {
         rdr.next_content_line(true)?;
     }
     // Lines as the loader reads them: blank and `#` comment lines are not rows.
     while let Some((no, line)) = rdr.next_content_line(true)? {
         let mut fields = Vec::new();
-        let found = layout.delim.split(line, &mut fields).is_ok()
+        let found = delim.split(line, &mut fields).is_ok()
             && fields.get(column).is_some_and(|f| f.trim() == value);
         if found {
             return Ok(no);

@@ -292,17 +292,10 @@ fn p3_pipeline_embed_item_and_fold_in() {
     let exact_args = ["query", "--model", &m, "--user", user, "--index", &idx];
     let exact_args = [&exact_args[..], &["--keep-seen", "--exact", "--json"]].concat();
     let listed = |extra: &[&str]| -> Vec<(String, f64)> {
-        let j: serde_json::Value =
-            serde_json::from_str(&ok(&[&exact_args[..], extra].concat())).unwrap();
+        let out = ok(&[&exact_args[..], extra].concat());
+        let j: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(j["method"], "exact");
-        (j["recommendations"].as_array().unwrap().iter())
-            .map(|r| {
-                (
-                    r["item"].as_str().unwrap().to_string(),
-                    r["score"].as_f64().unwrap(),
-                )
-            })
-            .collect()
+        recs_scored(&out)
     };
     let exact = listed(&["--k", &k(n + 1)]);
     let score_of = |list: &[(String, f64)]| list.iter().find(|r| r.0 == "brand-new").unwrap().1;
@@ -955,9 +948,19 @@ fn numeric_attributes_interpolate_between_knots() {
 
 /// The item ids of `query --json` output's recommendations.
 fn rec_ids(out: &str) -> Vec<String> {
+    recs_scored(out).into_iter().map(|r| r.0).collect()
+}
+
+/// The items and scores of `query --json` output's recommendations.
+fn recs_scored(out: &str) -> Vec<(String, f64)> {
     let j: serde_json::Value = serde_json::from_str(out).unwrap();
     (j["recommendations"].as_array().unwrap().iter())
-        .map(|r| r["item"].as_str().unwrap().to_string())
+        .map(|r| {
+            (
+                r["item"].as_str().unwrap().to_string(),
+                r["score"].as_f64().unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -1327,17 +1330,21 @@ fn recommend_all_folds_in_users_from_a_file() {
         (s["users"].as_u64(), s["fold_in_known_users"].as_u64()),
         (Some(3), Some(1))
     );
-    let lists: std::collections::HashMap<String, Vec<(String, f64)>> = (read("f.jsonl").lines())
-        .map(|l| {
-            let j: serde_json::Value = serde_json::from_str(l).unwrap();
-            let items = j["items"].as_array().unwrap().iter();
-            let scores = j["scores"].as_array().unwrap().iter();
-            let list = (items.zip(scores))
-                .map(|(i, s)| (i.as_str().unwrap().to_string(), s.as_f64().unwrap()))
-                .collect();
-            (j["user"].as_str().unwrap().to_string(), list)
-        })
-        .collect();
+    // Each user's list in a .jsonl output.
+    let jsonl_lists = |f: &str| -> std::collections::HashMap<String, Vec<(String, f64)>> {
+        (read(f).lines())
+            .map(|l| {
+                let j: serde_json::Value = serde_json::from_str(l).unwrap();
+                let items = j["items"].as_array().unwrap().iter();
+                let scores = j["scores"].as_array().unwrap().iter();
+                let list = (items.zip(scores))
+                    .map(|(i, s)| (i.as_str().unwrap().to_string(), s.as_f64().unwrap()))
+                    .collect();
+                (j["user"].as_str().unwrap().to_string(), list)
+            })
+            .collect()
+    };
+    let lists = jsonl_lists("f.jsonl");
     let query = |liked: Vec<String>, disliked: Vec<String>| -> Vec<(String, f64)> {
         let (liked, disliked) = (liked.join(","), disliked.join(","));
         let mut args = vec![
@@ -1346,15 +1353,7 @@ fn recommend_all_folds_in_users_from_a_file() {
         if !disliked.is_empty() {
             args.extend(["--disliked", &disliked]);
         }
-        let j: serde_json::Value = serde_json::from_str(&ok(&args)).unwrap();
-        (j["recommendations"].as_array().unwrap().iter())
-            .map(|r| {
-                (
-                    r["item"].as_str().unwrap().to_string(),
-                    r["score"].as_f64().unwrap(),
-                )
-            })
-            .collect()
+        recs_scored(&ok(&args))
     };
     let split = |rows: &[(String, u32)], liked: bool| -> Vec<String> {
         (rows.iter().filter(|r| (r.1 >= 4) == liked))
@@ -1439,22 +1438,12 @@ fn recommend_all_folds_in_users_from_a_file() {
         ),
         (Some(4), Some(1), Some(3))
     );
-    let mapped: std::collections::HashMap<String, Vec<(String, f64)>> = (read("fr.jsonl").lines())
-        .map(|l| {
-            let j: serde_json::Value = serde_json::from_str(l).unwrap();
-            let items = j["items"].as_array().unwrap().iter();
-            let scores = j["scores"].as_array().unwrap().iter();
-            let list = (items.zip(scores))
-                .map(|(i, s)| (i.as_str().unwrap().to_string(), s.as_f64().unwrap()))
-                .collect();
-            (j["user"].as_str().unwrap().to_string(), list)
-        })
-        .collect();
+    let mapped = jsonl_lists("fr.jsonl");
     // `query --first-ratings` excludes the liked items only: ask it for more and drop the
     // disliked ones.
     let query_first = |liked: Vec<String>, drop: &[String]| -> Vec<(String, f64)> {
         let liked = liked.join(",");
-        let j: serde_json::Value = serde_json::from_str(&ok(&[
+        let out = ok(&[
             "query",
             "--model",
             &m,
@@ -1464,15 +1453,8 @@ fn recommend_all_folds_in_users_from_a_file() {
             "--liked",
             &liked,
             "--first-ratings",
-        ]))
-        .unwrap();
-        (j["recommendations"].as_array().unwrap().iter())
-            .map(|r| {
-                (
-                    r["item"].as_str().unwrap().to_string(),
-                    r["score"].as_f64().unwrap(),
-                )
-            })
+        ]);
+        (recs_scored(&out).into_iter())
             .filter(|r| !drop.contains(&r.0))
             .take(10)
             .collect()
@@ -1518,22 +1500,19 @@ fn recommend_all_folds_in_users_from_a_file() {
         d1[3]
     );
     std::fs::write(p("users.tsv"), users_file).unwrap();
+    let (fold, users) = (p("fold.csv"), p("users.tsv"));
+    let users_args = [
+        "recommend-all",
+        "--model",
+        &m,
+        "--fold-in",
+        &fold,
+        "--fold-in-users",
+        &users,
+    ];
     let with_users = |extra: &[&str], out: &str| -> serde_json::Value {
-        let args = [
-            "recommend-all",
-            "--model",
-            &m,
-            "--fold-in",
-            &p("fold.csv"),
-            "--fold-in-users",
-            &p("users.tsv"),
-            "--k",
-            "10",
-            "--out",
-            &p(out),
-            "--json",
-        ];
-        serde_json::from_str(&ok(&[&args[..], extra].concat())).unwrap()
+        let args = ["--k", "10", "--out", &p(out), "--json"];
+        serde_json::from_str(&ok(&[&users_args[..], &args, extra].concat())).unwrap()
     };
     let lists_of = |out: &str| -> std::collections::HashMap<String, Vec<(String, f64)>> {
         (read(out).lines().skip(1))
@@ -1568,15 +1547,7 @@ fn recommend_all_folds_in_users_from_a_file() {
         if first {
             args.push("--first-ratings");
         }
-        let j: serde_json::Value = serde_json::from_str(&ok(&args)).unwrap();
-        (j["recommendations"].as_array().unwrap().iter())
-            .map(|r| {
-                (
-                    r["item"].as_str().unwrap().to_string(),
-                    r["score"].as_f64().unwrap(),
-                )
-            })
-            .collect::<Vec<_>>()
+        recs_scored(&ok(&args))
     };
     for first in [false, true] {
         let s = with_users(if first { &["--first-ratings"] } else { &[] }, "d.tsv");
@@ -1599,17 +1570,7 @@ fn recommend_all_folds_in_users_from_a_file() {
     }
     std::fs::write(p("users.tsv"), format!("{header}\nx\t0\tF\twriter\t0\n")).unwrap();
     refused(
-        &[
-            "recommend-all",
-            "--model",
-            &m,
-            "--fold-in",
-            &p("fold.csv"),
-            "--fold-in-users",
-            &p("users.tsv"),
-            "--out",
-            &p("x.tsv"),
-        ],
+        &[&users_args[..], &["--out", &p("x.tsv")]].concat(),
         "users.tsv:2: field `age`: expected an age in years, 1 to 120",
     );
 

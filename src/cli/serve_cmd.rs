@@ -1024,33 +1024,25 @@ fn users_file_features(
             .filter(|(c, _)| columns.contains(c.as_str()))
             .cloned();
         let (ages, rest): (Vec<_>, Vec<_>) = used.partition(|(c, _)| c == "age");
+        let bad_age = |expected: String| -> Result<Option<u16>> {
+            let id = ds.users.ext(u as u32);
+            Err(Error::Parse {
+                path: path.to_path_buf(),
+                line: crate::store::read::attribute_line_with(path, id)?,
+                field: "age".into(),
+                expected,
+                found: (ages.iter().map(|a| a.1.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+        };
         let age = match &ages[..] {
             [] => None,
             [(_, v)] => match v.parse::<u16>() {
                 Ok(a) if (1..=120).contains(&a) => Some(a),
-                _ => {
-                    let id = ds.users.ext(u as u32);
-                    return Err(Error::Parse {
-                        path: path.to_path_buf(),
-                        line: crate::store::read::attribute_line_with(path, id)?,
-                        field: "age".into(),
-                        expected: "an age in years, 1 to 120".into(),
-                        found: v.clone(),
-                    });
-                }
+                _ => bad_age("an age in years, 1 to 120".into())?,
             },
-            _ => {
-                let id = ds.users.ext(u as u32);
-                return Err(Error::Parse {
-                    path: path.to_path_buf(),
-                    line: crate::store::read::attribute_line_with(path, id)?,
-                    field: "age".into(),
-                    expected: format!("one age for user {id}"),
-                    found: (ages.iter().map(|a| a.1.as_str()))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                });
-            }
+            _ => bad_age(format!("one age for user {}", ds.users.ext(u as u32)))?,
         };
         let mut pairs = crate::data::features::user_pairs(age, None, None);
         pairs.extend(crate::data::features::tag_pairs(&rest, model.user_knots()));

@@ -86,6 +86,8 @@ pub struct Sniffed {
     /// The number of the first line that is not blank nor a comment: the header, if any.
     pub header_line: usize,
     pub n_fields: usize,
+    /// That line's text.
+    pub first_line: String,
 }
 
 /// Looks at the first line of `path`.
@@ -152,6 +154,7 @@ pub fn sniff(path: &Path, opts: &GenericOptions) -> Result<Sniffed> {
                 .rev()
                 .take_while(|f| f.trim().is_empty())
                 .count(),
+        first_line: first.clone(),
     })
 }
 
@@ -179,15 +182,15 @@ pub fn layout(path: &Path, opts: &GenericOptions) -> Result<Layout> {
         timestamp: (s.n_fields >= 4).then_some(3),
     };
     let (columns, unread) = if s.has_header {
-        let mut rdr = LineReader::open(path)?;
-        let line = rdr
-            .next_content_line(true)?
-            .map(|(_, l)| l.to_string())
-            .unwrap_or_default();
         let mut hf = Vec::new();
-        s.delim
-            .split(&line, &mut hf)
-            .map_err(|e| rdr.ctx().parse_err("header", "well-formed CSV", &e))?;
+        // Split once already by `sniff`, with the same delimiter.
+        s.delim.split(&s.first_line, &mut hf).map_err(|e| {
+            crate::data::text::Ctx {
+                path,
+                line: s.header_line,
+            }
+            .parse_err("header", "well-formed CSV", &e)
+        })?;
         let c = with_names(opts, |names| Columns::from_header(path, &hf, names, false))
             .map_err(|e| name_hint(e, s.header_by_rating, s.header_line))?;
         let unread = unread_columns(path, &hf, &c);

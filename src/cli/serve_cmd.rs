@@ -877,7 +877,7 @@ fn user_history(model: &Model, u: u32) -> Vec<Scored> {
 /// `lshrec recommend-all`
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  lshrec recommend-all --model model/ --k 10 --out recs.tsv\n  lshrec recommend-all --model model/ --index model/index --k 20 --out part-3.jsonl --shard 3/16\n  lshrec recommend-all --model model/ --user-list active.txt --exclude-items withdrawn.txt --out recs.npy\n  lshrec recommend-all --model model/ --fold-in since-training.tsv --out new-users.tsv\n\nOutputs: .tsv (user, rank, item, score), .jsonl (one user per line), .npy (int64 item rows, n_users × k, -1 padded), with OUT.users.txt (the user id of each row), OUT.items.txt (the item id of each item row) and OUT.scores.npy (float32, NaN padded) beside it.",
+    after_help = "Examples:\n  lshrec recommend-all --model model/ --k 10 --out recs.tsv\n  lshrec recommend-all --model model/ --index model/index --k 20 --out part-3.jsonl --shard 3/16\n  lshrec recommend-all --model model/ --user-list active.txt --exclude-items withdrawn.txt --out recs.npy\n  lshrec recommend-all --model model/ --fold-in since-training.tsv --out new-users.tsv\n  lshrec recommend-all --model model/ --fold-in signups.tsv --first-ratings --fold-in-users signups-people.tsv --out signups-recs.tsv\n\nOutputs: .tsv (user, rank, item, score), .jsonl (one user per line), .npy (int64 item rows, n_users × k, -1 padded), with OUT.users.txt (the user id of each row), OUT.items.txt (the item id of each item row) and OUT.scores.npy (float32, NaN padded) beside it.",
     mut_arg("mode", |a| a.requires("index")),
     mut_arg("probes", |a| a.requires("index")),
     mut_arg("max_candidates", |a| a.requires("index")),

@@ -342,7 +342,7 @@ mod fuzz {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
         /// Random damage to either index file never panics and is always refused.
         #[test]
         fn damaged_index_files_are_refused(which in 0usize..2, pos in any::<prop::sample::Index>(), xor in 1u8..=255, cut in any::<prop::sample::Index>(), truncate in any::<bool>()) {

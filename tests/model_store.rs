@@ -216,7 +216,7 @@ fn version_2_models_are_read() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
     /// Random damage to model.bin or seen.bin never panics; it is refused unless the bytes are
     /// unchanged.
     #[test]

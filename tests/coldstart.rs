@@ -287,6 +287,17 @@ fn p3_pipeline_embed_item_and_fold_in() {
         &[&args[..], &["--k", &k(n + 2)]].concat(),
         &format!("({})", n + 1),
     );
+    // A fold-in row naming the appended movie is refused, saying why.
+    std::fs::write(
+        p("signups.csv"),
+        "user,item,rating\nnew,1,5\nnew,brand-new,5\n",
+    )
+    .unwrap();
+    let fold = ["recommend-all", "--model", &m, "--index", &idx, "--fold-in"];
+    refused(
+        &[&fold[..], &[&p("signups.csv"), "--out", &p("s.tsv")]].concat(),
+        &format!("signups.csv:3: field `item`: expected an item id of the model ({n} items; this one was appended to the index after training"),
+    );
     // --exact beside the index ranks the appended movie with the model's, at the score the
     // index gives it; --exclude-items can name it there too.
     let exact_args = ["query", "--model", &m, "--user", user, "--index", &idx];

@@ -1055,7 +1055,12 @@ fn users_file_features(
 
 /// Reads `path`, checking every row, and folds in the users of `shard` (all of them without
 /// one; see `RecommendAllArgs::fold_in`).
-fn fold_in_file(a: &RecommendAllArgs, path: &Path, model: &Model) -> Result<FoldedIn> {
+fn fold_in_file(
+    a: &RecommendAllArgs,
+    path: &Path,
+    model: &Model,
+    idx: Option<&Index>,
+) -> Result<FoldedIn> {
     use crate::store::read::first_line_with;
     let users_file = a.fold_in_users.as_deref();
     let opts = crate::data::LoadOptions {
@@ -1086,7 +1091,12 @@ fn fold_in_file(a: &RecommendAllArgs, path: &Path, model: &Model) -> Result<Fold
                 path: path.to_path_buf(),
                 line: first_line_with(path, 1, ext)?,
                 field: "item".into(),
-                expected: format!("an item id of the model ({} items)", model.n_items()),
+                expected: match idx.is_some_and(|i| i.meta.appended.iter().any(|a| a.id == ext)) {
+                    // Its vector is an estimate from its features, not a trained one: the
+                    // fold-in solves against the trained items only.
+                    true => format!("an item id of the model ({} items; this one was appended to the index after training, and fold-in reads trained items only: leave its rows out)", model.n_items()),
+                    false => format!("an item id of the model ({} items)", model.n_items()),
+                },
                 found: ext.into(),
             });
         };
@@ -1321,7 +1331,7 @@ pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
         None => None,
     };
     let folded = match &a.fold_in {
-        Some(p) => Some(fold_in_file(&a, p, &model)?),
+        Some(p) => Some(fold_in_file(&a, p, &model, idx.as_ref())?),
         None => None,
     };
     let n_listed = match (&listed, &folded) {

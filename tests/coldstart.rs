@@ -1506,10 +1506,13 @@ fn recommend_all_folds_in_users_from_a_file() {
         "{header}"
     );
     let users_file = format!(
-        "{header}\n{}\nfresh\t31\tF\t{}\t00000\nodd\t40\tM\tastronaut\t00000\n",
+        "{header}\n{}\nfresh\t31\tF\t{o}\t00000\nbucketed\t25-34\tF\t{o}\t00000\nodd\t40\tM\tastronaut\t00000\n",
         d1.join("\t"),
-        d1[3]
+        o = d1[3]
     );
+    // Written beside fold.csv under the split's side-file name: the fold-in must read it as
+    // --fold-in-users only, not as fold.csv's side file (whose typed reader would refuse
+    // the age 25-34).
     std::fs::write(p("users.tsv"), users_file).unwrap();
     let (fold, users) = (p("fold.csv"), p("users.tsv"));
     let users_args = [
@@ -1564,7 +1567,7 @@ fn recommend_all_folds_in_users_from_a_file() {
         let s = with_users(if first { &["--first-ratings"] } else { &[] }, "d.tsv");
         assert_eq!(
             (s["users"].as_u64(), s["unknown_feature_values"].as_u64()),
-            (Some(5), Some(1)),
+            (Some(6), Some(1)),
             "{s}"
         );
         let got = lists_of("d.tsv");
@@ -1573,6 +1576,11 @@ fn recommend_all_folds_in_users_from_a_file() {
         assert_ne!(got[&cold[1]], mapped[&cold[1]], "demographics count");
         let want = query_demo(&[], "31", "F", &d1[3], first);
         same(&got["fresh"], &want, "demographics alone");
+        same(
+            &got["bucketed"],
+            &want,
+            "an age given as the model's bucket",
+        );
         assert_eq!(
             got["odd"].len(),
             10,

@@ -307,6 +307,7 @@ impl ReadArgs {
                 &self.user_feature_cols,
                 &self.user_numeric_cols,
             ),
+            no_side_files: false,
         })
     }
 }

@@ -935,7 +935,7 @@ pub struct RecommendAllArgs {
     /// With --fold-in: the users' demographics and attributes, for a model trained with user
     /// side information. A delimited file with a header row, the user id first (as an attribute
     /// file for `train --user-features`): a column `age` holds years (1 to 120, bucketed as in
-    /// training), `gender` and `occupation` are as in the training users file, any other
+    /// training) or a value the model has (25-34), `gender` and `occupation` are as in the training users file, any other
     /// column is an attribute (as `query --feature COLUMN=VALUE`). Each user's features are
     /// the prior the fold-in pulls toward (`query --age …`), or enter the first-ratings map.
     /// Users listed here without rows in --fold-in's file (sign-ups who rated nothing yet) are
@@ -1023,7 +1023,14 @@ fn users_file_features(
             .iter()
             .filter(|(c, _)| columns.contains(c.as_str()))
             .cloned();
-        let (ages, rest): (Vec<_>, Vec<_>) = used.partition(|(c, _)| c == "age");
+        // An age the model knows as it is written (a bucket such as 25-34, or the raw values
+        // of an attribute file's `age` column) is an attribute; otherwise it is years.
+        let (ages, rest): (Vec<_>, Vec<_>) = used.partition(|(c, v)| {
+            c == "age"
+                && !names
+                    .iter()
+                    .any(|n| n.strip_prefix("age:") == Some(v.as_str()))
+        });
         let bad_age = |expected: String| -> Result<Option<u16>> {
             let id = ds.users.ext(u as u32);
             Err(Error::Parse {
@@ -1040,7 +1047,7 @@ fn users_file_features(
             [] => None,
             [(_, v)] => match v.parse::<u16>() {
                 Ok(a) if (1..=120).contains(&a) => Some(a),
-                _ => bad_age("an age in years, 1 to 120".into())?,
+                _ => bad_age("an age in years, 1 to 120, or an age value of the model".into())?,
             },
             _ => bad_age(format!("one age for user {}", ds.users.ext(u as u32)))?,
         };
@@ -1070,6 +1077,9 @@ fn fold_in_file(
             columns: None,
             numeric: Vec::new(),
         }),
+        // Demographics come from --fold-in-users only: a users.tsv that happens to sit beside
+        // FILE (a split directory's training users) is not read.
+        no_side_files: true,
         ..Default::default()
     };
     // Refused before the file is read, as `query --first-ratings` refuses it.

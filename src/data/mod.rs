@@ -69,6 +69,10 @@ pub struct LoadOptions {
     pub item_attributes: Option<AttributeFile>,
     /// User attribute file (`--user-features`).
     pub user_attributes: Option<AttributeFile>,
+    /// Read the ratings file alone, not the side files (titles, genres, demographics) beside
+    /// it: for a file of new ratings (`recommend-all --fold-in`) that merely sits in a dataset
+    /// directory.
+    pub no_side_files: bool,
 }
 
 const LOOKED_FOR: &str =
@@ -178,7 +182,9 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Dataset> {
         path.to_path_buf()
     };
     let mut b = DatasetBuilder::new(true, true);
-    read_side_into(&file, format, &mut b)?;
+    if !opts.no_side_files {
+        read_side_into(&file, format, &mut b)?;
+    }
     use formats::attributes::{read as read_attributes, Entity};
     if let Some(f) = &opts.item_attributes {
         read_attributes(f, Entity::Item, &mut b)?;

@@ -1324,18 +1324,22 @@ fn recommend_all_folds_in_users_from_a_file() {
         }
     }
     std::fs::write(p("fold.csv"), &file).unwrap();
-    let summary = ok(&[
-        "recommend-all",
-        "--model",
-        &m,
-        "--fold-in",
-        &p("fold.csv"),
-        "--k",
-        "10",
-        "--out",
-        &p("f.jsonl"),
-        "--json",
-    ]);
+    // `recommend-all --fold-in FILE --k 10 --out OUT` and `extra` arguments: its stdout.
+    let fold_in = |file: &str, out: &str, extra: &[&str]| -> String {
+        let args = [
+            "recommend-all",
+            "--model",
+            &m,
+            "--fold-in",
+            &p(file),
+            "--k",
+            "10",
+            "--out",
+            &p(out),
+        ];
+        ok(&[&args[..], extra].concat())
+    };
+    let summary = fold_in("fold.csv", "f.jsonl", &["--json"]);
     let s: serde_json::Value = serde_json::from_str(&summary).unwrap();
     assert_eq!(
         (s["users"].as_u64(), s["fold_in_known_users"].as_u64()),
@@ -1394,19 +1398,7 @@ fn recommend_all_folds_in_users_from_a_file() {
     same(&lists[&known], &query(union, vec![]), "a trained user");
     // A shard folds in and writes its own users only, each list as in the whole run (the
     // scores to the GEMM's rounding, which depends on how many users share a block).
-    ok(&[
-        "recommend-all",
-        "--model",
-        &m,
-        "--fold-in",
-        &p("fold.csv"),
-        "--k",
-        "10",
-        "--out",
-        &p("f1.jsonl"),
-        "--shard",
-        "1/3",
-    ]);
+    fold_in("fold.csv", "f1.jsonl", &["--shard", "1/3"]);
     let shard: Vec<serde_json::Value> = (read("f1.jsonl").lines())
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
@@ -1427,19 +1419,11 @@ fn recommend_all_folds_in_users_from_a_file() {
     // recommended back; the trained user is folded in as before; a new user with low rows
     // only gets the map's N = 0 vector instead of a refusal.
     std::fs::write(p("fr.csv"), format!("{file}grumpy,2,1\ngrumpy,3,2\n")).unwrap();
-    let s: serde_json::Value = serde_json::from_str(&ok(&[
-        "recommend-all",
-        "--model",
-        &m,
-        "--fold-in",
-        &p("fr.csv"),
-        "--first-ratings",
-        "--k",
-        "10",
-        "--out",
-        &p("fr.jsonl"),
-        "--json",
-    ]))
+    let s: serde_json::Value = serde_json::from_str(&fold_in(
+        "fr.csv",
+        "fr.jsonl",
+        &["--first-ratings", "--json"],
+    ))
     .unwrap();
     assert_eq!(
         (
@@ -1525,8 +1509,8 @@ fn recommend_all_folds_in_users_from_a_file() {
         &users,
     ];
     let with_users = |extra: &[&str], out: &str| -> serde_json::Value {
-        let args = ["--k", "10", "--out", &p(out), "--json"];
-        serde_json::from_str(&ok(&[&users_args[..], &args, extra].concat())).unwrap()
+        let args = [&["--fold-in-users", &users, "--json"], extra].concat();
+        serde_json::from_str(&fold_in("fold.csv", out, &args)).unwrap()
     };
     let lists_of = |out: &str| -> std::collections::HashMap<String, Vec<(String, f64)>> {
         (read(out).lines().skip(1))

@@ -1449,7 +1449,6 @@ pub fn run_recommend_all(a: RecommendAllArgs) -> Result<()> {
             true => format!(", {} from the first-ratings map", f.mapped),
             false => String::new(),
         };
-
         eprintln!(
             "folded in {} users from {} ({} of them with training items in the model{mapped}) in {:.2} s",
             f.own.len(),

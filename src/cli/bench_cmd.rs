@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Serialize;
 
-use super::serve_cmd::{IndexKnobs, ModelArgs, SearchArgs};
+use super::index_cmd::IndexKnobs;
+use super::serve_cmd::{ModelArgs, SearchArgs};
 use crate::bench::{self, Row};
 use crate::data::synth::{mips, MipsConfig};
 use crate::error::{Error, Result};

@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::bench_cmd::{self, BenchArgs};
+use super::index_cmd::{build_index, IndexKnobs};
+use super::query_cmd::{run_query, QueryArgs};
 use super::say;
-use super::serve_cmd::{self, IndexKnobs, ModeArg, ModelArgs, SearchArgs};
+use super::serve_cmd::{ModeArg, ModelArgs, SearchArgs};
 use super::train_cmd::{self, TrainArgs};
 use crate::error::{Error, Result};
 use crate::recommend::{recommend, Method};
@@ -115,7 +117,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
 
     section("build the LSH index")?;
     let model = Model::open(&model_dir)?;
-    let mut built = serve_cmd::build_index(&model, &IndexKnobs::with_seed(a.seed))?;
+    let mut built = build_index(&model, &IndexKnobs::with_seed(a.seed))?;
     crate::index::build::write(&mut built, &model_dir.join("index"))?;
     say!(
         "{} items: {} tables x {} bits, {} norm range(s), {}-bit scan codes; {:.3} s, {}",
@@ -212,7 +214,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
             model_dir.display(),
             liked.join(",")
         )?;
-        serve_cmd::run_query(serve_cmd::QueryArgs {
+        run_query(QueryArgs {
             model: ModelArgs::dir(Some(model_dir.clone())),
             index: Some(model_dir.join("index")),
             user: None,

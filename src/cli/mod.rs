@@ -1,12 +1,17 @@
 //! The command line: clap derive structs, turned into validated configurations before any work
 //! starts, then dispatched. `main.rs` only maps errors to exit codes.
 
+pub mod batch_out;
 pub mod bench_cmd;
 pub mod cold_cmd;
 pub mod data_cmd;
 pub mod demo_cmd;
+pub mod index_cmd;
 pub mod kernels_cmd;
+pub mod query_cmd;
+pub mod recommend_all_cmd;
 pub mod serve_cmd;
+pub mod similar_cmd;
 pub mod train_cmd;
 
 use std::path::PathBuf;
@@ -50,17 +55,17 @@ pub enum Command {
     Eval(train_cmd::EvalArgs),
     /// Build LSH indexes.
     #[command(subcommand)]
-    Index(serve_cmd::IndexCommand),
+    Index(index_cmd::IndexCommand),
     /// One user's top-K recommendations, with titles, beside their own history; or a new
     /// user's, from liked items (--liked) and/or demographics.
-    Query(serve_cmd::QueryArgs),
+    Query(query_cmd::QueryArgs),
     /// A vector for a new item known only by its genres and year (item cold start), ready for
     /// `index append`.
     EmbedItem(cold_cmd::EmbedItemArgs),
     /// Batch-score every user (or one shard of them) into a file.
-    RecommendAll(serve_cmd::RecommendAllArgs),
+    RecommendAll(recommend_all_cmd::RecommendAllArgs),
     /// The items most like one item ("more like this"), by the cosine of their vectors.
-    Similar(serve_cmd::SimilarArgs),
+    Similar(similar_cmd::SimilarArgs),
     /// Measure users/s and recall@K of exact scoring and LSH settings, in one run.
     Bench(bench_cmd::BenchArgs),
     /// The main job: fetch MovieLens-100K, train, evaluate, index, benchmark, recommend.
@@ -383,11 +388,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Data(cmd) => data_cmd::run(cmd),
         Command::Train(a) => train_cmd::run_train(*a),
         Command::Eval(a) => train_cmd::run_eval(a),
-        Command::Index(c) => serve_cmd::run_index(c),
-        Command::Query(a) => serve_cmd::run_query(a),
+        Command::Index(c) => index_cmd::run_index(c),
+        Command::Query(a) => query_cmd::run_query(a),
         Command::EmbedItem(a) => cold_cmd::run_embed_item(a),
-        Command::RecommendAll(a) => serve_cmd::run_recommend_all(a),
-        Command::Similar(a) => serve_cmd::run_similar(a),
+        Command::RecommendAll(a) => recommend_all_cmd::run_recommend_all(a),
+        Command::Similar(a) => similar_cmd::run_similar(a),
         Command::Bench(a) => bench_cmd::run(a),
         Command::Demo(a) => demo_cmd::run(a),
         Command::Kernels(c) => kernels_cmd::run(c),

@@ -154,7 +154,7 @@ pub(crate) struct ColdUserCases<'a> {
 }
 
 /// `lshrec eval --cold-users FILE`: fold-in of held-out users at each `--reveal` count.
-pub(crate) fn eval_cold_users(a: &super::train_cmd::EvalArgs, c: ColdUserCases<'_>) -> Result<()> {
+pub(crate) fn eval_cold_users(a: &super::eval_cmd::EvalArgs, c: ColdUserCases<'_>) -> Result<()> {
     use crate::eval::cold_users::{evaluate, ColdUser, RevealOrder};
     let (model, path) = (c.model, c.path);
     // When each test positive was given, by (user, item) of the test data, for --reveal-order

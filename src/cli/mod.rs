@@ -6,6 +6,7 @@ pub mod bench_cmd;
 pub mod cold_cmd;
 pub mod data_cmd;
 pub mod demo_cmd;
+pub mod eval_cmd;
 pub mod index_cmd;
 pub mod kernels_cmd;
 pub mod query_cmd;
@@ -52,7 +53,7 @@ pub enum Command {
     /// Train a model (iALS, …) and save it as a model directory.
     Train(Box<train_cmd::TrainArgs>),
     /// Evaluate a model on a train/test pair with full ranking (training positives excluded).
-    Eval(train_cmd::EvalArgs),
+    Eval(eval_cmd::EvalArgs),
     /// Build LSH indexes.
     #[command(subcommand)]
     Index(index_cmd::IndexCommand),
@@ -387,7 +388,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Data(cmd) => data_cmd::run(cmd),
         Command::Train(a) => train_cmd::run_train(*a),
-        Command::Eval(a) => train_cmd::run_eval(a),
+        Command::Eval(a) => eval_cmd::run_eval(a),
         Command::Index(c) => index_cmd::run_index(c),
         Command::Query(a) => query_cmd::run_query(a),
         Command::EmbedItem(a) => cold_cmd::run_embed_item(a),

@@ -1,6 +1,6 @@
-//! `lshrec train` and `lshrec eval`.
+//! `lshrec train`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 use serde::Serialize;
@@ -183,80 +183,7 @@ pub enum Weights {
     Rating,
 }
 
-/// `lshrec eval`
-#[derive(Debug, Args)]
-#[command(
-    after_help = "Examples:\n  lshrec eval --model model/ --train split/train.tsv --test split/test.tsv --min-rating 4 --k 10,20\n  lshrec eval --model p3/m --train p3/train.tsv --test p3/test.tsv --cold-items p3/cold_items.txt\n  lshrec eval --model cu/m --train cu/train.tsv --test cu/test.tsv --cold-users cu/cold_users.txt --reveal 0,1,3"
-)]
-pub struct EvalArgs {
-    /// Model directory.
-    #[arg(long)]
-    pub model: PathBuf,
-    /// Training interactions (their positives are excluded from the ranking).
-    #[arg(long)]
-    pub train: PathBuf,
-    /// Test interactions.
-    #[arg(long)]
-    pub test: PathBuf,
-    #[command(flatten)]
-    pub read: super::ReadArgs,
-    /// Keep ratings ≥ R as positives (default: the threshold the model was trained with).
-    #[arg(long, value_name = "R")]
-    pub min_rating: Option<f32>,
-    /// Cut-offs.
-    #[arg(long, value_delimiter = ',', default_value = "10,20")]
-    pub k: Vec<usize>,
-    /// Machine-readable output.
-    #[arg(long)]
-    pub json: bool,
-    /// Write per-user metrics (TSV) here.
-    #[arg(long, conflicts_with = "cold_users")]
-    pub per_user: Option<PathBuf>,
-    /// Item cold start (protocol P3): the held-out items, one id per line (as written by
-    /// `data split --method cold-items:0.1`). Their vectors come from their features (genres, year,
-    /// --item-features attributes)
-    /// through the model's feature map, blended as `embed-item` blends them with their content
-    /// neighbours (--content-neighbours), and each user ranks only these items.
-    #[arg(long, value_name = "FILE")]
-    pub cold_items: Option<PathBuf>,
-    /// With --cold-items: how many trained catalogue items of the same genres or attribute
-    /// values and near years each cold item's map vector is averaged with, half and half (0: the
-    /// feature map alone).
-    #[arg(long, default_value_t = coldstart::ContentNeighbours::default().k, value_name = "N", requires = "cold_items")]
-    pub content_neighbours: usize,
-    /// User cold start: the held-out users, one id per line (as written by `data split --method
-    /// cold-users:0.1`), without interactions in --train. Each one's test positives are shuffled
-    /// (--seed) or put in time order (--reveal-order time); with N of them revealed, the user is
-    /// folded in from those N and their demographics (the model's user map, from the users file
-    /// beside --train) and ranks every item, the revealed excluded, against the rest. Reported
-    /// for each N of --reveal, beside the most popular items.
-    #[arg(long, value_name = "FILE", conflicts_with = "cold_items")]
-    pub cold_users: Option<PathBuf>,
-    /// With --cold-users: the numbers of positives to reveal (0: demographics alone).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "0,1,3,5,10",
-        value_name = "N,...",
-        requires = "cold_users"
-    )]
-    pub reveal: Vec<usize>,
-    /// With --cold-users: fold in from the revealed positives alone, without demographics.
-    #[arg(long, requires = "cold_users")]
-    pub no_demographics: bool,
-    /// With --cold-users: the share of the demographic prior the fold-in pulls toward.
-    #[arg(long, default_value_t = coldstart::PRIOR_WEIGHT, requires = "cold_users")]
-    pub prior_weight: f32,
-    /// With --cold-users: which positives are revealed first: `random` (a seeded shuffle) or
-    /// `time` (the user's first ratings, as a new user gives them; ties shuffled).
-    #[arg(long, value_enum, default_value_t = crate::eval::cold_users::RevealOrder::Random, requires = "cold_users")]
-    pub reveal_order: crate::eval::cold_users::RevealOrder,
-    /// With --cold-users: the seed of each user's reveal order (of the ties, by time).
-    #[arg(long, default_value_t = 42, requires = "cold_users")]
-    pub seed: u64,
-}
-
-fn check_ks(ks: &[usize]) -> Result<()> {
+pub(super) fn check_ks(ks: &[usize]) -> Result<()> {
     if ks.is_empty() || ks.contains(&0) {
         return Err(Error::invalid(
             "--k",
@@ -342,6 +269,156 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
             "mf predicts every rating; --min-rating makes positives for the ranking models (ials, bpr, lightgcn)",
         ));
     }
+    let mut cfg = train_config(&a, min_rating)?;
+    #[cfg(feature = "cuda")]
+    if !backend.is_cpu() && a.model == ModelKind::Bpr && a.hard_negatives.is_none() {
+        cfg.hard_negatives = 1;
+        if !progress::is_quiet() {
+            eprintln!("note: rank-aware negatives for bpr train on the CPU only; training on the GPU with uniform negatives (--backend cpu keeps them)");
+        }
+    }
+    #[cfg(feature = "cuda")]
+    if !backend.is_cpu() && (cfg.item_features || cfg.user_features) {
+        if a.features.is_some() {
+            return Err(Error::invalid(
+                "--features",
+                "side features train on the CPU only; add --backend cpu",
+            ));
+        }
+        cfg.item_features = false;
+        cfg.user_features = false;
+        if !progress::is_quiet() {
+            eprintln!("note: side features train on the CPU only; training on the GPU without them (--backend cpu keeps them)");
+        }
+    }
+    let split_method = split_method(&a)?;
+    let negatives = known_negatives(&a, &mut cfg, min_rating)?;
+    let Loaded {
+        train: train_ds,
+        test: test_ds,
+        raw,
+    } = load_data(&a, &mut cfg, min_rating, negatives, split_method)?;
+    note_side_data(&cfg, &train_ds);
+    let bar = progress::count_bar(cfg.epochs as u64, &format!("{} epochs", a.model.name()));
+    let start = std::time::Instant::now();
+    let trained = train::fit_on(&backend, &cfg, &train_ds, &mut |phase, log| {
+        bar.set_message(format!(
+            "{} {phase}: epoch {} loss {:.4}{}",
+            a.model.name(),
+            log.epoch,
+            log.loss,
+            log.valid
+                .map(|v| format!(" valid NDCG@10 {v:.4}"))
+                .unwrap_or_default()
+        ));
+        bar.set_position(log.epoch as u64);
+    })?;
+    bar.finish_and_clear();
+    let fit_seconds = start.elapsed().as_secs_f64();
+
+    // Everything the user interacted with (excluded at serving time), and the positives alone
+    // (excluded from the evaluation ranking, as the protocol says, and the feature maps' data).
+    let train_csr = train_ds.csr();
+    let pos_csr = if train_ds.has_negatives() {
+        train_ds.positives().csr()
+    } else {
+        train_csr.clone()
+    };
+    let rating = match (&test_ds, a.model.is_ranking()) {
+        (Some(te), false) => {
+            let (lo, hi) = train::rating_range(&train_ds);
+            Some(trained.rating_metrics(te, lo, hi))
+        }
+        _ => None,
+    };
+    let report = match &test_ds {
+        Some(te) if a.model.is_ranking() => {
+            let test_csr = te.csr();
+            let cold_items = matches!(split_method, Some(SplitMethod::ColdItems { .. }));
+            check_test_against_train(&pos_csr, &test_csr, !cold_items)?;
+            Some(eval::ranking(
+                &trained.users,
+                &trained.items,
+                trained.dim,
+                &pos_csr,
+                &test_csr,
+                &a.k,
+            )?)
+        }
+        _ => None,
+    };
+    let metrics = metric_list(rating.as_ref(), report.as_ref());
+    let maps = cold_start_maps(&a, &cfg, &train_ds, &pos_csr, &trained)?;
+    let meta = ModelMeta {
+        item_features: maps.item_features,
+        user_features: maps.user_features,
+        kind: a.model.name().to_string(),
+        dim: trained.dim,
+        n_users: train_ds.n_users(),
+        n_items: train_ds.n_items(),
+        user_ids: train_ds.users.ext_ids().to_vec(),
+        item_ids: train_ds.items.ext_ids().to_vec(),
+        folded_item_bias: trained.folded_item_bias,
+        global_mean: trained.global_mean,
+        config: serde_json::to_string(&cfg).expect("config serialises"),
+        seed: cfg.seed,
+        metrics,
+        catalogue: store::model::catalogue(&train_ds),
+        files: Vec::new(),
+        written_by: String::new(),
+    };
+    store::save(
+        &a.out,
+        ModelParts {
+            meta,
+            users: &trained.users,
+            items: &trained.items,
+            user_bias: trained.user_bias.as_deref(),
+            seen: Some(&seen_with_ratings(&train_csr, &raw)),
+            item_feature_map: maps.item.as_deref(),
+            user_feature_map: maps.user.as_deref(),
+            first_ratings: maps.first_ratings.as_deref(),
+        },
+    )?;
+    let summary = TrainSummary {
+        model: a.model.name(),
+        out: a.out.display().to_string(),
+        users: train_ds.n_users(),
+        items: train_ds.n_items(),
+        train_interactions: train_ds.interactions.len(),
+        test_interactions: test_ds.as_ref().map(|t| t.interactions.len()).unwrap_or(0),
+        epochs: trained.epochs,
+        epoch_seconds: trained.epoch_seconds,
+        fit_seconds,
+        ranking: report.as_ref(),
+        rating: rating.as_ref(),
+        history: &trained.history,
+    };
+    super::report(a.json, &summary, || {
+        let mut s = format!(
+            "trained {} ({} factors) on {} interactions of {} users × {} items: {} epochs, {:.3} s/epoch, {:.2} s in all (validation included)\nsaved to {}\n",
+            summary.model,
+            cfg.dim,
+            summary.train_interactions,
+            summary.users,
+            summary.items,
+            summary.epochs,
+            summary.epoch_seconds,
+            fit_seconds,
+            summary.out
+        );
+        if let Some(r) = &report {
+            s.push_str(&r.table());
+        }
+        if let Some(r) = &rating {
+            s.push_str(&format!("rating prediction on {} test ratings (clipped to the training range): RMSE {:.4}, MAE {:.4}\n", r.n, r.rmse, r.mae));
+        }
+        s
+    })
+}
+
+/// The training configuration from the flags, each checked against the model it applies to.
+fn train_config(a: &TrainArgs, min_rating: Option<f32>) -> Result<TrainConfig> {
     let mut cfg = TrainConfig::defaults_with_loss(a.model, a.loss);
     cfg.seed = a.seed;
     cfg.min_rating = min_rating;
@@ -477,27 +554,11 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
         cfg.item_features = matches!(f, FeatureChoice::Items | FeatureChoice::All);
         cfg.user_features = matches!(f, FeatureChoice::Users | FeatureChoice::All);
     }
-    #[cfg(feature = "cuda")]
-    if !backend.is_cpu() && a.model == ModelKind::Bpr && a.hard_negatives.is_none() {
-        cfg.hard_negatives = 1;
-        if !progress::is_quiet() {
-            eprintln!("note: rank-aware negatives for bpr train on the CPU only; training on the GPU with uniform negatives (--backend cpu keeps them)");
-        }
-    }
-    #[cfg(feature = "cuda")]
-    if !backend.is_cpu() && (cfg.item_features || cfg.user_features) {
-        if a.features.is_some() {
-            return Err(Error::invalid(
-                "--features",
-                "side features train on the CPU only; add --backend cpu",
-            ));
-        }
-        cfg.item_features = false;
-        cfg.user_features = false;
-        if !progress::is_quiet() {
-            eprintln!("note: side features train on the CPU only; training on the GPU without them (--backend cpu keeps them)");
-        }
-    }
+    Ok(cfg)
+}
+
+/// `--split` (or `--eval`'s default split), if any.
+fn split_method(a: &TrainArgs) -> Result<Option<SplitMethod>> {
     let split_method: Option<SplitMethod> = match (&a.split, a.eval) {
         (Some(s), _) => Some(s.parse()?),
         (None, true) if a.model.is_ranking() => Some(SplitMethod::PerUser { frac: 0.2, min: 5 }),
@@ -510,7 +571,11 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
             "a cold-users split is measured by folding the held-out users in: `lshrec data split DATA --method cold-users:0.1 --out DIR`, train on DIR/train.tsv, then `lshrec eval --cold-users DIR/cold_users.txt`",
         ));
     }
-    let opts = a.read.load_options()?;
+    Ok(split_method)
+}
+
+/// Whether the ratings below `--min-rating` train as known negatives (and `--negative-confidence`).
+fn known_negatives(a: &TrainArgs, cfg: &mut TrainConfig, min_rating: Option<f32>) -> Result<bool> {
     // Known negatives: ratings below --min-rating, by default for the models whose
     // objective reads them (iALS, and LightGCN's pointwise loss).
     let pointwise = a.model == ModelKind::Ials
@@ -535,6 +600,27 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
         }
         cfg.negative_confidence = c;
     }
+    Ok(negatives)
+}
+
+/// The training and test data as the model trains on them.
+struct Loaded {
+    train: Dataset,
+    test: Option<Dataset>,
+    /// The training part's original ratings, for the model's seen file.
+    raw: Csr,
+}
+
+/// Loads `--data` (split as asked) or `--train`/`--test`, checks them against the model and the
+/// cut-offs, and reduces them to what the model trains on; sets the weights `cfg` takes from them.
+fn load_data(
+    a: &TrainArgs,
+    cfg: &mut TrainConfig,
+    min_rating: Option<f32>,
+    negatives: bool,
+    split_method: Option<SplitMethod>,
+) -> Result<Loaded> {
+    let opts = a.read.load_options()?;
     // Load, then reduce to positives for ranking models.
     // `raw` keeps the original ratings, so that the model's seen file can show a user's
     // top-rated items even when a ranking model trains on positives of weight 1.
@@ -545,7 +631,7 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
             super::note_dataset(&tr);
             super::note_dataset(&te);
             super::check_min_rating_reached(&tr, min_rating, train_path)?;
-            weighted = rating_weights(&a, min_rating, negatives, tr.has_ratings)?;
+            weighted = rating_weights(a, min_rating, negatives, tr.has_ratings)?;
             let raw = tr.csr();
             (tr, Some(te), raw)
         }
@@ -561,7 +647,7 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
                 }
                 _ => None,
             };
-            weighted = rating_weights(&a, min_rating, negatives, ds.has_ratings)?;
+            weighted = rating_weights(a, min_rating, negatives, ds.has_ratings)?;
             let ds = match a.model.is_ranking() {
                 true => positives(ds, min_rating, weighted, negatives),
                 false => ds,
@@ -641,6 +727,16 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
         );
     }
 
+    Ok(Loaded {
+        train: train_ds,
+        test: test_ds,
+        raw,
+    })
+}
+
+/// Notes on the side data: features asked for that the data lacks, and attribute columns the
+/// cold-start maps would learn little from (id-like, or numbers taken as categories).
+fn note_side_data(cfg: &TrainConfig, train_ds: &Dataset) {
     for (want, has, what) in [
         (
             cfg.item_features,
@@ -657,83 +753,17 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
             eprintln!("note: training without {what}");
         }
     }
-    let bar = progress::count_bar(cfg.epochs as u64, &format!("{} epochs", a.model.name()));
-    let start = std::time::Instant::now();
-    let trained = train::fit_on(&backend, &cfg, &train_ds, &mut |phase, log| {
-        bar.set_message(format!(
-            "{} {phase}: epoch {} loss {:.4}{}",
-            a.model.name(),
-            log.epoch,
-            log.loss,
-            log.valid
-                .map(|v| format!(" valid NDCG@10 {v:.4}"))
-                .unwrap_or_default()
-        ));
-        bar.set_position(log.epoch as u64);
-    })?;
-    bar.finish_and_clear();
-    let fit_seconds = start.elapsed().as_secs_f64();
-
-    // Everything the user interacted with (excluded at serving time), and the positives alone
-    // (excluded from the evaluation ranking, as the protocol says, and the feature maps' data).
-    let train_csr = train_ds.csr();
-    let pos_csr = if train_ds.has_negatives() {
-        train_ds.positives().csr()
-    } else {
-        train_csr.clone()
-    };
-    let rating = match (&test_ds, a.model.is_ranking()) {
-        (Some(te), false) => {
-            let (lo, hi) = train::rating_range(&train_ds);
-            Some(trained.rating_metrics(te, lo, hi))
-        }
-        _ => None,
-    };
-    let report = match &test_ds {
-        Some(te) if a.model.is_ranking() => {
-            let test_csr = te.csr();
-            let cold_items = matches!(split_method, Some(SplitMethod::ColdItems { .. }));
-            check_test_against_train(&pos_csr, &test_csr, !cold_items)?;
-            Some(eval::ranking(
-                &trained.users,
-                &trained.items,
-                trained.dim,
-                &pos_csr,
-                &test_csr,
-                &a.k,
-            )?)
-        }
-        _ => None,
-    };
-    let mut metrics = Vec::new();
-    if let Some(r) = &rating {
-        metrics.push(("rmse".to_string(), r.rmse));
-        metrics.push(("mae".to_string(), r.mae));
-    }
-    if let Some(r) = &report {
-        for m in &r.at {
-            metrics.push((format!("ndcg@{}", m.k), m.ndcg));
-            metrics.push((format!("precision@{}", m.k), m.precision));
-            metrics.push((format!("recall@{}", m.k), m.recall));
-            metrics.push((format!("mrr@{}", m.k), m.mrr));
-            metrics.push((format!("hr@{}", m.k), m.hit_rate));
-        }
-    }
-    // Cold-start maps: ridge from side features to the trained vectors, fitted on the rows that
-    // had training interactions.
-    let item_feats = data::features::items(&train_ds);
-    let user_feats = data::features::users(&train_ds);
     if !progress::is_quiet() {
         let sides = [
             (
                 "item",
                 train_ds.item_info.as_ref().map(|i| (&i.tags, &i.numeric)),
-                data::features::item_knots(&train_ds),
+                data::features::item_knots(train_ds),
             ),
             (
                 "user",
                 train_ds.user_info.as_ref().map(|i| (&i.tags, &i.numeric)),
-                data::features::user_knots(&train_ds),
+                data::features::user_knots(train_ds),
             ),
         ];
         for (what, info, knots) in sides {
@@ -765,6 +795,53 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
             }
         }
     }
+}
+
+/// The metrics a model records in its metadata (`model.bin`), in the order they are shown.
+fn metric_list(
+    rating: Option<&eval::RatingReport>,
+    report: Option<&RankingReport>,
+) -> Vec<(String, f64)> {
+    let mut metrics = Vec::new();
+    if let Some(r) = rating {
+        metrics.push(("rmse".to_string(), r.rmse));
+        metrics.push(("mae".to_string(), r.mae));
+    }
+    if let Some(r) = report {
+        for m in &r.at {
+            metrics.push((format!("ndcg@{}", m.k), m.ndcg));
+            metrics.push((format!("precision@{}", m.k), m.precision));
+            metrics.push((format!("recall@{}", m.k), m.recall));
+            metrics.push((format!("mrr@{}", m.k), m.mrr));
+            metrics.push((format!("hr@{}", m.k), m.hit_rate));
+        }
+    }
+    metrics
+}
+
+/// The cold-start maps a model carries, and the names of the features they read.
+struct ColdStartMaps {
+    item_features: Vec<String>,
+    user_features: Vec<String>,
+    /// Item features → item vector (`embed-item`, `eval --cold-items`).
+    item: Option<Vec<f32>>,
+    /// Demographics → user vector (`query --age …`, the fold-in's prior).
+    user: Option<Vec<f32>>,
+    /// First ratings → user vector (`query --first-ratings`).
+    first_ratings: Option<Vec<f32>>,
+}
+
+/// Fits the cold-start maps: ridge from side features to the trained vectors, fitted on the
+/// rows that had training interactions, and the first-ratings map.
+fn cold_start_maps(
+    a: &TrainArgs,
+    cfg: &TrainConfig,
+    train_ds: &Dataset,
+    pos_csr: &Csr,
+    trained: &train::Trained,
+) -> Result<ColdStartMaps> {
+    let item_feats = data::features::items(train_ds);
+    let user_feats = data::features::users(train_ds);
     let by_item = pos_csr.transpose();
     let fold = cfg.fold_in();
     let ridge = a.map_ridge;
@@ -791,7 +868,7 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
     let user_map = match &user_feats {
         Some(f) => Some(coldstart::fit_map_implicit(
             &f.rows,
-            &pos_csr,
+            pos_csr,
             &trained.items,
             trained.dim,
             fold,
@@ -819,7 +896,7 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
                     .filter(|x| (x.0, x.1) == (u, i))
                     .map_or(0, |x| x.2)
             };
-            let histories = train::first_ratings::histories(&pos_csr, time, cfg.seed);
+            let histories = train::first_ratings::histories(pos_csr, time, cfg.seed);
             Some(train::first_ratings::fit(
                 &histories,
                 user_feats.as_ref().map(|f| &f.rows),
@@ -833,71 +910,12 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
         }
         _ => None,
     };
-    let meta = ModelMeta {
+    Ok(ColdStartMaps {
         item_features: item_feats.map(|f| f.names).unwrap_or_default(),
         user_features: user_feats.map(|f| f.names).unwrap_or_default(),
-        kind: a.model.name().to_string(),
-        dim: trained.dim,
-        n_users: train_ds.n_users(),
-        n_items: train_ds.n_items(),
-        user_ids: train_ds.users.ext_ids().to_vec(),
-        item_ids: train_ds.items.ext_ids().to_vec(),
-        folded_item_bias: trained.folded_item_bias,
-        global_mean: trained.global_mean,
-        config: serde_json::to_string(&cfg).expect("config serialises"),
-        seed: cfg.seed,
-        metrics,
-        catalogue: store::model::catalogue(&train_ds),
-        files: Vec::new(),
-        written_by: String::new(),
-    };
-    store::save(
-        &a.out,
-        ModelParts {
-            meta,
-            users: &trained.users,
-            items: &trained.items,
-            user_bias: trained.user_bias.as_deref(),
-            seen: Some(&seen_with_ratings(&train_csr, &raw)),
-            item_feature_map: item_map.as_deref(),
-            user_feature_map: user_map.as_deref(),
-            first_ratings: first_ratings.as_deref(),
-        },
-    )?;
-    let summary = TrainSummary {
-        model: a.model.name(),
-        out: a.out.display().to_string(),
-        users: train_ds.n_users(),
-        items: train_ds.n_items(),
-        train_interactions: train_ds.interactions.len(),
-        test_interactions: test_ds.as_ref().map(|t| t.interactions.len()).unwrap_or(0),
-        epochs: trained.epochs,
-        epoch_seconds: trained.epoch_seconds,
-        fit_seconds,
-        ranking: report.as_ref(),
-        rating: rating.as_ref(),
-        history: &trained.history,
-    };
-    super::report(a.json, &summary, || {
-        let mut s = format!(
-            "trained {} ({} factors) on {} interactions of {} users × {} items: {} epochs, {:.3} s/epoch, {:.2} s in all (validation included)\nsaved to {}\n",
-            summary.model,
-            cfg.dim,
-            summary.train_interactions,
-            summary.users,
-            summary.items,
-            summary.epochs,
-            summary.epoch_seconds,
-            fit_seconds,
-            summary.out
-        );
-        if let Some(r) = &report {
-            s.push_str(&r.table());
-        }
-        if let Some(r) = &rating {
-            s.push_str(&format!("rating prediction on {} test ratings (clipped to the training range): RMSE {:.4}, MAE {:.4}\n", r.n, r.rmse, r.mae));
-        }
-        s
+        item: item_map,
+        user: user_map,
+        first_ratings,
     })
 }
 
@@ -916,126 +934,8 @@ fn seen_with_ratings(train: &Csr, raw: &Csr) -> Csr {
     seen
 }
 
-/// A CSR in model ids, plus the (external id, appended dense id) of unknown users and items.
-type MappedCsr = (Csr, Vec<(String, u32)>, Vec<(String, u32)>);
-
-/// Maps a dataset's interactions into the model's dense ids. Unknown users or items are
-/// appended as extra rows/columns (so test-only users and items still count in the metrics).
-/// The item cold-start view of an evaluation: only the listed items, with feature vectors.
-struct ColdSubset {
-    items: Vec<f32>,
-    train: Csr,
-    test: Csr,
-    note: String,
-}
-
-/// Reads the cold-item list at `path`, embeds each item from its features (looked up in
-/// `ds`, the evaluation data with its side files) through the model's feature map, and restricts
-/// `train`/`test` to those items (columns renumbered in list order). Feature values the model
-/// never saw (say, a decade only cold movies have) are left out and counted in the note.
-fn cold_subset(
-    model: &store::Model,
-    ds: &Dataset,
-    path: &Path,
-    column: &dyn Fn(&str) -> Option<u32>,
-    train: &Csr,
-    test: &Csr,
-    neighbours: &coldstart::ContentNeighbours,
-) -> Result<ColdSubset> {
-    let mut cols: Vec<u32> = Vec::new();
-    let mut items = Vec::new();
-    let (mut unknown_features, mut no_features, mut blended) = (0usize, 0usize, 0usize);
-    let (mut maps, mut keys) = (Vec::new(), Vec::new());
-    // Numeric attribute values are split on the model's knots, as in its training.
-    let knots = model.item_knots();
-    for (line, id) in crate::data::text::read_id_list(path, "item")? {
-        let id = id.as_str();
-        let col = column(id).ok_or_else(|| Error::Parse {
-            path: path.to_path_buf(),
-            line,
-            field: "item".into(),
-            found: id.into(),
-            expected: "an item id of the model or the test file".into(),
-        })?;
-        let found = ds.items.get(id);
-        let pairs = match found {
-            Some(i) => crate::data::features::item_row(ds, i, knots),
-            None => Vec::new(),
-        };
-        let known: Vec<(String, f32)> = pairs
-            .iter()
-            .filter(|(n, _)| model.meta.item_features.contains(n))
-            .cloned()
-            .collect();
-        unknown_features += pairs.len() - known.len();
-        no_features += known.is_empty() as usize;
-        maps.push(model.item_feature_vector(&known, "--cold-items")?);
-        keys.push(found.map(|i| crate::data::features::item_content(ds, i, knots)));
-        cols.push(col);
-    }
-    // Items with the same content and year have the same neighbours: each pair is searched for
-    // once, the pairs in parallel (a large catalogue has many cold items, fewer such pairs).
-    let mut distinct: Vec<&(Vec<String>, Option<u16>)> = keys.iter().flatten().collect();
-    distinct.sort_unstable();
-    distinct.dedup();
-    use rayon::prelude::*;
-    let near: std::collections::HashMap<_, _> = (distinct.par_iter())
-        .filter_map(|&k| Some((k, model.content_neighbours(&k.0, k.1, neighbours)?.0)))
-        .collect();
-    for (map, key) in maps.into_iter().zip(&keys) {
-        let mean = key.as_ref().and_then(|k| near.get(k));
-        blended += mean.is_some() as usize;
-        items.extend(neighbours.blend(map, mean.map(Vec::as_slice)));
-    }
-    if cols.is_empty() {
-        return Err(Error::EmptyFile {
-            path: path.to_path_buf(),
-            expected: "one cold item id per line".into(),
-        });
-    }
-    let mut pos = std::collections::HashMap::new();
-    for (k, &c) in cols.iter().enumerate() {
-        if pos.insert(c, k as u32).is_some() {
-            return Err(Error::invalid(
-                "--cold-items",
-                format!("{} lists item column {c} twice", path.display()),
-            ));
-        }
-    }
-    let restrict = |m: &Csr| -> (Csr, usize) {
-        let mut t = Vec::new();
-        let mut dropped = 0;
-        for r in 0..m.rows {
-            for (c, v) in m.row(r).iter().zip(m.row_values(r)) {
-                match pos.get(c) {
-                    Some(&k) => t.push((r as u32, k, *v)),
-                    None => dropped += 1,
-                }
-            }
-        }
-        (Csr::from_triples(m.rows, cols.len(), &t), dropped)
-    };
-    let (train, _) = restrict(train);
-    let (test, dropped) = restrict(test);
-    let note = format!(
-        "cold start: ranked only the {} items of {} (vectors from their features, {} of them blended with content neighbours; {} feature values unknown to the model, {} items without any known feature; {} test interactions on other items ignored)",
-        cols.len(),
-        path.display(),
-        blended,
-        unknown_features,
-        no_features,
-        dropped
-    );
-    Ok(ColdSubset {
-        items,
-        train,
-        test,
-        note,
-    })
-}
-
 /// How many of `test`'s (row, column) pairs are also in `train` (rows beyond either are empty).
-fn overlap(train: &Csr, test: &Csr) -> usize {
+pub(super) fn overlap(train: &Csr, test: &Csr) -> usize {
     (0..test.rows.min(train.rows))
         .map(|u| {
             let seen = train.row(u);
@@ -1053,7 +953,11 @@ fn overlap(train: &Csr, test: &Csr) -> usize {
 /// stderr with the count. Also says how many evaluated users have no training positives
 /// (held-out users of a cold-users split, say; `untrained_note`): their vectors are zero or
 /// untrained, so their lists mean little.
-fn check_test_against_train(train: &Csr, test: &Csr, untrained_note: bool) -> Result<()> {
+pub(super) fn check_test_against_train(
+    train: &Csr,
+    test: &Csr,
+    untrained_note: bool,
+) -> Result<()> {
     let overlap = overlap(train, test);
     let untrained = (0..test.rows)
         .filter(|&u| test.degree(u) > 0 && (u >= train.rows || train.degree(u) == 0))
@@ -1075,300 +979,4 @@ fn check_test_against_train(train: &Csr, test: &Csr, untrained_note: bool) -> Re
         eprintln!("note: {untrained} test users have no training positives, so the model has no taste vector for them (zero or untrained) and ranks for them as for anyone without history; for the held-out users of a cold-users split, `lshrec eval --cold-users FILE` folds them in from a few of their positives");
     }
     Ok(())
-}
-
-fn to_model_csr(ds: &Dataset, model: &store::Model, n_users: usize, n_items: usize) -> MappedCsr {
-    let mut triples = Vec::with_capacity(ds.interactions.len());
-    let mut new_users: Vec<(String, u32)> = Vec::new();
-    let mut new_items: Vec<(String, u32)> = Vec::new();
-    let item_index: std::collections::HashMap<&str, u32> = model
-        .meta
-        .item_ids
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.as_str(), i as u32))
-        .collect();
-    let mut extra_u = std::collections::HashMap::new();
-    let mut extra_i = std::collections::HashMap::new();
-    for x in &ds.interactions {
-        let ue = ds.users.ext(x.user);
-        let u = match model.user(ue) {
-            Ok(u) => u,
-            Err(_) => *extra_u.entry(ue.to_string()).or_insert_with(|| {
-                let id = (n_users + new_users.len()) as u32;
-                new_users.push((ue.to_string(), id));
-                id
-            }),
-        };
-        let ie = ds.items.ext(x.item);
-        let i = match item_index.get(ie) {
-            Some(&i) => i,
-            None => *extra_i.entry(ie.to_string()).or_insert_with(|| {
-                let id = (n_items + new_items.len()) as u32;
-                new_items.push((ie.to_string(), id));
-                id
-            }),
-        };
-        triples.push((u, i, x.rating));
-    }
-    let rows = n_users + extra_u.len();
-    let cols = n_items + extra_i.len();
-    (
-        Csr::from_triples(rows, cols, &triples),
-        new_users,
-        new_items,
-    )
-}
-
-/// RMSE/MAE of a rating model on `te`: r̂ = μ + b_u + users[u]·items[i], clipped to the
-/// training range; a user or item the model does not know falls back to the baseline terms it
-/// has (μ + b_i, μ + b_u, or μ), never dropped.
-fn eval_ratings(
-    a: &EvalArgs,
-    model: &store::Model,
-    mu: f32,
-    tr: &Dataset,
-    te: &Dataset,
-) -> Result<()> {
-    let d = model.dim();
-    let item_index: std::collections::HashMap<&str, usize> = model
-        .meta
-        .item_ids
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.as_str(), i))
-        .collect();
-    let (lo, hi) = train::rating_range(tr);
-    let mut pred = Vec::with_capacity(te.interactions.len());
-    let mut truth = Vec::with_capacity(te.interactions.len());
-    let mut unknown = 0usize;
-    for x in &te.interactions {
-        let u = model.user(te.users.ext(x.user)).ok().map(|u| u as usize);
-        let i = item_index.get(te.items.ext(x.item)).copied();
-        let bu = u
-            .and_then(|u| model.user_bias.as_ref().map(|b| b.row(u)[0]))
-            .unwrap_or(0.0);
-        let p = match (u, i) {
-            (Some(u), Some(i)) => {
-                mu + bu + crate::simd::dot(model.users.row(u), model.items.row(i))
-            }
-            // The last item column is the folded bias b_i.
-            (None, Some(i)) if model.meta.folded_item_bias => mu + model.items.row(i)[d - 1],
-            _ => {
-                unknown += 1;
-                mu + bu
-            }
-        };
-        pred.push(p);
-        truth.push(x.rating);
-    }
-    let (rmse, mae) = eval::rmse_mae(&pred, &truth, lo, hi);
-    let report = eval::RatingReport {
-        rmse,
-        mae,
-        n: truth.len(),
-    };
-    super::report(a.json, &report, || {
-        format!(
-            "rating prediction on {} test ratings (clipped to [{lo}, {hi}]): RMSE {rmse:.4}, MAE {mae:.4}; {unknown} with a user or item unknown to the model (baseline fallback)\n",
-            report.n
-        )
-    })
-}
-
-/// Runs `lshrec eval`.
-pub fn run_eval(a: EvalArgs) -> Result<()> {
-    check_ks(&a.k)?;
-    let model = store::Model::open(&a.model)?;
-    let opts = a.read.load_options()?;
-    let (tr, te) = data::load_pair(&a.train, &a.test, &opts)?;
-    super::note_dataset(&tr);
-    super::note_dataset(&te);
-    if let Some(mu) = model.meta.global_mean {
-        if a.cold_items.is_some() || a.cold_users.is_some() {
-            return Err(Error::invalid(
-                "--cold-items / --cold-users",
-                "the cold-start protocols rank items, and this is a rating-prediction model (mf); train iALS, BPR or LightGCN for them",
-            ));
-        }
-        if a.min_rating.is_some() {
-            return Err(Error::invalid(
-                "--min-rating",
-                "this rating-prediction model (mf) is scored on every test rating; --min-rating makes positives for the ranking models",
-            ));
-        }
-        if !te.has_ratings {
-            return Err(Error::invalid(
-                "--test",
-                format!(
-                    "{} has no rating column, and this rating-prediction model (mf) is scored by RMSE against test ratings",
-                    a.test.display()
-                ),
-            ));
-        }
-        return eval_ratings(&a, &model, mu, &tr, &te);
-    }
-    // Without --min-rating, the threshold the model was trained with: evaluating a model
-    // trained on ratings ≥ 4 with every rating a positive would exclude the low ratings from
-    // the ranking and inflate every metric.
-    let trained_at = model.train_config().and_then(|c| c.min_rating);
-    let min_rating = match (super::check_min_rating(a.min_rating)?, trained_at) {
-        (Some(r), _) => Some(r),
-        (None, Some(r)) => {
-            if !progress::is_quiet() && tr.has_ratings {
-                eprintln!("note: --min-rating {r}, as the model was trained (give --min-rating to change it)");
-            }
-            Some(r)
-        }
-        (None, None) => None,
-    };
-    super::check_min_rating_reached(&tr, min_rating, &a.train)?;
-    super::check_min_rating_reached(&te, min_rating, &a.test)?;
-    let r = min_rating.unwrap_or(f32::NEG_INFINITY);
-    let (tr, te) = (tr.implicit(r), te.implicit(r));
-    let (nu, ni, d) = (model.n_users(), model.n_items(), model.dim());
-    let (train_csr, _, _) = to_model_csr(&tr, &model, nu, ni);
-    let (test_csr, new_users, new_items) = to_model_csr(&te, &model, nu, ni);
-    // Users or items unknown to the model get zero vectors: they are evaluated, never dropped.
-    let rows = test_csr.rows.max(train_csr.rows);
-    let mut users = model.users.as_slice().to_vec();
-    users.resize(rows * d, 0.0);
-    let mut items = model.items.as_slice().to_vec();
-    items.resize(test_csr.cols.max(ni) * d, 0.0);
-    let pad = |m: &Csr, rows: usize, cols: usize| {
-        let mut t = Vec::with_capacity(m.nnz());
-        for r in 0..m.rows {
-            for (c, v) in m.row(r).iter().zip(m.row_values(r)) {
-                t.push((r as u32, *c, *v));
-            }
-        }
-        Csr::from_triples(rows, cols, &t)
-    };
-    let cols = items.len() / d;
-    let train_csr = pad(&train_csr, rows, cols);
-    let test_csr = pad(&test_csr, rows, cols);
-    let leaked = model
-        .seen
-        .as_ref()
-        .map_or(0, |seen| overlap(seen, &test_csr));
-    // A warning, not a note: --quiet does not hide it.
-    if leaked > 0 {
-        eprintln!(
-            "warning: {leaked} of the {} test interactions were training interactions of this model ({}), so it has fit them and every metric is optimistic; evaluate on a test file held out from the data the model was trained on",
-            test_csr.nnz(),
-            a.model.join(store::model::SEEN_FILE).display()
-        );
-    }
-    if let Some(path) = &a.cold_users {
-        let cases = super::cold_cmd::ColdUserCases {
-            model: &model,
-            ds: &te,
-            path,
-            new_users: &new_users,
-            new_items: &new_items,
-            items: &items,
-            train: &train_csr,
-            test: &test_csr,
-        };
-        return super::cold_cmd::eval_cold_users(&a, cases);
-    }
-    let (items, train_csr, test_csr, cold_note) = match &a.cold_items {
-        None => (items, train_csr, test_csr, None),
-        Some(path) => {
-            let item_index = model.item_index();
-            let column = |id: &str| -> Option<u32> {
-                item_index
-                    .get(id)
-                    .copied()
-                    .or_else(|| new_items.iter().find(|(s, _)| s == id).map(|x| x.1))
-            };
-            let neighbours = coldstart::ContentNeighbours {
-                k: a.content_neighbours,
-                ..Default::default()
-            };
-            let c = cold_subset(
-                &model,
-                &tr,
-                path,
-                &column,
-                &train_csr,
-                &test_csr,
-                &neighbours,
-            )?;
-            (c.items, c.train, c.test, Some(c.note))
-        }
-    };
-    check_test_against_train(&train_csr, &test_csr, a.cold_items.is_none())?;
-    let report = eval::ranking(&users, &items, d, &train_csr, &test_csr, &a.k)?;
-    if let Some(p) = &a.per_user {
-        let user_name = |u: u32| -> String {
-            if (u as usize) < nu {
-                model.meta.user_ids[u as usize].clone()
-            } else {
-                new_users
-                    .iter()
-                    .find(|(_, id)| *id == u)
-                    .map(|(s, _)| s.clone())
-                    .unwrap_or_default()
-            }
-        };
-        store::atomic::write_atomic(p, |w| {
-            write!(w, "user")?;
-            for k in &a.k {
-                write!(w, "\tp@{k}\tr@{k}\tndcg@{k}\tmrr@{k}\thr@{k}")?;
-            }
-            writeln!(w)?;
-            for (u, ms) in &report.per_user {
-                write!(w, "{}", user_name(*u))?;
-                for m in ms {
-                    write!(
-                        w,
-                        "\t{:.6}\t{:.6}\t{:.6}\t{:.6}\t{:.6}",
-                        m.precision, m.recall, m.ndcg, m.mrr, m.hit_rate
-                    )?;
-                }
-                writeln!(w)?;
-            }
-            Ok(())
-        })?;
-    }
-    #[derive(Serialize)]
-    struct J<'a> {
-        model: &'a Path,
-        users_unknown_to_model: usize,
-        items_unknown_to_model: usize,
-        /// Test interactions the model was trained on (its seen.bin): above 0, the
-        /// metrics are optimistic.
-        test_interactions_in_model_training: usize,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        cold_items: Option<&'a str>,
-        #[serde(flatten)]
-        report: &'a RankingReport,
-    }
-    let summary = J {
-        model: &a.model,
-        users_unknown_to_model: new_users.len(),
-        items_unknown_to_model: new_items.len(),
-        test_interactions_in_model_training: leaked,
-        cold_items: cold_note.as_deref(),
-        report: &report,
-    };
-    super::report(a.json, &summary, || {
-        let (cold, table) = match &cold_note {
-            Some(n) => (
-                format!("{n}\n"),
-                report.table().replacen(
-                    "ranking over all items",
-                    "ranking over the cold items only",
-                    1,
-                ),
-            ),
-            None => (String::new(), report.table()),
-        };
-        format!(
-            "{cold}{table}{} test users and {} test items unknown to the model (evaluated with zero vectors)\n",
-            new_users.len(),
-            new_items.len()
-        )
-    })
 }

@@ -94,6 +94,90 @@ impl Rng {
     }
 }
 
+/// NumPy's legacy generator, `numpy.random.RandomState(seed)`: MT19937 seeded as NumPy seeds it,
+/// with `permutation` drawing as NumPy's legacy shuffle does, so that a split made by a Python
+/// pipeline (`RandomState(42).permutation(n)` per user, as the P2 references were split) can be
+/// made here bit for bit. Only what the `per-user-numpy` split needs is implemented.
+#[derive(Clone)]
+pub struct NumpyRandomState {
+    mt: Box<[u32; 624]>,
+    at: usize,
+}
+
+impl NumpyRandomState {
+    /// `RandomState(seed)`: NumPy takes seeds in 0..2^32.
+    pub fn new(seed: u32) -> Self {
+        let mut mt = Box::new([0u32; 624]);
+        mt[0] = seed;
+        for i in 1..624 {
+            let prev = mt[i - 1];
+            mt[i] = 1_812_433_253u32
+                .wrapping_mul(prev ^ (prev >> 30))
+                .wrapping_add(i as u32);
+        }
+        NumpyRandomState { mt, at: 624 }
+    }
+
+    /// The next 32-bit output of MT19937.
+    pub fn next_u32(&mut self) -> u32 {
+        if self.at >= 624 {
+            let mt = &mut self.mt;
+            for i in 0..624 {
+                let y = (mt[i] & 0x8000_0000) | (mt[(i + 1) % 624] & 0x7fff_ffff);
+                let mut v = mt[(i + 397) % 624] ^ (y >> 1);
+                if y & 1 != 0 {
+                    v ^= 0x9908_b0df;
+                }
+                mt[i] = v;
+            }
+            self.at = 0;
+        }
+        let mut y = self.mt[self.at];
+        self.at += 1;
+        y ^= y >> 11;
+        y ^= (y << 7) & 0x9d2c_5680;
+        y ^= (y << 15) & 0xefc6_0000;
+        y ^ (y >> 18)
+    }
+
+    /// A uniform integer in `0..=max`, as NumPy's legacy `random_interval` draws it: the
+    /// smallest all-ones mask covering `max`, and rejection of masked draws above it. (NumPy
+    /// draws 64 bits for a `max` beyond 32 bits; a permutation that long is not needed here.)
+    fn interval(&mut self, max: u32) -> u32 {
+        if max == 0 {
+            return 0;
+        }
+        let mask = u32::MAX >> max.leading_zeros();
+        loop {
+            let v = self.next_u32() & mask;
+            if v <= max {
+                return v;
+            }
+        }
+    }
+
+    /// `RandomState.permutation(n)`: `0..n` shuffled by NumPy's legacy Fisher-Yates, for
+    /// `n` up to 2^32.
+    pub fn permutation(&mut self, n: usize) -> Vec<usize> {
+        assert!(
+            n as u64 <= 1 << 32,
+            "permutation of {n} items: at most 2^32"
+        );
+        let mut v: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            let j = self.interval(i as u32) as usize;
+            v.swap(i, j);
+        }
+        v
+    }
+}
+
+impl std::fmt::Debug for NumpyRandomState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NumpyRandomState {{ at: {} }}", self.at)
+    }
+}
+
 /// Walker's alias table: O(1) sampling from a discrete distribution.
 #[derive(Clone, Debug)]
 pub struct AliasTable {
@@ -148,6 +232,45 @@ impl AliasTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Values printed by NumPy 2.4 (`RandomState(s).randint(0, 2**32, dtype=np.uint64)` for
+    /// the raw outputs, and `RandomState(s).permutation(n)`).
+    #[test]
+    fn numpy_random_state_matches_numpy() {
+        let raw = |seed: u32, n: usize| -> Vec<u32> {
+            let mut r = NumpyRandomState::new(seed);
+            (0..n).map(|_| r.next_u32()).collect()
+        };
+        assert_eq!(raw(42, 3), [1608637542, 3421126067, 4083286876]);
+        assert_eq!(raw(0, 2), [2357136044, 2546248239]);
+        assert_eq!(raw(u32::MAX, 2), [419326371, 479346978]);
+        // Past the first 624-word refill.
+        assert_eq!(raw(42, 701)[700], 2160953785);
+
+        let mut r = NumpyRandomState::new(42);
+        assert_eq!(r.permutation(10), [8, 1, 5, 0, 7, 2, 9, 4, 3, 6]);
+        let mut r = NumpyRandomState::new(42);
+        assert_eq!(
+            r.permutation(70_000)[..5],
+            [46730, 48393, 41416, 34506, 43725]
+        );
+        assert_eq!(
+            r.permutation(3),
+            [0, 2, 1],
+            "the stream continues across calls"
+        );
+        let mut r = NumpyRandomState::new(7);
+        assert_eq!(r.permutation(5), [0, 3, 2, 1, 4]);
+        assert_eq!(r.permutation(1), [0]);
+        assert!(r.permutation(0).is_empty());
+        assert_eq!(
+            r.permutation(33),
+            [
+                32, 2, 24, 1, 18, 13, 9, 15, 22, 5, 3, 20, 26, 17, 11, 0, 12, 21, 16, 4, 6, 30, 29,
+                10, 27, 8, 31, 14, 25, 28, 7, 23, 19
+            ]
+        );
+    }
 
     #[test]
     fn same_seed_same_stream_and_streams_differ() {

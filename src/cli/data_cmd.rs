@@ -47,6 +47,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
         } => {
             let spec = method;
             let method: SplitMethod = spec.parse()?;
+            method.check_seed(seed)?;
             crate::store::atomic::dir_target(&out)?;
             let min_rating = check_min_rating(min_rating)?;
             let raw = load(&input, None)?;

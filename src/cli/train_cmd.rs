@@ -39,7 +39,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "R")]
     pub min_rating: Option<f32>,
     /// Split the data and evaluate on the held-out part: random:F, per-user:F[:MIN],
-    /// leave-last:N, kfold:K[:FOLD].
+    /// per-user-numpy:F[:MIN] (as NumPy's RandomState draws it: at --seed 42 the split the P2
+    /// references were measured on), leave-last:N, kfold:K[:FOLD], cold-items:F.
     #[allow(rustdoc::broken_intra_doc_links)] // the brackets are --help text, not links
     #[arg(long)]
     pub split: Option<String>,
@@ -565,6 +566,9 @@ fn split_method(a: &TrainArgs) -> Result<Option<SplitMethod>> {
         (None, true) => Some(SplitMethod::Random { frac: 0.2 }),
         (None, false) => None,
     };
+    if let Some(m) = split_method {
+        m.check_seed(a.seed)?;
+    }
     if let Some(SplitMethod::ColdUsers { .. }) = split_method {
         return Err(Error::invalid(
             "--split",

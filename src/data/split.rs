@@ -15,6 +15,13 @@ pub enum SplitMethod {
     /// Each user with at least `min` interactions moves `floor(frac·n)` random ones to test; the
     /// others keep everything in train (protocol P2: `per-user:0.2`, `min` defaults to 5).
     PerUser { frac: f64, min: usize },
+    /// The same split drawn as NumPy draws it (`per-user-numpy:0.2`), so that it equals a Python
+    /// pipeline's bit for bit: one `numpy.random.RandomState(seed)` stream, the users in id order,
+    /// each user's interactions in item id order (ids in their natural order: numeric when they
+    /// are numbers), and `permutation(n)[:floor(frac·n)]` of them to test; users below `min` draw
+    /// nothing. At seed 42 on MovieLens-100K this is the split the P2 references were measured
+    /// on (their EASE figures come out exactly).
+    PerUserNumpy { frac: f64, min: usize },
     /// Each user with more than `n` interactions moves the `n` latest (by timestamp, then item id)
     /// to test.
     LeaveLast { n: usize },
@@ -34,16 +41,36 @@ pub enum SplitMethod {
 /// rank for.
 pub const COLD_USER_MIN_POSITIVES: usize = 15;
 
+impl SplitMethod {
+    /// Refuses a seed the method cannot take: NumPy's `RandomState` (`per-user-numpy`) takes
+    /// seeds below 2^32 only, and refuses others as this does.
+    pub fn check_seed(self, seed: u64) -> Result<()> {
+        match self {
+            SplitMethod::PerUserNumpy { .. } if seed > u32::MAX as u64 => Err(Error::invalid(
+                "--seed",
+                format!("{seed}: per-user-numpy draws as numpy.random.RandomState, which takes seeds from 0 to 2^32 - 1"),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The `RandomState` seed of a `per-user-numpy` split: `seed`'s low 32 bits (the CLI refuses
+/// larger seeds first, see [`SplitMethod::check_seed`]).
+fn numpy_seed(seed: u64) -> u32 {
+    seed as u32
+}
+
 impl FromStr for SplitMethod {
     type Err = Error;
 
-    /// Parses `random:0.2`, `per-user:0.2[:MIN]`, `leave-last:1`, `kfold:5[:FOLD]`,
+    /// Parses `random:0.2`, `per-user:0.2[:MIN]`, `per-user-numpy:0.2[:MIN]`, `leave-last:1`, `kfold:5[:FOLD]`,
     /// `cold-items:0.1` or `cold-users:0.1[:MIN]`.
     fn from_str(s: &str) -> Result<Self> {
         let bad = |reason: &str| {
             Error::invalid(
                 "split",
-                format!("{s:?}: {reason}; expected random:F, per-user:F[:MIN], leave-last:N, kfold:K[:FOLD], cold-items:F or cold-users:F[:MIN]"),
+                format!("{s:?}: {reason}; expected random:F, per-user:F[:MIN], per-user-numpy:F[:MIN], leave-last:N, kfold:K[:FOLD], cold-items:F or cold-users:F[:MIN]"),
             )
         };
         let parts: Vec<&str> = s.split(':').collect();
@@ -67,6 +94,13 @@ impl FromStr for SplitMethod {
                 frac: frac(parts.get(1))?,
             },
             "per-user" => SplitMethod::PerUser {
+                frac: frac(parts.get(1))?,
+                min: match parts.get(2) {
+                    Some(p) => int(Some(p), "the minimum count")?,
+                    None => 5,
+                },
+            },
+            "per-user-numpy" => SplitMethod::PerUserNumpy {
                 frac: frac(parts.get(1))?,
                 min: match parts.get(2) {
                     Some(p) => int(Some(p), "the minimum count")?,
@@ -192,6 +226,22 @@ pub fn split(ds: &Dataset, method: SplitMethod, seed: u64) -> (Dataset, Dataset)
                 }
             });
         }
+        SplitMethod::PerUserNumpy { frac, min } => {
+            let mut rng = crate::rng::NumpyRandomState::new(numpy_seed(seed));
+            for_each_user(xs, |_, lo, hi| {
+                let n = hi - lo;
+                if n < min.max(1) {
+                    return;
+                }
+                let n_test = (frac * n as f64).floor() as usize;
+                // The user's rows in item order, as a Python pipeline holds them (a CSR row).
+                let mut rows: Vec<usize> = (lo..hi).collect();
+                rows.sort_by_key(|&i| xs[i].item);
+                for &p in &rng.permutation(n)[..n_test] {
+                    is_test[rows[p]] = true;
+                }
+            });
+        }
         SplitMethod::ColdItems { .. } | SplitMethod::ColdUsers { .. } => {
             unreachable!("handled above")
         }
@@ -290,6 +340,48 @@ mod tests {
             }
         }
         b.finish(None, true)
+    }
+
+    /// The draws of NumPy's `RandomState(42)`: `permutation(10)` is [8 1 5 0 7 2 9 4 3 6], the
+    /// next `permutation(5)` [1 0 3 4 2]. Rows are given newest first, so that time order (the
+    /// dataset's) is not item order (the split's).
+    #[test]
+    fn per_user_numpy_draws_as_numpy_over_item_order() {
+        let mut b = DatasetBuilder::new(true, true);
+        let users: [(&str, std::ops::Range<u32>); 3] =
+            [("1", 10..20), ("2", 20..23), ("3", 30..35)];
+        for (u, items) in users {
+            for i in items {
+                b.push(u, &i.to_string(), 4.0, 1000 - i as i64);
+            }
+        }
+        let d = b.finish(None, true);
+        let method: SplitMethod = "per-user-numpy:0.2".parse().unwrap();
+        assert_eq!(method, SplitMethod::PerUserNumpy { frac: 0.2, min: 5 });
+        let (tr, te) = split(&d, method, 42);
+        let ext = |ds: &Dataset| -> Vec<(String, String)> {
+            let mut v: Vec<(String, String)> = (ds.interactions.iter())
+                .map(|x| {
+                    let u = &ds.users.ext_ids()[x.user as usize];
+                    (u.clone(), ds.items.ext_ids()[x.item as usize].clone())
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let pair = |u: &str, i: &str| (u.to_string(), i.to_string());
+        // User 1: positions 8 and 1 of items 10..19; user 2 (3 rows) draws nothing; user 3:
+        // position 1 of 30..34.
+        assert_eq!(
+            ext(&te),
+            [pair("1", "11"), pair("1", "18"), pair("3", "31")]
+        );
+        assert_eq!(tr.interactions.len(), 18 - 3);
+        assert!(method.check_seed(u32::MAX as u64).is_ok());
+        assert!(method.check_seed(1 << 32).is_err());
+        assert!(SplitMethod::PerUser { frac: 0.2, min: 5 }
+            .check_seed(1 << 32)
+            .is_ok());
     }
 
     #[test]

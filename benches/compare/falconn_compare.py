@@ -28,7 +28,7 @@ import time
 import numpy as np
 import falconn
 
-from timing import timed
+from timing import queries_and_truth, timed
 
 
 def main():
@@ -45,14 +45,8 @@ def main():
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--ranges", type=int, default=1)
     a = ap.parse_args()
-    users = np.ascontiguousarray(np.load(a.users, mmap_mode="r")[: a.queries], dtype="float32")
-    items = np.ascontiguousarray(np.load(a.items), dtype="float32")
+    users, items, truth = queries_and_truth(a.users, a.items, a.queries, a.k)
     n, d = items.shape
-    truth = []
-    for s in range(0, len(users), 256):
-        scores = users[s : s + 256] @ items.T
-        part = np.argpartition(-scores, a.k, axis=1)[:, : a.k]
-        truth.extend(set(row) for row in part)
 
     # Norm ranges (Yan et al. 2018, as lshrec's index): items sorted by norm into equal-count
     # ranges, each with its own transform (its own largest norm) and its own FALCONN index;

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import hnswlib
 
-from timing import timed
+from timing import queries_and_truth, timed
 
 
 def main():
@@ -25,14 +25,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--m", type=int, default=32)
     a = ap.parse_args()
-    users = np.ascontiguousarray(np.load(a.users, mmap_mode="r")[: a.queries], dtype="float32")
-    items = np.ascontiguousarray(np.load(a.items), dtype="float32")
+    users, items, truth = queries_and_truth(a.users, a.items, a.queries, a.k)
     n, d = items.shape
-    truth = []
-    for s in range(0, len(users), 256):
-        scores = users[s : s + 256] @ items.T
-        part = np.argpartition(-scores, a.k, axis=1)[:, : a.k]
-        truth.extend(set(row) for row in part)
     idx = hnswlib.Index(space="ip", dim=d)
     idx.init_index(max_elements=n, ef_construction=200, M=a.m)
     idx.set_num_threads(a.threads)

@@ -55,17 +55,11 @@ impl SplitMethod {
     }
 }
 
-/// The `RandomState` seed of a `per-user-numpy` split: `seed`'s low 32 bits (the CLI refuses
-/// larger seeds first, see [`SplitMethod::check_seed`]).
-fn numpy_seed(seed: u64) -> u32 {
-    seed as u32
-}
-
 impl FromStr for SplitMethod {
     type Err = Error;
 
-    /// Parses `random:0.2`, `per-user:0.2[:MIN]`, `per-user-numpy:0.2[:MIN]`, `leave-last:1`, `kfold:5[:FOLD]`,
-    /// `cold-items:0.1` or `cold-users:0.1[:MIN]`.
+    /// Parses `random:0.2`, `per-user:0.2[:MIN]`, `per-user-numpy:0.2[:MIN]`, `leave-last:1`,
+    /// `kfold:5[:FOLD]`, `cold-items:0.1` or `cold-users:0.1[:MIN]`.
     fn from_str(s: &str) -> Result<Self> {
         let bad = |reason: &str| {
             Error::invalid(
@@ -93,20 +87,17 @@ impl FromStr for SplitMethod {
             "random" => SplitMethod::Random {
                 frac: frac(parts.get(1))?,
             },
-            "per-user" => SplitMethod::PerUser {
-                frac: frac(parts.get(1))?,
-                min: match parts.get(2) {
+            name @ ("per-user" | "per-user-numpy") => {
+                let frac = frac(parts.get(1))?;
+                let min = match parts.get(2) {
                     Some(p) => int(Some(p), "the minimum count")?,
                     None => 5,
-                },
-            },
-            "per-user-numpy" => SplitMethod::PerUserNumpy {
-                frac: frac(parts.get(1))?,
-                min: match parts.get(2) {
-                    Some(p) => int(Some(p), "the minimum count")?,
-                    None => 5,
-                },
-            },
+                };
+                match name {
+                    "per-user" => SplitMethod::PerUser { frac, min },
+                    _ => SplitMethod::PerUserNumpy { frac, min },
+                }
+            }
             "leave-last" => {
                 let n = int(parts.get(1), "the count")?;
                 if n == 0 {
@@ -227,7 +218,8 @@ pub fn split(ds: &Dataset, method: SplitMethod, seed: u64) -> (Dataset, Dataset)
             });
         }
         SplitMethod::PerUserNumpy { frac, min } => {
-            let mut rng = crate::rng::NumpyRandomState::new(numpy_seed(seed));
+            // The seed's low 32 bits: the CLI refuses larger seeds first (`check_seed`).
+            let mut rng = crate::rng::NumpyRandomState::new(seed as u32);
             for_each_user(xs, |_, lo, hi| {
                 let n = hi - lo;
                 if n < min.max(1) {
